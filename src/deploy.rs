@@ -1,0 +1,594 @@
+//! The deploy flow, top to bottom, one named step per line of DESIGN.md section 2.
+//!
+//! `plan` shares every step up to the diff and returns before the first call that changes
+//! anything. Steps that change AWS come after every input, file and preflight check passed.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Result};
+use serde_json::Value;
+
+use crate::aws::Aws;
+use crate::config::{Config, Mode};
+use crate::error::{Failure, InputProblem};
+use crate::gha::{Printer, Runtime};
+use crate::render::{self, Rendered};
+use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
+use crate::services::{self, Snapshot};
+use crate::taskdef::{self, Diff};
+use crate::wait::{self, Outcome, Watch};
+use crate::{ecs_json, subst};
+
+/// One service's plan: what runs now, what the file renders to, and what to do about it.
+struct Plan {
+    rendered: Rendered,
+    live: Snapshot,
+    live_images: Vec<(String, String)>,
+    diff: Diff,
+    action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Action {
+    /// Identical and settled: nothing to do.
+    Nothing,
+    /// Identical, but a rollout of it is still going: wait for that one, start none.
+    WaitForCurrent(String),
+    /// Same task definition, new deployment (force, desired count, or a failed last rollout).
+    Redeploy,
+    /// Register a new revision and deploy it.
+    Register,
+}
+
+/// Runs `deploy`, `plan` or `verify`. The report is returned for every run that got as far as
+/// knowing its services; a failed rollout is a report with a failed result, not an error.
+pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Failure> {
+    let started = Instant::now();
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    refuse_unimplemented(cfg)?;
+    let rendered = render_files(cfg, rt, out)?;
+    let region = cfg.region.clone().unwrap_or_default();
+    let aws = connect(rt, &region, out).await;
+    let account = aws.account_id().await?;
+    let live = preflight(&aws, cfg, &region, out).await?;
+    let mut plans = diff_services(&aws, cfg, rendered, live, out).await?;
+    let mut report = Report {
+        mode: cfg.mode,
+        cluster: cfg.cluster.clone(),
+        region,
+        account,
+        commit: rt.sha.clone(),
+        trigger: rt.event_name.clone(),
+        run_url: rt.run_url(),
+        services: Vec::new(),
+        result: RunResult::Unchanged,
+        stack_deployed: false,
+        stack_outputs: BTreeMap::new(),
+        errors: Vec::new(),
+        duration: Duration::ZERO,
+    };
+    if cfg.mode != Mode::Deploy {
+        report.services = plans.iter().map(|p| plan_report(p, cfg.mode)).collect();
+        report.result = RunResult::Planned;
+        report.duration = started.elapsed();
+        return Ok(report);
+    }
+    let updates = register_and_update(&aws, cfg, &mut plans, out).await;
+    report.services = plans.iter().map(|p| plan_report(p, cfg.mode)).collect();
+    let outcomes = if cfg.wait {
+        wait_for_rollouts(&aws, cfg, &plans, &updates, since_epoch, out).await
+    } else {
+        BTreeMap::new()
+    };
+    settle(
+        &aws,
+        cfg,
+        &plans,
+        &updates,
+        outcomes,
+        &mut report,
+        since_epoch,
+        out,
+    )
+    .await;
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// Inputs this version reads but cannot act on yet are refused instead of silently ignored.
+fn refuse_unimplemented(cfg: &Config) -> Result<(), Failure> {
+    let mut problems = Vec::new();
+    if cfg.stack.is_some() {
+        problems.push(InputProblem::new(
+            "inputs stack-name/stack-template: deploying a CloudFormation stack is not available in this version; deploy the stack in an earlier step and remove these inputs",
+        ));
+    }
+    if cfg.role_to_assume.is_some() {
+        problems.push(InputProblem::new(
+            "input role-to-assume is not available in this version: use aws-actions/configure-aws-credentials with role-to-assume in an earlier step",
+        ));
+    }
+    if cfg.pin_image_digests {
+        problems.push(InputProblem::new(
+            "input pin-image-digests is not available in this version: remove it, or reference images by digest in the task definition",
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.into())
+    }
+}
+
+/// Step 1: every file read, substituted and checked before AWS is contacted.
+pub fn render_files(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Vec<Rendered>, Failure> {
+    out.group("Render task definitions");
+    let lookup = |name: &str| {
+        if subst::is_forbidden(name) {
+            None
+        } else {
+            rt.env.get(name).cloned()
+        }
+    };
+    let result = render::render_all(&cfg.targets, &cfg.images, &lookup);
+    if let Ok((docs, warnings)) = &result {
+        for w in warnings {
+            out.warning(w);
+        }
+        for d in docs {
+            let images: Vec<String> = taskdef::images(&d.body)
+                .into_iter()
+                .map(|(c, i)| format!("{c}={i}"))
+                .collect();
+            out.line(&format!(
+                "{}: family {} ({})",
+                d.target.shown,
+                taskdef::family(&d.body).unwrap_or("?"),
+                images.join(", ")
+            ));
+        }
+    }
+    out.end_group();
+    Ok(result?.0)
+}
+
+/// Step 2: one SDK configuration for the run.
+async fn connect(rt: &Runtime, region: &str, out: &Printer) -> Aws {
+    if let Some(url) = rt.env.get("AWS_ENDPOINT_URL").filter(|u| !u.is_empty()) {
+        out.notice(&format!(
+            "AWS_ENDPOINT_URL is set: every AWS request, signed with the job's credentials, goes to {url}"
+        ));
+    }
+    Aws::connect(region).await
+}
+
+/// Step 3: the cluster and every service exist and can be deployed to.
+async fn preflight(
+    aws: &Aws,
+    cfg: &Config,
+    region: &str,
+    out: &Printer,
+) -> Result<BTreeMap<String, Snapshot>, Failure> {
+    out.group("Preflight");
+    let names: Vec<String> = cfg.targets.iter().map(|t| t.service.clone()).collect();
+    let live = services::preflight(&aws.ecs, &cfg.cluster, region, &names).await;
+    if let Ok(found) = &live {
+        for s in found.values() {
+            out.line(&format!(
+                "{}: ACTIVE, {} of {} running, task definition {}",
+                s.name, s.running, s.desired, s.task_definition
+            ));
+        }
+    }
+    out.end_group();
+    live
+}
+
+/// Step 6: compare each rendered task definition with what its service runs.
+async fn diff_services(
+    aws: &Aws,
+    cfg: &Config,
+    rendered: Vec<Rendered>,
+    mut live: BTreeMap<String, Snapshot>,
+    out: &Printer,
+) -> Result<Vec<Plan>, Failure> {
+    out.group("Compare with the running task definitions");
+    let described = futures::future::join_all(rendered.iter().map(|r| {
+        let td = live
+            .get(services::short_name(&r.target.service))
+            .map(|s| s.task_definition.clone())
+            .unwrap_or_default();
+        async move { ecs_json::describe(&aws.ecs, &td).await }
+    }))
+    .await;
+    let mut plans = Vec::new();
+    for (r, described) in rendered.into_iter().zip(described) {
+        let (live_td, live_tags) = described?;
+        let snap = live
+            .remove(services::short_name(&r.target.service))
+            .ok_or_else(|| anyhow!("service {} vanished", r.target.service))?;
+        let diff = taskdef::diff(&live_td, &r.body);
+        let tags_differ = r
+            .tags
+            .as_ref()
+            .is_some_and(|t| tag_set(t) != tag_set(&live_tags));
+        let primary = snap.primary().cloned().unwrap_or_default();
+        let settled = match primary.rollout_state.as_deref() {
+            Some(state) => state == "COMPLETED",
+            None => snap.deployments.len() == 1 && primary.running == primary.desired,
+        };
+        let count_changes = cfg.desired_count.is_some_and(|n| n != snap.desired);
+        let action = if diff.changed || tags_differ {
+            Action::Register
+        } else if cfg.force_new_deployment || count_changes {
+            Action::Redeploy
+        } else if settled {
+            Action::Nothing
+        } else if primary.rollout_state.as_deref() == Some("IN_PROGRESS") {
+            Action::WaitForCurrent(primary.id.clone())
+        } else {
+            Action::Redeploy
+        };
+        let what = match &action {
+            Action::Nothing => "unchanged".to_string(),
+            Action::WaitForCurrent(id) => {
+                format!("unchanged, its rollout {id} is still in progress")
+            }
+            Action::Redeploy => "same task definition, new deployment".to_string(),
+            Action::Register if diff.changed => format!("{} change(s)", diff.summary.len()),
+            Action::Register => "tags changed".to_string(),
+        };
+        out.line(&format!("{}: {what}", snap.name));
+        for line in &diff.summary {
+            out.line(&format!("  {line}"));
+        }
+        if cfg.mode == Mode::Plan && diff.changed {
+            out.line(&diff.unified);
+        }
+        plans.push(Plan {
+            live_images: taskdef::images(&live_td),
+            rendered: r,
+            live: snap,
+            diff,
+            action,
+        });
+    }
+    out.end_group();
+    Ok(plans)
+}
+
+fn tag_set(tags: &[Value]) -> std::collections::BTreeSet<(String, String)> {
+    tags.iter()
+        .map(|t| {
+            let s = |k| {
+                t.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (s("key"), s("value"))
+        })
+        .collect()
+}
+
+/// What one service got in step 7.
+#[derive(Debug, Clone)]
+struct Update {
+    new_task_definition: String,
+    /// The deployment to wait for (ours, or the one already in progress).
+    deployment: Option<String>,
+    /// Whether this run called UpdateService on it (so a rollback must undo it).
+    updated: bool,
+    error: Option<String>,
+}
+
+/// Step 7: register the changed task definitions and update their services, all at once.
+async fn register_and_update(
+    aws: &Aws,
+    cfg: &Config,
+    plans: &mut [Plan],
+    out: &Printer,
+) -> BTreeMap<String, Update> {
+    out.group("Register and update");
+    let work = plans.iter().map(|p| async move {
+        let name = p.live.name.clone();
+        let mut u = Update {
+            new_task_definition: p.live.task_definition.clone(),
+            deployment: None,
+            updated: false,
+            error: None,
+        };
+        let result: Result<()> = async {
+            match &p.action {
+                Action::Nothing => return Ok(()),
+                Action::WaitForCurrent(id) => {
+                    u.deployment = Some(id.clone());
+                    return Ok(());
+                }
+                Action::Register => {
+                    let td =
+                        ecs_json::register(&aws.ecs, &p.rendered.body, p.rendered.tags.as_deref())
+                            .await?;
+                    u.new_task_definition = td
+                        .get("taskDefinitionArn")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| anyhow!("RegisterTaskDefinition answered without an ARN"))?
+                        .to_string();
+                }
+                Action::Redeploy => {}
+            }
+            let force = cfg.force_new_deployment || p.action == Action::Redeploy;
+            let id = services::update(
+                &aws.ecs,
+                &cfg.cluster,
+                &name,
+                &u.new_task_definition,
+                cfg.desired_count,
+                force,
+            )
+            .await?;
+            u.updated = true;
+            u.deployment = Some(id);
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            u.error = Some(format!("{e:#}"));
+        }
+        (name, u)
+    });
+    let updates: BTreeMap<String, Update> =
+        futures::future::join_all(work).await.into_iter().collect();
+    for (name, u) in &updates {
+        match (&u.error, &u.deployment, u.updated) {
+            (Some(e), _, _) => out.error(&Default::default(), &format!("{name}: {e}")),
+            (None, Some(d), true) => out.line(&format!(
+                "{name}: updated to {} (deployment {d})",
+                u.new_task_definition
+            )),
+            _ => {}
+        }
+    }
+    out.end_group();
+    updates
+}
+
+/// Step 8: wait for every deployment we started or found in progress.
+async fn wait_for_rollouts(
+    aws: &Aws,
+    cfg: &Config,
+    plans: &[Plan],
+    updates: &BTreeMap<String, Update>,
+    since_epoch: f64,
+    out: &Printer,
+) -> BTreeMap<String, Outcome> {
+    let watches: Vec<Watch> = plans
+        .iter()
+        .filter_map(|p| {
+            let u = updates.get(&p.live.name)?;
+            Some(Watch {
+                service: p.live.name.clone(),
+                deployment: u.deployment.clone().filter(|_| u.error.is_none())?,
+                before: p.live.primary().map(|d| d.id.clone()),
+            })
+        })
+        .collect();
+    if watches.is_empty() || updates.values().any(|u| u.error.is_some()) {
+        return BTreeMap::new();
+    }
+    out.group(&format!(
+        "Wait for {} rollout(s), up to {} min",
+        watches.len(),
+        cfg.wait_for.as_secs() / 60
+    ));
+    let outcomes = wait::wait_all(
+        &aws.ecs,
+        &cfg.cluster,
+        &watches,
+        cfg.poll,
+        cfg.wait_for,
+        since_epoch,
+        out,
+    )
+    .await;
+    out.end_group();
+    outcomes
+}
+
+/// Step 8 (failure) and the report: roll back what this run changed when anything failed.
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    aws: &Aws,
+    cfg: &Config,
+    plans: &[Plan],
+    updates: &BTreeMap<String, Update>,
+    outcomes: BTreeMap<String, Outcome>,
+    report: &mut Report,
+    since_epoch: f64,
+    out: &Printer,
+) {
+    let mut failures: BTreeMap<String, String> = BTreeMap::new();
+    for (name, u) in updates {
+        if let Some(e) = &u.error {
+            failures.insert(name.clone(), e.clone());
+        }
+    }
+    for (name, o) in &outcomes {
+        match o {
+            Outcome::Failed(r) => {
+                failures.insert(name.clone(), r.clone());
+            }
+            Outcome::TimedOut => {
+                failures.insert(
+                    name.clone(),
+                    format!(
+                        "the rollout did not complete within wait-for-minutes ({} min)",
+                        cfg.wait_for.as_secs() / 60
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    let mut rolled_back: BTreeMap<String, bool> = BTreeMap::new();
+    if !failures.is_empty() && cfg.rollback_on_failure {
+        rolled_back = roll_back(aws, cfg, plans, updates, &outcomes, since_epoch, out).await;
+    }
+    let mut any_change = false;
+    for s in &mut report.services {
+        let u = updates.get(&s.service);
+        if let Some(u) = u {
+            s.new_task_definition = u.new_task_definition.clone();
+            any_change |= u.updated;
+        }
+        let outcome = outcomes.get(&s.service);
+        s.rollout = match outcome {
+            Some(Outcome::Completed(d)) => Some(*d),
+            _ => None,
+        };
+        s.result = if let Some(why) = failures.get(&s.service) {
+            match rolled_back.get(&s.service) {
+                Some(done) => ServiceResult::RolledBack {
+                    reason: why.clone(),
+                    completed: *done,
+                },
+                None => ServiceResult::Failed(why.clone()),
+            }
+        } else if let Some(Outcome::Superseded(why)) = outcome {
+            ServiceResult::Superseded(why.clone())
+        } else if let Some(done) = rolled_back.get(&s.service) {
+            ServiceResult::RolledBack {
+                reason: "rolled back because another service of this deploy failed".into(),
+                completed: *done,
+            }
+        } else if u.is_some_and(|u| u.updated) {
+            if !cfg.wait {
+                ServiceResult::Updated
+            } else if matches!(outcome, Some(Outcome::Completed(_))) {
+                ServiceResult::Deployed
+            } else {
+                ServiceResult::NotUpdated
+            }
+        } else if !failures.is_empty() && u.is_some_and(|u| u.deployment.is_none()) {
+            ServiceResult::Unchanged
+        } else {
+            ServiceResult::Unchanged
+        };
+    }
+    let superseded = outcomes
+        .values()
+        .any(|o| matches!(o, Outcome::Superseded(_)));
+    report.result = if !failures.is_empty() {
+        if !rolled_back.is_empty() {
+            RunResult::RolledBack
+        } else {
+            RunResult::Failed
+        }
+    } else if superseded {
+        RunResult::Failed
+    } else if any_change {
+        RunResult::Deployed
+    } else {
+        RunResult::Unchanged
+    };
+}
+
+/// Puts every service this run updated back on the task definition it ran before, unless ECS
+/// already did, and waits for those rollouts. Returns service → whether its rollback completed.
+async fn roll_back(
+    aws: &Aws,
+    cfg: &Config,
+    plans: &[Plan],
+    updates: &BTreeMap<String, Update>,
+    outcomes: &BTreeMap<String, Outcome>,
+    since_epoch: f64,
+    out: &Printer,
+) -> BTreeMap<String, bool> {
+    out.group("Roll back");
+    let targets: Vec<&Plan> = plans
+        .iter()
+        .filter(|p| updates.get(&p.live.name).is_some_and(|u| u.updated))
+        .collect();
+    let names: Vec<String> = targets.iter().map(|p| p.live.name.clone()).collect();
+    let now = services::describe(&aws.ecs, &cfg.cluster, &names)
+        .await
+        .unwrap_or_default();
+    let mut watches = Vec::new();
+    for p in &targets {
+        let previous = &p.live.task_definition;
+        let current = now.get(&p.live.name);
+        let ecs_did_it = matches!(outcomes.get(&p.live.name), Some(Outcome::Failed(_)))
+            && current.is_some_and(|c| c.primary().is_some_and(|d| &d.task_definition == previous));
+        if ecs_did_it {
+            out.line(&format!(
+                "{}: ECS is already rolling back to {previous}; waiting for it",
+                p.live.name
+            ));
+            if let Some(d) = current.and_then(|c| c.primary()) {
+                watches.push(Watch {
+                    service: p.live.name.clone(),
+                    deployment: d.id.clone(),
+                    before: None,
+                });
+            }
+            continue;
+        }
+        out.line(&format!("{}: back to {previous}", p.live.name));
+        match services::update(&aws.ecs, &cfg.cluster, &p.live.name, previous, None, true).await {
+            Ok(id) => watches.push(Watch {
+                service: p.live.name.clone(),
+                deployment: id,
+                before: None,
+            }),
+            Err(e) => out.error(
+                &Default::default(),
+                &format!("{}: rollback failed: {e:#}", p.live.name),
+            ),
+        }
+    }
+    let mut result: BTreeMap<String, bool> = names.iter().map(|n| (n.clone(), false)).collect();
+    if cfg.wait && !watches.is_empty() {
+        let done = wait::wait_all(
+            &aws.ecs,
+            &cfg.cluster,
+            &watches,
+            cfg.poll,
+            cfg.wait_for,
+            since_epoch,
+            out,
+        )
+        .await;
+        for (name, o) in done {
+            result.insert(name, matches!(o, Outcome::Completed(_)));
+        }
+    }
+    out.end_group();
+    result
+}
+
+fn plan_report(p: &Plan, mode: Mode) -> ServiceReport {
+    let result = match (&p.action, mode) {
+        (Action::Nothing, _) => ServiceResult::Unchanged,
+        (_, Mode::Deploy) => ServiceResult::NotUpdated,
+        _ => ServiceResult::WouldDeploy,
+    };
+    let images = if p.action == Action::Nothing {
+        p.live_images.clone()
+    } else {
+        taskdef::images(&p.rendered.body)
+    };
+    ServiceReport {
+        service: p.live.name.clone(),
+        role: p.rendered.target.role,
+        old_task_definition: p.live.task_definition.clone(),
+        new_task_definition: p.live.task_definition.clone(),
+        images,
+        diff: Some(p.diff.clone()),
+        result,
+        rollout: None,
+    }
+}

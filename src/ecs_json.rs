@@ -1,0 +1,123 @@
+//! Task definitions as JSON documents, through the official SDK.
+//!
+//! Task-definition files are the ECS API's JSON, and diffing and normalising work on JSON
+//! values. Converting to and from the SDK's ~60 typed container fields would be a large,
+//! lossy mirror of the API that breaks whenever ECS adds a field. Instead, the SDK still does
+//! signing, retries, endpoints and credentials, and two interceptors swap the request body for
+//! our document (before signing) and keep the response body (after deserialisation).
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Context, Result};
+use aws_sdk_ecs::config::interceptors::AfterDeserializationInterceptorContextRef;
+use aws_sdk_ecs::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_types::body::SdkBody;
+use serde_json::{json, Value};
+
+use crate::aws::aws_error_message;
+
+/// Keeps the raw response body of one call.
+#[derive(Debug, Clone, Default)]
+struct KeepBody(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl Intercept for KeepBody {
+    fn name(&self) -> &'static str {
+        "KeepResponseBody"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(bytes) = context.response().body().bytes() {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes.to_vec());
+        }
+        Ok(())
+    }
+}
+
+impl KeepBody {
+    fn json(&self) -> Result<Value> {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| anyhow!("AWS answered without a body"))?;
+        serde_json::from_slice(&bytes).context("AWS answered with a body that is not JSON")
+    }
+}
+
+fn replace_body(payload: Vec<u8>) -> impl Fn(&mut aws_sdk_ecs::config::http::HttpRequest) {
+    move |req| {
+        let len = payload.len();
+        *req.body_mut() = SdkBody::from(payload.clone());
+        req.headers_mut().insert("content-length", len.to_string());
+    }
+}
+
+/// Registers `body` (a RegisterTaskDefinition request document) with `tags`; returns the
+/// registered `taskDefinition` document.
+pub async fn register(
+    ecs: &aws_sdk_ecs::Client,
+    body: &Value,
+    tags: Option<&[Value]>,
+) -> Result<Value> {
+    let mut payload = body.clone();
+    if let (Some(tags), Some(obj)) = (tags, payload.as_object_mut()) {
+        if !tags.is_empty() {
+            obj.insert("tags".into(), Value::Array(tags.to_vec()));
+        }
+    }
+    let family = body
+        .get("family")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let keep = KeepBody::default();
+    ecs.register_task_definition()
+        .family(&family)
+        .customize()
+        .mutate_request(replace_body(serde_json::to_vec(&payload)?))
+        .interceptor(keep.clone())
+        .send()
+        .await
+        .map_err(|e| anyhow!(aws_error_message(&e)))
+        .with_context(|| format!("registering a task definition for family {family}"))?;
+    let answer = keep.json()?;
+    answer
+        .get("taskDefinition")
+        .cloned()
+        .ok_or_else(|| anyhow!("RegisterTaskDefinition answered without a taskDefinition"))
+}
+
+/// Describes a task definition (family, family:revision or ARN) with its tags.
+pub async fn describe(
+    ecs: &aws_sdk_ecs::Client,
+    task_definition: &str,
+) -> Result<(Value, Vec<Value>)> {
+    let keep = KeepBody::default();
+    let payload = json!({"taskDefinition": task_definition, "include": ["TAGS"]});
+    ecs.describe_task_definition()
+        .task_definition(task_definition)
+        .customize()
+        .mutate_request(replace_body(serde_json::to_vec(&payload)?))
+        .interceptor(keep.clone())
+        .send()
+        .await
+        .map_err(|e| anyhow!(aws_error_message(&e)))
+        .with_context(|| format!("describing task definition {task_definition}"))?;
+    let mut answer = keep.json()?;
+    let td = answer
+        .get_mut("taskDefinition")
+        .map(Value::take)
+        .ok_or_else(|| anyhow!("DescribeTaskDefinition answered without a taskDefinition"))?;
+    let tags = answer
+        .get("tags")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    Ok((td, tags))
+}

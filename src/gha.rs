@@ -1,0 +1,337 @@
+//! The GitHub Actions runtime: the only module that reads `GITHUB_*`, `RUNNER_*` and `INPUT_*`
+//! variables or speaks the workflow-command protocol.
+//!
+//! Everything printed goes through here, is scrubbed of registered secrets (`redact.rs`), and
+//! text that came from AWS or from inputs is fenced with `::stop-commands::` so it can never
+//! issue a workflow command.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::inputs::{env_name, INPUTS};
+use crate::redact::scrub;
+
+/// What the runner told us about this job, read once at start.
+#[derive(Debug, Clone, Default)]
+pub struct Runtime {
+    /// `GITHUB_ACTIONS=true`: workflow commands are understood.
+    pub actions: bool,
+    pub debug: bool,
+    pub output_file: Option<PathBuf>,
+    pub summary_file: Option<PathBuf>,
+    pub workspace: Option<PathBuf>,
+    pub event_name: Option<String>,
+    pub event_path: Option<PathBuf>,
+    pub sha: Option<String>,
+    pub git_ref: Option<String>,
+    pub repository: Option<String>,
+    pub run_id: Option<String>,
+    pub server_url: Option<String>,
+    pub api_url: Option<String>,
+    pub actor: Option<String>,
+    /// Every environment variable, for substitution (credential carriers are filtered there).
+    pub env: BTreeMap<String, String>,
+}
+
+impl Runtime {
+    pub fn from_env() -> Self {
+        let env: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self::from_map(env)
+    }
+
+    pub fn from_map(env: BTreeMap<String, String>) -> Self {
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        Runtime {
+            actions: get("GITHUB_ACTIONS").as_deref() == Some("true"),
+            debug: get("RUNNER_DEBUG").as_deref() == Some("1"),
+            output_file: get("GITHUB_OUTPUT").map(PathBuf::from),
+            summary_file: get("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            workspace: get("GITHUB_WORKSPACE").map(PathBuf::from),
+            event_name: get("GITHUB_EVENT_NAME"),
+            event_path: get("GITHUB_EVENT_PATH").map(PathBuf::from),
+            sha: get("GITHUB_SHA"),
+            git_ref: get("GITHUB_REF"),
+            repository: get("GITHUB_REPOSITORY"),
+            run_id: get("GITHUB_RUN_ID"),
+            server_url: get("GITHUB_SERVER_URL"),
+            api_url: get("GITHUB_API_URL"),
+            actor: get("GITHUB_ACTOR"),
+            env,
+        }
+    }
+
+    /// The `INPUT_*` values of every known input, empty ones left out ("not given").
+    pub fn inputs(&self) -> BTreeMap<&'static str, String> {
+        INPUTS
+            .iter()
+            .filter_map(|spec| {
+                let v = self.env.get(&env_name(spec.name))?;
+                (!v.trim().is_empty()).then(|| (spec.name, v.clone()))
+            })
+            .collect()
+    }
+
+    /// The region from the environment when no `region` input is given.
+    pub fn env_region(&self) -> Option<String> {
+        ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|k| self.env.get(*k).filter(|v| !v.is_empty()).cloned())
+    }
+
+    pub fn run_url(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}/actions/runs/{}",
+            self.server_url.as_deref().unwrap_or("https://github.com"),
+            self.repository.as_deref()?,
+            self.run_id.as_deref()?
+        ))
+    }
+}
+
+/// Escaping for the message part of a workflow command.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escaping for a property (`file=`, `title=`) of a workflow command.
+pub fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// A random hex token for heredoc delimiters and stop-commands fences.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Extremely unlikely; the clock still gives a token an attacker cannot predict in advance.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes = nanos.to_le_bytes();
+    }
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Where a problem is, for `::error file=…,line=…::`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub col: Option<usize>,
+}
+
+/// The printer: plain lines on a terminal or in a CLI, workflow commands in Actions.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    actions: bool,
+    debug: bool,
+}
+
+impl Printer {
+    pub fn new(rt: &Runtime) -> Self {
+        Printer {
+            actions: rt.actions,
+            debug: rt.debug,
+        }
+    }
+
+    pub fn actions(&self) -> bool {
+        self.actions
+    }
+
+    /// A line of our own text (may contain input values, so it is neutralised too).
+    pub fn line(&self, text: &str) {
+        let text = scrub(text);
+        let mut out = std::io::stdout().lock();
+        for l in text.lines() {
+            let _ = writeln!(out, "{}", neutralise(l, self.actions));
+        }
+    }
+
+    pub fn debug(&self, text: &str) {
+        if self.debug {
+            if self.actions {
+                self.command("debug", &Location::default(), text);
+            } else {
+                self.line(&format!("debug: {text}"));
+            }
+        }
+    }
+
+    pub fn group(&self, title: &str) {
+        if self.actions {
+            println!("::group::{}", escape_data(&scrub(title)));
+        } else {
+            println!("== {}", scrub(title));
+        }
+    }
+
+    pub fn end_group(&self) {
+        if self.actions {
+            println!("::endgroup::");
+        }
+    }
+
+    pub fn error(&self, at: &Location, message: &str) {
+        self.command("error", at, message);
+    }
+
+    pub fn warning(&self, message: &str) {
+        self.command("warning", &Location::default(), message);
+    }
+
+    pub fn notice(&self, message: &str) {
+        self.command("notice", &Location::default(), message);
+    }
+
+    fn command(&self, kind: &str, at: &Location, message: &str) {
+        let message = scrub(message);
+        if !self.actions {
+            let place = match (&at.file, at.line) {
+                (Some(f), Some(l)) => format!("{}:{}: ", f.display(), l),
+                (Some(f), None) => format!("{}: ", f.display()),
+                _ => String::new(),
+            };
+            eprintln!("{kind}: {place}{message}");
+            return;
+        }
+        let mut props = Vec::new();
+        if let Some(f) = &at.file {
+            props.push(format!("file={}", escape_property(&f.to_string_lossy())));
+        }
+        if let Some(l) = at.line {
+            props.push(format!("line={l}"));
+        }
+        if let Some(c) = at.col {
+            props.push(format!("col={c}"));
+        }
+        let props = if props.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", props.join(","))
+        };
+        println!("::{kind}{props}::{}", escape_data(&message));
+    }
+
+    /// Prints text that came from outside (AWS events, stop reasons, log lines) so that it can
+    /// never issue a workflow command: fenced with a random stop-commands token.
+    pub fn untrusted(&self, lines: &[String]) {
+        if lines.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if self.actions {
+            let token = random_token();
+            let _ = writeln!(out, "::stop-commands::{token}");
+            for l in lines {
+                for part in scrub(l).lines() {
+                    let _ = writeln!(out, "{}", neutralise(part, true));
+                }
+            }
+            let _ = writeln!(out, "::{token}::");
+        } else {
+            for l in lines {
+                let _ = writeln!(out, "{}", scrub(l));
+            }
+        }
+    }
+}
+
+/// Makes one line inert as a workflow command: a leading `::` and the legacy `##[` anywhere.
+fn neutralise(line: &str, actions: bool) -> String {
+    if !actions {
+        return line.to_string();
+    }
+    let mut s = line.replace("##[", "#\u{200b}#[");
+    if s.trim_start().starts_with("::") {
+        s.insert(0, '\u{200b}');
+    }
+    s
+}
+
+/// Writes outputs to `GITHUB_OUTPUT`, each as a heredoc with a fresh random delimiter.
+pub fn write_outputs(path: &Path, outputs: &[(String, String)]) -> Result<()> {
+    let mut text = String::new();
+    for (name, value) in outputs {
+        let value = scrub(value);
+        let delimiter = format!("ghadelimiter_{}", random_token());
+        if value.contains(&delimiter) || name.contains(&delimiter) {
+            bail!("output {name} contains its own delimiter; refusing to write it");
+        }
+        let _ = write!(text, "{name}<<{delimiter}\n{value}\n{delimiter}\n");
+    }
+    append(path, &text).with_context(|| format!("writing outputs to {}", path.display()))
+}
+
+/// Appends Markdown to the job summary.
+pub fn write_summary(path: &Path, markdown: &str) -> Result<()> {
+    append(path, &scrub(markdown))
+        .with_context(|| format!("writing job summary to {}", path.display()))
+}
+
+fn append(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_follows_the_runner() {
+        assert_eq!(escape_data("a%b\r\nc"), "a%25b%0D%0Ac");
+        assert_eq!(escape_property("x:y,z"), "x%3Ay%2Cz");
+    }
+
+    #[test]
+    fn neutralise_defuses_commands() {
+        assert_ne!(neutralise("::add-mask::x", true), "::add-mask::x");
+        assert!(!neutralise("a ##[set-output name=x]y", true).contains("##["));
+        assert_eq!(neutralise("::add-mask::x", false), "::add-mask::x");
+    }
+
+    #[test]
+    fn outputs_use_heredocs() {
+        let dir = std::env::temp_dir().join(format!("gha-test-{}", random_token()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("out");
+        write_outputs(&f, &[("result".into(), "a\nb".into())]).unwrap();
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut lines = text.lines();
+        let first = lines.next().unwrap();
+        let delim = first.strip_prefix("result<<").unwrap();
+        assert!(delim.starts_with("ghadelimiter_") && delim.len() > 20);
+        assert_eq!(lines.collect::<Vec<_>>(), vec!["a", "b", delim]);
+    }
+
+    #[test]
+    fn inputs_skip_empty_values() {
+        let rt = Runtime::from_map(BTreeMap::from([
+            ("INPUT_CLUSTER".to_string(), "c".to_string()),
+            ("INPUT_SERVICE".to_string(), "  ".to_string()),
+            ("INPUT_TASK-DEFINITION".to_string(), "t.json".to_string()),
+        ]));
+        let inputs = rt.inputs();
+        assert_eq!(inputs.get("cluster").map(String::as_str), Some("c"));
+        assert_eq!(inputs.get("service"), None);
+        assert_eq!(
+            inputs.get("task-definition").map(String::as_str),
+            Some("t.json")
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! ecs-deploy: deploy applications to AWS ECS from GitHub Actions or a terminal.
+//!
+//! `run` is the whole program: parse, validate, dispatch to a command, report, exit code.
+//! See ARCHITECTURE.md for the codemap.
+
+pub mod aws;
+pub mod cli;
+pub mod config;
+pub mod deploy;
+pub mod ecs_json;
+pub mod error;
+pub mod gha;
+pub mod inputs;
+pub mod redact;
+pub mod render;
+pub mod report;
+pub mod services;
+pub mod subst;
+pub mod taskdef;
+pub mod wait;
+
+use std::process::ExitCode;
+
+use config::{Config, Mode};
+use error::{Failure, EXIT_FAILED, EXIT_INPUT, EXIT_OK};
+use gha::{Printer, Runtime};
+use report::{Report, RunResult};
+
+/// Runs the program with these arguments and returns its exit code.
+pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let raw = match cli::parse(args) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_INPUT } else { EXIT_OK });
+        }
+    };
+    let rt = Runtime::from_env();
+    init_tracing(&rt);
+    let out = Printer::new(&rt);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let cfg = match config::build(&raw, &rt, &cwd) {
+        Ok(c) => c,
+        Err(problems) => return finish_failure(&rt, &out, None, Failure::Input(problems)),
+    };
+    if let Some(token) = &cfg.github_token {
+        redact::register(token);
+    }
+    if cfg.mode == Mode::Render {
+        return render(&cfg, &rt, &out);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return finish_failure(&rt, &out, Some(&cfg), Failure::Other(e.into())),
+    };
+    match runtime.block_on(deploy::run(&cfg, &rt, &out)) {
+        Ok(report) => finish(&rt, &out, &cfg, &report),
+        Err(f) => finish_failure(&rt, &out, Some(&cfg), f),
+    }
+}
+
+fn init_tracing(rt: &Runtime) {
+    let default = if rt.debug {
+        "ecs_deploy=debug,aws=info"
+    } else {
+        "off"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(
+        rt.env
+            .get("ECS_DEPLOY_LOG")
+            .map(String::as_str)
+            .unwrap_or(default),
+    )
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+fn render(cfg: &Config, rt: &Runtime, out: &Printer) -> ExitCode {
+    let quiet = Printer::new(&Runtime::default());
+    match deploy::render_files(cfg, rt, &quiet) {
+        Ok(docs) => {
+            let value = if docs.len() == 1 {
+                docs[0].body.clone()
+            } else {
+                serde_json::Value::Array(docs.into_iter().map(|d| d.body).collect())
+            };
+            // `render` prints the whole document on purpose: that is what it is asked for.
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+            ExitCode::from(EXIT_OK)
+        }
+        Err(f) => finish_failure(rt, out, Some(cfg), f),
+    }
+}
+
+/// Writes outputs and summary, prints the result, and picks the exit code.
+fn finish(rt: &Runtime, out: &Printer, cfg: &Config, report: &Report) -> ExitCode {
+    if let Some(path) = &rt.output_file {
+        if let Err(e) = gha::write_outputs(path, &report::outputs(report)) {
+            out.error(&Default::default(), &format!("{e:#}"));
+        }
+    }
+    if let Some(path) = &rt.summary_file {
+        if let Err(e) = gha::write_summary(path, &report::markdown(report)) {
+            out.warning(&format!("{e:#}"));
+        }
+    }
+    if cfg.output_json {
+        println!(
+            "{}",
+            redact::scrub(&report::outputs_json(report).to_string())
+        );
+    }
+    let code = match report.result {
+        RunResult::Deployed | RunResult::Unchanged | RunResult::Planned => EXIT_OK,
+        RunResult::RolledBack | RunResult::Failed => EXIT_FAILED,
+    };
+    let line = format!("result: {}", report.result.as_str());
+    if code == EXIT_OK {
+        out.line(&line);
+    } else {
+        let why: Vec<String> = report
+            .services
+            .iter()
+            .filter_map(|s| match &s.result {
+                report::ServiceResult::Failed(r)
+                | report::ServiceResult::RolledBack { reason: r, .. }
+                | report::ServiceResult::Superseded(r) => Some(format!("{}: {r}", s.service)),
+                _ => None,
+            })
+            .collect();
+        out.error(&Default::default(), &format!("{line}; {}", why.join("; ")));
+    }
+    ExitCode::from(code)
+}
+
+/// Reports a run that stopped before it had a report: every problem, `result=failed`.
+fn finish_failure(rt: &Runtime, out: &Printer, cfg: Option<&Config>, f: Failure) -> ExitCode {
+    let (code, lines) = match &f {
+        Failure::Input(problems) => {
+            for p in problems {
+                out.error(&p.at, &p.message);
+            }
+            // GitHub shows at most 10 annotations per step: the log has them all.
+            if out.actions() && problems.len() > 10 {
+                for p in problems {
+                    out.line(&format!("error: {}", p.message));
+                }
+            }
+            (
+                EXIT_INPUT,
+                problems
+                    .iter()
+                    .map(|p| p.message.clone())
+                    .collect::<Vec<_>>(),
+            )
+        }
+        Failure::Other(e) => {
+            let text = format!("{e:#}");
+            out.error(&Default::default(), &text);
+            (EXIT_FAILED, vec![text])
+        }
+    };
+    if let Some(path) = &rt.output_file {
+        let _ = gha::write_outputs(path, &[("result".into(), "failed".into())]);
+    }
+    if let Some(path) = &rt.summary_file {
+        let what = if code == EXIT_INPUT {
+            "invalid input, nothing was changed"
+        } else {
+            "failed"
+        };
+        let mut md = format!("## ❌ ecs-deploy: {what}\n\n");
+        for l in &lines {
+            md.push_str(&format!("- {}\n", report::md(l)));
+        }
+        let _ = gha::write_summary(path, &md);
+    }
+    if cfg.is_some_and(|c| c.output_json) {
+        println!(
+            "{}",
+            serde_json::json!({"result": "failed", "errors": lines.iter().map(|l| redact::scrub(l).into_owned()).collect::<Vec<_>>()})
+        );
+    }
+    ExitCode::from(code)
+}

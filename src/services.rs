@@ -1,0 +1,220 @@
+//! ECS services: describing them (preflight and every poll) and updating them.
+//!
+//! Snapshots are plain data copied out of the SDK's types, so the waiting decisions in
+//! `wait.rs` are pure functions tested with recorded sequences.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Context, Result};
+use aws_sdk_ecs::types::Service;
+
+use crate::aws::aws_error_message;
+use crate::error::InputProblem;
+
+/// `DescribeServices` takes at most this many names per call.
+const DESCRIBE_BATCH: usize = 10;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Deployment {
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub pending: i32,
+    pub running: i32,
+    pub failed: i32,
+    /// IN_PROGRESS, COMPLETED or FAILED; absent for services behind a Classic Load Balancer.
+    pub rollout_state: Option<String>,
+    pub rollout_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Event {
+    pub id: String,
+    /// Seconds since the epoch.
+    pub at: f64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub name: String,
+    pub arn: String,
+    pub status: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+    pub deployments: Vec<Deployment>,
+    /// Newest first, as ECS returns them.
+    pub events: Vec<Event>,
+    /// ECS, CODE_DEPLOY or EXTERNAL.
+    pub controller: String,
+}
+
+impl Snapshot {
+    pub fn primary(&self) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+
+    fn from_sdk(s: &Service) -> Snapshot {
+        Snapshot {
+            name: s.service_name().unwrap_or_default().to_string(),
+            arn: s.service_arn().unwrap_or_default().to_string(),
+            status: s.status().unwrap_or_default().to_string(),
+            task_definition: s.task_definition().unwrap_or_default().to_string(),
+            desired: s.desired_count(),
+            running: s.running_count(),
+            pending: s.pending_count(),
+            deployments: s
+                .deployments()
+                .iter()
+                .map(|d| Deployment {
+                    id: d.id().unwrap_or_default().to_string(),
+                    status: d.status().unwrap_or_default().to_string(),
+                    task_definition: d.task_definition().unwrap_or_default().to_string(),
+                    desired: d.desired_count(),
+                    pending: d.pending_count(),
+                    running: d.running_count(),
+                    failed: d.failed_tasks(),
+                    rollout_state: d.rollout_state().map(|r| r.as_str().to_string()),
+                    rollout_reason: d.rollout_state_reason().map(str::to_string),
+                })
+                .collect(),
+            events: s
+                .events()
+                .iter()
+                .map(|e| Event {
+                    id: e.id().unwrap_or_default().to_string(),
+                    at: e.created_at().map(|t| t.as_secs_f64()).unwrap_or_default(),
+                    message: e.message().unwrap_or_default().to_string(),
+                })
+                .collect(),
+            controller: s
+                .deployment_controller()
+                .map(|c| c.r#type().as_str().to_string())
+                .unwrap_or_else(|| "ECS".into()),
+        }
+    }
+}
+
+/// The last segment of an ARN or the name itself: how services are matched in answers.
+pub fn short_name(name_or_arn: &str) -> &str {
+    name_or_arn.rsplit('/').next().unwrap_or(name_or_arn)
+}
+
+/// Describes `names` in `cluster`, ten per call, all calls at once. Missing services are
+/// absent from the map.
+pub async fn describe(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    names: &[String],
+) -> Result<BTreeMap<String, Snapshot>, DescribeError> {
+    let calls = names.chunks(DESCRIBE_BATCH).map(|batch| {
+        ecs.describe_services()
+            .cluster(cluster)
+            .set_services(Some(batch.to_vec()))
+            .send()
+    });
+    let mut out = BTreeMap::new();
+    for answer in futures::future::join_all(calls).await {
+        let answer = answer.map_err(|e| {
+            let text = aws_error_message(&e);
+            if text.starts_with("ClusterNotFoundException") {
+                DescribeError::ClusterNotFound
+            } else {
+                DescribeError::Other(anyhow!(text))
+            }
+        })?;
+        for s in answer.services() {
+            let snap = Snapshot::from_sdk(s);
+            out.insert(snap.name.clone(), snap);
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DescribeError {
+    #[error("cluster not found")]
+    ClusterNotFound,
+    #[error(transparent)]
+    Other(anyhow::Error),
+}
+
+/// Preflight: the cluster and every service exist, are ACTIVE, and use the ECS deployment
+/// controller. Every problem is reported at once; nothing is changed.
+pub async fn preflight(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    region: &str,
+    names: &[String],
+) -> Result<BTreeMap<String, Snapshot>, crate::error::Failure> {
+    let found = match describe(ecs, cluster, names).await {
+        Ok(f) => f,
+        Err(DescribeError::ClusterNotFound) => {
+            return Err(InputProblem::new(format!(
+                "cluster `{cluster}` was not found in {region}: check input cluster and region (and that the credentials are for the right account)"
+            ))
+            .into())
+        }
+        Err(DescribeError::Other(e)) => {
+            return Err(e
+                .context(format!("describing the services of cluster {cluster}"))
+                .into())
+        }
+    };
+    let mut problems = Vec::new();
+    for name in names {
+        match found.get(short_name(name)) {
+            None => problems.push(InputProblem::new(format!(
+                "service `{name}` was not found in cluster `{cluster}` ({region}): check the service name, and that it belongs to this cluster"
+            ))),
+            Some(s) if s.status != "ACTIVE" => problems.push(InputProblem::new(format!(
+                "service `{name}` in cluster `{cluster}` is {}, not ACTIVE: recreate it, or remove it from the inputs",
+                s.status
+            ))),
+            Some(s) if s.controller != "ECS" => problems.push(InputProblem::new(format!(
+                "service `{name}` uses the {} deployment controller: UpdateService cannot change its task definition; deploy it with CodeDeploy (blue/green is not supported yet)",
+                s.controller
+            ))),
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(found)
+    } else {
+        Err(problems.into())
+    }
+}
+
+/// One `UpdateService` call carrying the task definition and any changed attribute (two calls
+/// would start two deployments). Returns the id of the PRIMARY deployment it answers with.
+pub async fn update(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    task_definition: &str,
+    desired_count: Option<i32>,
+    force: bool,
+) -> Result<String> {
+    let answer = ecs
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .task_definition(task_definition)
+        .set_desired_count(desired_count)
+        .force_new_deployment(force)
+        .send()
+        .await
+        .map_err(|e| anyhow!(aws_error_message(&e)))
+        .with_context(|| format!("updating service {service} to {task_definition}"))?;
+    let snap = answer
+        .service()
+        .map(Snapshot::from_sdk)
+        .ok_or_else(|| anyhow!("UpdateService for {service} answered without the service"))?;
+    snap.primary()
+        .map(|d| d.id.clone())
+        .ok_or_else(|| anyhow!("UpdateService for {service} answered without a PRIMARY deployment"))
+}

@@ -1,0 +1,4 @@
+//! The single integration-test binary: runs the real `ecs-deploy` against moto and local fakes.
+
+mod support;
+mod support_selftest;
