@@ -17,11 +17,21 @@ pub struct Aws {
     pub sdk: SdkConfig,
     pub ecs: aws_sdk_ecs::Client,
     pub sts: aws_sdk_sts::Client,
+    pub cfn: aws_sdk_cloudformation::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Aws {
     pub async fn connect(region: &str) -> Aws {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
+        Aws::from_sdk(Aws::loader(region).load().await)
+    }
+
+    /// The shared settings every run uses; `credentials.rs` adds assumed-role credentials.
+    pub fn loader(region: &str) -> aws_config::ConfigLoader {
+        aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             // Adaptive retry backs off on throttling, which polling many services invites.
             .retry_config(RetryConfig::adaptive().with_max_attempts(6))
@@ -32,15 +42,17 @@ impl Aws {
                     .operation_timeout(Duration::from_secs(120))
                     .build(),
             )
-            .load()
-            .await;
-        Aws::from_sdk(sdk)
     }
 
     pub fn from_sdk(sdk: SdkConfig) -> Aws {
         Aws {
             ecs: aws_sdk_ecs::Client::new(&sdk),
             sts: aws_sdk_sts::Client::new(&sdk),
+            cfn: aws_sdk_cloudformation::Client::new(&sdk),
+            ecr: aws_sdk_ecr::Client::new(&sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+            ssm: aws_sdk_ssm::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             sdk,
         }
     }

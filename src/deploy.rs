@@ -11,14 +11,14 @@ use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::config::{Config, Mode};
-use crate::error::{Failure, InputProblem};
+use crate::error::Failure;
 use crate::gha::{Printer, Runtime};
 use crate::render::{self, Rendered};
 use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
 use crate::services::{self, Snapshot};
 use crate::taskdef::{self, Diff};
 use crate::wait::{self, Outcome, Watch};
-use crate::{ecs_json, subst};
+use crate::{credentials, ecs_json, images, stack, subst};
 
 /// One service's plan: what runs now, what the file renders to, and what to do about it.
 struct Plan {
@@ -49,12 +49,18 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or_default();
-    refuse_unimplemented(cfg)?;
-    let rendered = render_files(cfg, rt, out)?;
+    let stack_keys = stack::output_keys(cfg)?;
+    let placeholders = stack_placeholders(stack_keys.as_ref());
+    let mut rendered = render_files(cfg, rt, out, &placeholders)?;
     let region = cfg.region.clone().unwrap_or_default();
-    let aws = connect(rt, &region, out).await;
+    let aws = credentials::connect(cfg, rt, &region, out).await?;
     let account = aws.account_id().await?;
     let live = preflight(&aws, cfg, &region, out).await?;
+    let stack = stack::run(&aws, cfg, out).await?;
+    if stack_keys.is_some() {
+        rendered = render_files(cfg, rt, out, &stack_vars(&stack.outputs))?;
+    }
+    images::check(&aws, cfg, &account, &mut rendered, out).await?;
     let mut plans = diff_services(&aws, cfg, rendered, live, out).await?;
     let mut report = Report {
         mode: cfg.mode,
@@ -66,8 +72,8 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
         run_url: rt.run_url(),
         services: Vec::new(),
         result: RunResult::Unchanged,
-        stack_deployed: false,
-        stack_outputs: BTreeMap::new(),
+        stack_deployed: stack.deployed,
+        stack_outputs: stack.outputs.clone(),
         errors: Vec::new(),
         duration: Duration::ZERO,
     };
@@ -99,39 +105,27 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
     Ok(report)
 }
 
-/// Inputs this version reads but cannot act on yet are refused instead of silently ignored.
-fn refuse_unimplemented(cfg: &Config) -> Result<(), Failure> {
-    let mut problems = Vec::new();
-    if cfg.stack.is_some() {
-        problems.push(InputProblem::new(
-            "inputs stack-name/stack-template: deploying a CloudFormation stack is not available in this version; deploy the stack in an earlier step and remove these inputs",
-        ));
-    }
-    if cfg.role_to_assume.is_some() {
-        problems.push(InputProblem::new(
-            "input role-to-assume is not available in this version: use aws-actions/configure-aws-credentials with role-to-assume in an earlier step",
-        ));
-    }
-    if cfg.pin_image_digests {
-        problems.push(InputProblem::new(
-            "input pin-image-digests is not available in this version: remove it, or reference images by digest in the task definition",
-        ));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.into())
-    }
-}
-
 /// Step 1: every file read, substituted and checked before AWS is contacted.
-pub fn render_files(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Vec<Rendered>, Failure> {
+/// `extra` holds the `STACK_*` variables; the environment wins over them.
+pub fn render_files(
+    cfg: &Config,
+    rt: &Runtime,
+    out: &Printer,
+    extra: &BTreeMap<String, String>,
+) -> Result<Vec<Rendered>, Failure> {
     out.group("Render task definitions");
+    for name in extra.keys() {
+        if rt.env.contains_key(name) {
+            out.warning(&format!(
+                "{name} is set in the environment and is also a stack output: the environment's value is used"
+            ));
+        }
+    }
     let lookup = |name: &str| {
         if subst::is_forbidden(name) {
             None
         } else {
-            rt.env.get(name).cloned()
+            rt.env.get(name).or_else(|| extra.get(name)).cloned()
         }
     };
     let result = render::render_all(&cfg.targets, &cfg.images, &lookup);
@@ -154,16 +148,6 @@ pub fn render_files(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Vec<Ren
     }
     out.end_group();
     Ok(result?.0)
-}
-
-/// Step 2: one SDK configuration for the run.
-async fn connect(rt: &Runtime, region: &str, out: &Printer) -> Aws {
-    if let Some(url) = rt.env.get("AWS_ENDPOINT_URL").filter(|u| !u.is_empty()) {
-        out.notice(&format!(
-            "AWS_ENDPOINT_URL is set: every AWS request, signed with the job's credentials, goes to {url}"
-        ));
-    }
-    Aws::connect(region).await
 }
 
 /// Step 3: the cluster and every service exist and can be deployed to.
@@ -259,6 +243,24 @@ async fn diff_services(
     }
     out.end_group();
     Ok(plans)
+}
+
+/// Before the stack is deployed its outputs are unknown: each declared output gets a
+/// placeholder so step 1 can check every other variable; the files are rendered again after.
+fn stack_placeholders(
+    keys: Option<&std::collections::BTreeSet<String>>,
+) -> BTreeMap<String, String> {
+    keys.into_iter()
+        .flatten()
+        .map(|k| (format!("STACK_{k}"), format!("(stack output {k})")))
+        .collect()
+}
+
+fn stack_vars(outputs: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    outputs
+        .iter()
+        .map(|(k, v)| (format!("STACK_{k}"), v.clone()))
+        .collect()
 }
 
 fn tag_set(tags: &[Value]) -> std::collections::BTreeSet<(String, String)> {
@@ -473,8 +475,6 @@ async fn settle(
             } else {
                 ServiceResult::NotUpdated
             }
-        } else if !failures.is_empty() && u.is_some_and(|u| u.deployment.is_none()) {
-            ServiceResult::Unchanged
         } else {
             ServiceResult::Unchanged
         };

@@ -6,15 +6,19 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod deploy;
 pub mod ecs_json;
 pub mod error;
 pub mod gha;
+pub mod github;
+pub mod images;
 pub mod inputs;
 pub mod redact;
 pub mod render;
 pub mod report;
 pub mod services;
+pub mod stack;
 pub mod subst;
 pub mod taskdef;
 pub mod wait;
@@ -57,10 +61,17 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         Ok(r) => r,
         Err(e) => return finish_failure(&rt, &out, Some(&cfg), Failure::Other(e.into())),
     };
-    match runtime.block_on(deploy::run(&cfg, &rt, &out)) {
-        Ok(report) => finish(&rt, &out, &cfg, &report),
-        Err(f) => finish_failure(&rt, &out, Some(&cfg), f),
-    }
+    runtime.block_on(async {
+        match deploy::run(&cfg, &rt, &out).await {
+            Ok(report) => {
+                if cfg.comment_on_pr {
+                    github::comment(&cfg, &rt, &report::markdown(&report), &out).await;
+                }
+                finish(&rt, &out, &cfg, &report)
+            }
+            Err(f) => finish_failure(&rt, &out, Some(&cfg), f),
+        }
+    })
 }
 
 fn init_tracing(rt: &Runtime) {
@@ -85,7 +96,7 @@ fn init_tracing(rt: &Runtime) {
 
 fn render(cfg: &Config, rt: &Runtime, out: &Printer) -> ExitCode {
     let quiet = Printer::new(&Runtime::default());
-    match deploy::render_files(cfg, rt, &quiet) {
+    match deploy::render_files(cfg, rt, &quiet, &Default::default()) {
         Ok(docs) => {
             let value = if docs.len() == 1 {
                 docs[0].body.clone()
