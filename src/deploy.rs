@@ -18,7 +18,7 @@ use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
 use crate::services::{self, Snapshot};
 use crate::taskdef::{self, Diff};
 use crate::wait::{self, Outcome, Watch};
-use crate::{credentials, ecs_json, images, stack, subst};
+use crate::{credentials, ecs_json, images, stack, subst, verify};
 
 /// One service's plan: what runs now, what the file renders to, and what to do about it.
 struct Plan {
@@ -61,6 +61,9 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
         rendered = render_files(cfg, rt, out, &stack_vars(&stack.outputs))?;
     }
     images::check(&aws, cfg, &account, &mut rendered, out).await?;
+    if cfg.mode == Mode::Verify {
+        verify::run(&aws, cfg, &rendered, out).await?;
+    }
     let mut plans = diff_services(&aws, cfg, rendered, live, out).await?;
     let mut report = Report {
         mode: cfg.mode,
@@ -74,12 +77,17 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
         result: RunResult::Unchanged,
         stack_deployed: stack.deployed,
         stack_outputs: stack.outputs.clone(),
+        stack_summary: stack.summary.clone(),
         errors: Vec::new(),
         duration: Duration::ZERO,
     };
     if cfg.mode != Mode::Deploy {
         report.services = plans.iter().map(|p| plan_report(p, cfg.mode)).collect();
-        report.result = RunResult::Planned;
+        report.result = if cfg.mode == Mode::Verify {
+            RunResult::Unchanged
+        } else {
+            RunResult::Planned
+        };
         report.duration = started.elapsed();
         return Ok(report);
     }

@@ -21,6 +21,7 @@ pub mod services;
 pub mod stack;
 pub mod subst;
 pub mod taskdef;
+pub mod verify;
 pub mod wait;
 
 use std::process::ExitCode;

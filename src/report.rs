@@ -106,6 +106,8 @@ pub struct Report {
     pub result: RunResult,
     pub stack_deployed: bool,
     pub stack_outputs: BTreeMap<String, String>,
+    /// The stack step's lines: its result and the changes of its change set.
+    pub stack_summary: Vec<String>,
     pub errors: Vec<String>,
     pub duration: Duration,
 }
@@ -285,6 +287,12 @@ pub fn markdown(r: &Report) -> String {
     if !reasons.is_empty() {
         let _ = writeln!(out, "\n### What went wrong\n\n{}", reasons.join("\n"));
     }
+    if !r.stack_summary.is_empty() {
+        let _ = writeln!(out, "\n### Stack\n");
+        for l in &r.stack_summary {
+            let _ = writeln!(out, "- {}", md(l));
+        }
+    }
     if !r.stack_outputs.is_empty() {
         let names: Vec<String> = r
             .stack_outputs
@@ -342,6 +350,7 @@ mod tests {
             result: RunResult::Failed,
             stack_deployed: false,
             stack_outputs: BTreeMap::new(),
+            stack_summary: vec![],
             errors: vec![],
             duration: Duration::from_secs(80),
         }

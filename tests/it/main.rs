@@ -1,4 +1,13 @@
-//! The single integration-test binary: runs the real `ecs-deploy` against moto and local fakes.
+//! The one integration-test binary: the real `ecs-deploy` binary run the way a GitHub runner
+//! runs a container action, against moto and local HTTP servers.
 
 mod support;
 mod support_selftest;
+
+mod bad_input;
+mod deploy;
+mod drift;
+mod github;
+mod images;
+mod rollout;
+mod stack;
