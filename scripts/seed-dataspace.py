@@ -9,11 +9,15 @@ import boto3
 endpoint, region, tag = sys.argv[1], sys.argv[2], sys.argv[3]
 kw = dict(endpoint_url=endpoint, region_name=region,
           aws_access_key_id="AKIDLOCALEXAMPLE", aws_secret_access_key="local-example-secret")
-ecs, ecr, ec2, sts = (boto3.client(s, **kw) for s in ("ecs", "ecr", "ec2", "sts"))
+ecs, ecr, ec2, sts, ssm, logs = (boto3.client(s, **kw) for s in ("ecs", "ecr", "ec2", "sts", "ssm", "logs"))
 account = sts.get_caller_identity()["Account"]
 registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
 
 ecs.create_cluster(clusterName="dataspace-dev")
+# What the infrastructure stack provides: the parameters the app's `secrets` name, the log group.
+for name in ("db/username", "db/password", "django/secret-key", "elasticsearch/password"):
+    ssm.put_parameter(Name=f"/dataspace/dev/{name}", Value="local-example-value", Type="SecureString")
+logs.create_log_group(logGroupName="/ecs/dataspace-dev")
 manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
                        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": "sha256:" + "0" * 64},
                        "layers": []})

@@ -90,9 +90,15 @@ pub struct Config {
     pub stack: Option<StackInputs>,
     pub verify_images: bool,
     pub pin_image_digests: bool,
+    pub ecr_repository_shorthand: bool,
+    /// Run the verify checks (secrets, log groups) before deploying.
+    pub verify: bool,
     pub role_to_assume: Option<String>,
+    pub role_session_name: Option<String>,
+    pub role_duration_seconds: i32,
     pub github_token: Option<String>,
     pub comment_on_pr: bool,
+    pub comment_key: Option<String>,
     pub output_json: bool,
 }
 
@@ -185,6 +191,22 @@ impl Validator {
         let verify_images = self.boolean("verify-images", true);
         let pin_image_digests = self.boolean("pin-image-digests", false);
         let comment_on_pr = self.boolean("comment-on-pr", true);
+        let ecr_repository_shorthand = self.boolean("ecr-repository-shorthand", false);
+        let verify = self.boolean("verify", true);
+        let role_session_name = self.get("role-session-name").map(str::to_string);
+        if let Some(name) = &role_session_name {
+            let ok = (2..=64).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+            if !ok {
+                self.problem(format!(
+                    "input role-session-name `{name}` is not 2 to 64 characters of letters, digits and _+=,.@-"
+                ));
+            }
+        }
+        let role_duration_seconds =
+            self.number("role-duration-seconds", 3600.0, 900.0, 43200.0, true) as i32;
         let allow_prt = self.boolean("allow-pull-request-target", false);
         if mode == Mode::Deploy
             && rt.event_name.as_deref() == Some("pull_request_target")
@@ -210,9 +232,14 @@ impl Validator {
             stack,
             verify_images,
             pin_image_digests,
+            ecr_repository_shorthand,
+            verify,
             role_to_assume: self.get("role-to-assume").map(str::to_string),
+            role_session_name,
+            role_duration_seconds,
             github_token: self.get("github-token").map(str::to_string),
             comment_on_pr,
+            comment_key: self.get("comment-key").map(str::to_string),
             output_json: raw.output_json,
         }
     }

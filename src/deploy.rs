@@ -18,7 +18,7 @@ use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
 use crate::services::{self, Snapshot};
 use crate::taskdef::{self, Diff};
 use crate::wait::{self, Outcome, Watch};
-use crate::{credentials, ecs_json, images, stack, subst, verify};
+use crate::{credentials, ecs_json, images, rollback, stack, subst, verify};
 
 /// One service's plan: what runs now, what the file renders to, and what to do about it.
 struct Plan {
@@ -56,12 +56,26 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
     let aws = credentials::connect(cfg, rt, &region, out).await?;
     let account = aws.account_id().await?;
     let live = preflight(&aws, cfg, &region, out).await?;
+    if cfg.mode == Mode::Rollback {
+        return rollback::run(
+            &aws,
+            cfg,
+            rt,
+            live,
+            account,
+            region,
+            started,
+            since_epoch,
+            out,
+        )
+        .await;
+    }
     let stack = stack::run(&aws, cfg, out).await?;
     if stack_keys.is_some() {
         rendered = render_files(cfg, rt, out, &stack_vars(&stack.outputs))?;
     }
     images::check(&aws, cfg, &account, &mut rendered, out).await?;
-    if cfg.mode == Mode::Verify {
+    if cfg.mode == Mode::Verify || (cfg.mode == Mode::Deploy && cfg.verify) {
         verify::run(&aws, cfg, &rendered, out).await?;
     }
     let mut plans = diff_services(&aws, cfg, rendered, live, out).await?;
@@ -384,6 +398,7 @@ async fn wait_for_rollouts(
                 service: p.live.name.clone(),
                 deployment: u.deployment.clone().filter(|_| u.error.is_none())?,
                 before: p.live.primary().map(|d| d.id.clone()),
+                before_task_definition: u.updated.then(|| previous_revision(p)),
             })
         })
         .collect();
@@ -396,17 +411,29 @@ async fn wait_for_rollouts(
         cfg.wait_for.as_secs() / 60
     ));
     let outcomes = wait::wait_all(
-        &aws.ecs,
+        aws,
         &cfg.cluster,
         &watches,
         cfg.poll,
         cfg.wait_for,
-        since_epoch,
+        // A second of slack for clock skew between the runner and AWS.
+        since_epoch - 1.0,
         out,
     )
     .await;
     out.end_group();
     outcomes
+}
+
+/// The revision a rollback returns to: that of the last COMPLETED deployment before the run,
+/// or what the service named when none had completed.
+fn previous_revision(p: &Plan) -> String {
+    p.live
+        .deployments
+        .iter()
+        .find(|d| d.rollout_state.as_deref() == Some("COMPLETED") && !d.task_definition.is_empty())
+        .map(|d| d.task_definition.clone())
+        .unwrap_or_else(|| p.live.task_definition.clone())
 }
 
 /// Step 8 (failure) and the report: roll back what this run changed when anything failed.
@@ -428,24 +455,16 @@ async fn settle(
         }
     }
     for (name, o) in &outcomes {
-        match o {
-            Outcome::Failed(r) => {
-                failures.insert(name.clone(), r.clone());
-            }
-            Outcome::TimedOut => {
-                failures.insert(
-                    name.clone(),
-                    format!(
-                        "the rollout did not complete within wait-for-minutes ({} min)",
-                        cfg.wait_for.as_secs() / 60
-                    ),
-                );
-            }
-            _ => {}
+        if let Outcome::Failed(r) | Outcome::TimedOut(r) | Outcome::Interrupted(r) = o {
+            failures.insert(name.clone(), r.clone());
         }
     }
-    let mut rolled_back: BTreeMap<String, bool> = BTreeMap::new();
-    if !failures.is_empty() && cfg.rollback_on_failure {
+    // A cancelled job must exit within seconds: a rollback and its wait would not.
+    let interrupted = outcomes
+        .values()
+        .any(|o| matches!(o, Outcome::Interrupted(_)));
+    let mut rolled_back: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    if !failures.is_empty() && cfg.rollback_on_failure && !interrupted {
         rolled_back = roll_back(aws, cfg, plans, updates, &outcomes, since_epoch, out).await;
     }
     let mut any_change = false;
@@ -460,20 +479,29 @@ async fn settle(
             Some(Outcome::Completed(d)) => Some(*d),
             _ => None,
         };
+        let back = rolled_back.get(&s.service).map(|(to, done)| {
+            let rev = to.rsplit('/').next().unwrap_or(to);
+            let state = if *done {
+                "that rollout completed"
+            } else {
+                "that rollout did not complete: check the service"
+            };
+            (format!("rolled back to {rev}; {state}"), *done)
+        });
         s.result = if let Some(why) = failures.get(&s.service) {
-            match rolled_back.get(&s.service) {
-                Some(done) => ServiceResult::RolledBack {
-                    reason: why.clone(),
-                    completed: *done,
+            match back {
+                Some((what, done)) => ServiceResult::RolledBack {
+                    reason: format!("{why}; {what}"),
+                    completed: done,
                 },
                 None => ServiceResult::Failed(why.clone()),
             }
         } else if let Some(Outcome::Superseded(why)) = outcome {
             ServiceResult::Superseded(why.clone())
-        } else if let Some(done) = rolled_back.get(&s.service) {
+        } else if let Some((what, done)) = back {
             ServiceResult::RolledBack {
-                reason: "rolled back because another service of this deploy failed".into(),
-                completed: *done,
+                reason: format!("another service of this deploy failed; {what}"),
+                completed: done,
             }
         } else if u.is_some_and(|u| u.updated) {
             if !cfg.wait {
@@ -505,8 +533,10 @@ async fn settle(
     };
 }
 
-/// Puts every service this run updated back on the task definition it ran before, unless ECS
-/// already did, and waits for those rollouts. Returns service → whether its rollback completed.
+/// Puts every service this run updated back on the revision it ran before, unless ECS already
+/// did (then it waits for ECS's rollback instead of starting a competing one), and waits for
+/// those rollouts. A service someone else deployed over is left alone. Revisions are never
+/// deregistered. Returns service → (revision it went back to, whether that rollout completed).
 async fn roll_back(
     aws: &Aws,
     cfg: &Config,
@@ -515,63 +545,94 @@ async fn roll_back(
     outcomes: &BTreeMap<String, Outcome>,
     since_epoch: f64,
     out: &Printer,
-) -> BTreeMap<String, bool> {
+) -> BTreeMap<String, (String, bool)> {
     out.group("Roll back");
+    // Events already shown while waiting for the deploy are not shown again.
+    let rollback_started = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(since_epoch);
     let targets: Vec<&Plan> = plans
         .iter()
         .filter(|p| updates.get(&p.live.name).is_some_and(|u| u.updated))
+        .filter(|p| !matches!(outcomes.get(&p.live.name), Some(Outcome::Superseded(_))))
         .collect();
     let names: Vec<String> = targets.iter().map(|p| p.live.name.clone()).collect();
-    let now = services::describe(&aws.ecs, &cfg.cluster, &names)
-        .await
-        .unwrap_or_default();
-    let mut watches = Vec::new();
-    for p in &targets {
-        let previous = &p.live.task_definition;
-        let current = now.get(&p.live.name);
-        let ecs_did_it = matches!(outcomes.get(&p.live.name), Some(Outcome::Failed(_)))
-            && current.is_some_and(|c| c.primary().is_some_and(|d| &d.task_definition == previous));
-        if ecs_did_it {
-            out.line(&format!(
-                "{}: ECS is already rolling back to {previous}; waiting for it",
-                p.live.name
+    let now = match services::describe(&aws.ecs, &cfg.cluster, &names).await {
+        Ok(n) => n,
+        Err(e) => {
+            out.warning(&format!(
+                "could not describe the services before rolling back: {e}"
             ));
-            if let Some(d) = current.and_then(|c| c.primary()) {
-                watches.push(Watch {
-                    service: p.live.name.clone(),
-                    deployment: d.id.clone(),
-                    before: None,
-                });
-            }
+            BTreeMap::new()
+        }
+    };
+    let mut watches = Vec::new();
+    let mut result = BTreeMap::new();
+    for p in &targets {
+        let name = &p.live.name;
+        let previous = previous_revision(p);
+        result.insert(name.clone(), (previous.clone(), false));
+        let ours = updates.get(name).and_then(|u| u.deployment.clone());
+        let primary = now.get(name).and_then(|c| c.primary());
+        if let Some(d) =
+            primary.filter(|d| Some(&d.id) != ours.as_ref() && d.task_definition == previous)
+        {
+            out.line(&format!(
+                "{name}: ECS is already rolling back to {previous} (deployment {}); waiting for it instead of starting another",
+                d.id
+            ));
+            watches.push(Watch {
+                service: name.clone(),
+                deployment: d.id.clone(),
+                ..Watch::default()
+            });
             continue;
         }
-        out.line(&format!("{}: back to {previous}", p.live.name));
-        match services::update(&aws.ecs, &cfg.cluster, &p.live.name, previous, None, true).await {
+        let new = updates
+            .get(name)
+            .map(|u| u.new_task_definition.clone())
+            .unwrap_or_default();
+        out.line(&format!(
+            "{name}: back to {previous} ({new} stays registered)"
+        ));
+        if previous == p.live.task_definition {
+            for (container, image) in &p.live_images {
+                if !image.contains("@sha256:") {
+                    out.line(&format!(
+                        "{name}: container {container} names {image} by tag: the rollback pulls whatever that tag points to now (pin-image-digests: true avoids this)"
+                    ));
+                }
+            }
+        }
+        let force = previous == new;
+        match services::update(&aws.ecs, &cfg.cluster, name, &previous, None, force).await {
             Ok(id) => watches.push(Watch {
-                service: p.live.name.clone(),
+                service: name.clone(),
                 deployment: id,
-                before: None,
+                ..Watch::default()
             }),
             Err(e) => out.error(
                 &Default::default(),
-                &format!("{}: rollback failed: {e:#}", p.live.name),
+                &format!("{name}: rollback failed: {e:#}"),
             ),
         }
     }
-    let mut result: BTreeMap<String, bool> = names.iter().map(|n| (n.clone(), false)).collect();
     if cfg.wait && !watches.is_empty() {
         let done = wait::wait_all(
-            &aws.ecs,
+            aws,
             &cfg.cluster,
             &watches,
             cfg.poll,
             cfg.wait_for,
-            since_epoch,
+            rollback_started,
             out,
         )
         .await;
         for (name, o) in done {
-            result.insert(name, matches!(o, Outcome::Completed(_)));
+            if let Some(entry) = result.get_mut(&name) {
+                entry.1 = matches!(o, Outcome::Completed(_));
+            }
         }
     }
     out.end_group();

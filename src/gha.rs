@@ -136,6 +136,8 @@ pub struct Location {
 pub struct Printer {
     actions: bool,
     debug: bool,
+    /// Progress goes to stderr, keeping stdout for a document (`render`).
+    stderr: bool,
 }
 
 impl Printer {
@@ -143,6 +145,23 @@ impl Printer {
         Printer {
             actions: rt.actions,
             debug: rt.debug,
+            stderr: false,
+        }
+    }
+
+    /// A printer whose every line goes to stderr, so stdout carries only the program's result.
+    pub fn to_stderr(rt: &Runtime) -> Self {
+        Printer {
+            stderr: true,
+            ..Printer::new(rt)
+        }
+    }
+
+    fn out(&self) -> Box<dyn std::io::Write> {
+        if self.stderr {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
         }
     }
 
@@ -153,7 +172,7 @@ impl Printer {
     /// A line of our own text (may contain input values, so it is neutralised too).
     pub fn line(&self, text: &str) {
         let text = scrub(text);
-        let mut out = std::io::stdout().lock();
+        let mut out = self.out();
         for l in text.lines() {
             let _ = writeln!(out, "{}", neutralise(l, self.actions));
         }
@@ -170,16 +189,17 @@ impl Printer {
     }
 
     pub fn group(&self, title: &str) {
-        if self.actions {
-            println!("::group::{}", escape_data(&scrub(title)));
+        let line = if self.actions {
+            format!("::group::{}", escape_data(&scrub(title)))
         } else {
-            println!("== {}", scrub(title));
-        }
+            format!("== {}", scrub(title))
+        };
+        let _ = writeln!(self.out(), "{line}");
     }
 
     pub fn end_group(&self) {
         if self.actions {
-            println!("::endgroup::");
+            let _ = writeln!(self.out(), "::endgroup::");
         }
     }
 
@@ -221,7 +241,7 @@ impl Printer {
         } else {
             format!(" {}", props.join(","))
         };
-        println!("::{kind}{props}::{}", escape_data(&message));
+        let _ = writeln!(self.out(), "::{kind}{props}::{}", escape_data(&message));
     }
 
     /// Prints text that came from outside (AWS events, stop reasons, log lines) so that it can
@@ -230,7 +250,7 @@ impl Printer {
         if lines.is_empty() {
             return;
         }
-        let mut out = std::io::stdout().lock();
+        let mut out = self.out();
         if self.actions {
             let token = random_token();
             let _ = writeln!(out, "::stop-commands::{token}");

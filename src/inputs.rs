@@ -121,9 +121,29 @@ pub const INPUTS: &[InputSpec] = &[
         "Replace ECR image tags by their digests in the registered task definitions.",
     ),
     input(
+        "ecr-repository-shorthand",
+        Some("false"),
+        "Treat a bare `repo:tag` image as an ECR repository of the caller's account and region.",
+    ),
+    input(
+        "verify",
+        Some("true"),
+        "Before deploying, also check that secrets (SSM, Secrets Manager) and awslogs log groups exist, like the verify command.",
+    ),
+    input(
         "role-to-assume",
         None,
         "IAM role to assume with the GitHub OIDC token (no long-lived keys).",
+    ),
+    input(
+        "role-session-name",
+        None,
+        "Session name for role-to-assume. Default: ecs-deploy-<GITHUB_RUN_ID>.",
+    ),
+    input(
+        "role-duration-seconds",
+        Some("3600"),
+        "Lifetime of the assumed-role credentials (900-43200; at most 3600 when chaining roles).",
     ),
     input(
         "github-token",
@@ -134,6 +154,11 @@ pub const INPUTS: &[InputSpec] = &[
         "comment-on-pr",
         Some("true"),
         "Post or update one sticky comment on the pull request(s) of this commit.",
+    ),
+    input(
+        "comment-key",
+        None,
+        "Extra key for the sticky PR comment, for several environments on one cluster and stack (e.g. dev).",
     ),
     input(
         "allow-pull-request-target",

@@ -17,10 +17,12 @@ pub mod inputs;
 pub mod redact;
 pub mod render;
 pub mod report;
+pub mod rollback;
 pub mod services;
 pub mod stack;
 pub mod subst;
 pub mod taskdef;
+pub mod tasks;
 pub mod verify;
 pub mod wait;
 
@@ -52,7 +54,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         redact::register(token);
     }
     if cfg.mode == Mode::Render {
-        return render(&cfg, &rt, &out);
+        return render(&cfg, &rt);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -95,9 +97,11 @@ fn init_tracing(rt: &Runtime) {
         .try_init();
 }
 
-fn render(cfg: &Config, rt: &Runtime, out: &Printer) -> ExitCode {
-    let quiet = Printer::new(&Runtime::default());
-    match deploy::render_files(cfg, rt, &quiet, &Default::default()) {
+/// `render` keeps stdout for the document: progress and errors go to stderr (the runner reads
+/// workflow commands from both).
+fn render(cfg: &Config, rt: &Runtime) -> ExitCode {
+    let out = Printer::to_stderr(rt);
+    match deploy::render_files(cfg, rt, &out, &Default::default()) {
         Ok(docs) => {
             let value = if docs.len() == 1 {
                 docs[0].body.clone()
@@ -111,7 +115,7 @@ fn render(cfg: &Config, rt: &Runtime, out: &Printer) -> ExitCode {
             );
             ExitCode::from(EXIT_OK)
         }
-        Err(f) => finish_failure(rt, out, Some(cfg), f),
+        Err(f) => finish_failure(rt, &out, Some(cfg), f),
     }
 }
 
@@ -135,6 +139,8 @@ fn finish(rt: &Runtime, out: &Printer, cfg: &Config, report: &Report) -> ExitCod
     }
     let code = match report.result {
         RunResult::Deployed | RunResult::Unchanged | RunResult::Planned => EXIT_OK,
+        // `rollback` asked for a rollback: having done it is success.
+        RunResult::RolledBack if cfg.mode == Mode::Rollback => EXIT_OK,
         RunResult::RolledBack | RunResult::Failed => EXIT_FAILED,
     };
     let line = format!("result: {}", report.result.as_str());

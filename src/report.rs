@@ -176,7 +176,13 @@ pub fn outputs_json(r: &Report) -> Value {
     Value::Object(m)
 }
 
-/// Escapes text for a Markdown table cell or line: no HTML, no links, no table breaks.
+/// The job summary's limit is 1 MiB per step; stay under it with room for the cut note.
+pub const SUMMARY_LIMIT_BYTES: usize = 1_000_000;
+/// One diff may take this much, so a single huge task definition cannot push out the others.
+const DIFF_LIMIT_CHARS: usize = 20_000;
+
+/// Escapes text for a Markdown table cell or line: no HTML, no links, no table breaks, no
+/// @-mentions (AWS text must not notify people).
 pub fn md(text: &str) -> String {
     let mut s = String::with_capacity(text.len());
     for c in text.chars() {
@@ -185,10 +191,11 @@ pub fn md(text: &str) -> String {
             '>' => s.push_str("&gt;"),
             '&' => s.push_str("&amp;"),
             '|' => s.push_str("\\|"),
-            '[' | ']' | '(' | ')' | '*' | '_' | '`' | '!' | '#' | '\\' => {
+            '[' | ']' | '(' | ')' | '*' | '_' | '`' | '!' | '#' | '\\' | '~' => {
                 s.push('\\');
                 s.push(c);
             }
+            '@' => s.push_str("@\u{2060}"),
             '\n' | '\r' => s.push(' '),
             _ => s.push(c),
         }
@@ -196,8 +203,61 @@ pub fn md(text: &str) -> String {
     s
 }
 
+/// A code span for a table cell: code spans do not process backslash escapes or HTML, so only
+/// the backtick (which would end the span) and the pipe (which would end the cell) matter.
+fn code(text: &str) -> String {
+    let inner: String = text
+        .chars()
+        .map(|c| match c {
+            '`' => '\'',
+            '\n' | '\r' => ' ',
+            c => c,
+        })
+        .collect();
+    format!("`{}`", inner.replace('|', "\\|"))
+}
+
 fn revision(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// `123.dkr.ecr.us-east-1.amazonaws.com/dataspace:v2` → `dataspace:v2`; digests shortened to
+/// 12 hex digits, which is what a person compares.
+fn short_image(image: &str) -> String {
+    let (name, suffix) = match image.split_once('@') {
+        Some((n, d)) => {
+            let hex = d.strip_prefix("sha256:").unwrap_or(d);
+            (n, format!("@{}", hex.chars().take(12).collect::<String>()))
+        }
+        None => (image, String::new()),
+    };
+    format!("{}{suffix}", name.rsplit('/').next().unwrap_or(name))
+}
+
+/// The image each container ran before, read from the diff's summary line
+/// `containerDefinitions[<name>].image: <old> → <new>`.
+fn old_image<'a>(s: &'a ServiceReport, container: &str) -> Option<&'a str> {
+    let prefix = format!("containerDefinitions[{container}].image: ");
+    s.diff.as_ref()?.summary.iter().find_map(|l| {
+        let (old, _) = l.strip_prefix(&prefix)?.split_once(" → ")?;
+        Some(old)
+    })
+}
+
+fn images_cell(s: &ServiceReport) -> String {
+    s.images
+        .iter()
+        .map(|(c, i)| match old_image(s, c) {
+            Some(old) if old != i => format!(
+                "{}: {} → {}",
+                md(c),
+                code(&short_image(old)),
+                code(&short_image(i))
+            ),
+            _ => format!("{}: {}", md(c), code(&short_image(i))),
+        })
+        .collect::<Vec<_>>()
+        .join("<br>")
 }
 
 fn secs(d: Duration) -> String {
@@ -209,7 +269,47 @@ fn secs(d: Duration) -> String {
     }
 }
 
-/// The job summary (and, later, the PR comment body).
+/// A link target we are willing to render: http(s) and none of the characters that could end
+/// the link or start markup. Anything else is shown as code instead.
+fn safe_url(u: &str) -> bool {
+    (u.starts_with("https://") || u.starts_with("http://"))
+        && !u
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "()[]<>\"'`\\".contains(c))
+}
+
+/// The ECS console page of the cluster's services, in the console of the region's partition.
+pub fn console_url(region: &str, cluster: &str) -> Option<String> {
+    let region_ok = !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let cluster_ok = !cluster.is_empty()
+        && cluster
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !region_ok || !cluster_ok {
+        return None;
+    }
+    let host = if region.starts_with("cn-") {
+        format!("{region}.console.amazonaws.cn")
+    } else if region.starts_with("us-gov-") {
+        "console.amazonaws-us-gov.com".to_string()
+    } else {
+        format!("{region}.console.aws.amazon.com")
+    };
+    Some(format!(
+        "https://{host}/ecs/v2/clusters/{cluster}/services?region={region}"
+    ))
+}
+
+/// The cluster name of a cluster ARN (`arn:aws:ecs:…:cluster/name`), or the name itself.
+fn cluster_name(cluster: &str) -> &str {
+    cluster.rsplit('/').next().unwrap_or(cluster)
+}
+
+/// The job summary and the pull-request comment body: one renderer for both.
+/// Cut to `SUMMARY_LIMIT_BYTES`; `fit` cuts further for a comment.
 pub fn markdown(r: &Report) -> String {
     let mut out = String::new();
     let title = match r.mode {
@@ -219,54 +319,60 @@ pub fn markdown(r: &Report) -> String {
     };
     let _ = writeln!(
         out,
-        "## {} {title}: {} on `{}`\n",
+        "## {} {title}: {} on {}\n",
         r.result.icon(),
         r.result.as_str(),
-        md(&r.cluster)
+        code(&r.cluster)
     );
-    let mut facts = vec![
-        format!("region `{}`", md(&r.region)),
-        format!("duration {}", secs(r.duration)),
-    ];
+    let mut facts = vec![format!("region {}", code(&r.region))];
     if !r.account.is_empty() {
-        facts.push(format!("account `{}`", md(&r.account)));
+        facts.push(format!("account {}", code(&r.account)));
     }
     if let Some(c) = &r.commit {
         facts.push(format!(
-            "commit `{}`",
-            md(&c.chars().take(12).collect::<String>())
+            "commit {}",
+            code(&c.chars().take(12).collect::<String>())
         ));
     }
     if let Some(t) = &r.trigger {
-        facts.push(format!("trigger `{}`", md(t)));
+        facts.push(format!("trigger {}", code(t)));
     }
+    facts.push(format!("duration {}", secs(r.duration)));
     let _ = writeln!(out, "{}\n", facts.join(" · "));
+    // Links come before the long parts, so a cut never loses them.
+    let mut links = Vec::new();
+    if let Some(u) = r.run_url.as_deref().filter(|u| safe_url(u)) {
+        links.push(format!("[workflow run]({u})"));
+    }
+    if let Some(u) = console_url(&r.region, cluster_name(&r.cluster)) {
+        links.push(format!("[ECS console]({u})"));
+    }
+    if !links.is_empty() {
+        let _ = writeln!(out, "{}\n", links.join(" · "));
+    }
     let _ = writeln!(
         out,
         "| service | task definition | images | result | rollout |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|");
     for s in &r.services {
-        let td =
-            if s.old_task_definition == s.new_task_definition || s.new_task_definition.is_empty() {
-                format!("`{}`", md(revision(&s.old_task_definition)))
-            } else {
-                format!(
-                    "`{}` → `{}`",
-                    md(revision(&s.old_task_definition)),
-                    md(revision(&s.new_task_definition))
-                )
-            };
-        let images = s
-            .images
-            .iter()
-            .map(|(c, i)| format!("{}: `{}`", md(c), md(i)))
-            .collect::<Vec<_>>()
-            .join("<br>");
+        let td = if s.result == ServiceResult::WouldDeploy {
+            format!("{} → new revision", code(revision(&s.old_task_definition)))
+        } else if s.old_task_definition == s.new_task_definition || s.new_task_definition.is_empty()
+        {
+            code(revision(&s.old_task_definition))
+        } else {
+            format!(
+                "{} → {}",
+                code(revision(&s.old_task_definition)),
+                code(revision(&s.new_task_definition))
+            )
+        };
         let _ = writeln!(
             out,
-            "| `{}` | {td} | {images} | {} | {} |",
-            md(&s.service),
+            "| {} | {td} | {} | {} | {} |",
+            code(&s.service),
+            images_cell(s),
             s.result.label(),
             s.rollout.map(secs).unwrap_or_else(|| "–".into())
         );
@@ -278,7 +384,7 @@ pub fn markdown(r: &Report) -> String {
             ServiceResult::Failed(why)
             | ServiceResult::RolledBack { reason: why, .. }
             | ServiceResult::Superseded(why) => {
-                Some(format!("- `{}`: {}", md(&s.service), md(why)))
+                Some(format!("- {}: {}", code(&s.service), md(why)))
             }
             _ => None,
         })
@@ -297,7 +403,7 @@ pub fn markdown(r: &Report) -> String {
         let names: Vec<String> = r
             .stack_outputs
             .keys()
-            .map(|k| format!("`STACK_{}`", md(k)))
+            .map(|k| code(&format!("STACK_{k}")))
             .collect();
         let _ = writeln!(
             out,
@@ -313,14 +419,85 @@ pub fn markdown(r: &Report) -> String {
                     "\n<details><summary>{} task-definition diff ({} change(s))</summary>\n\n```diff\n{}```\n</details>",
                     md(&s.service),
                     d.summary.len(),
-                    d.unified.replace("```", "`\u{200b}``")
+                    fence_safe(&cut_diff(&d.unified))
                 );
             }
         }
     }
-    if let Some(u) = &r.run_url {
-        let _ = writeln!(out, "\n[workflow run]({u})");
+    fit(
+        &out,
+        SUMMARY_LIMIT_BYTES,
+        str::len,
+        "the job summary is limited to 1 MiB",
+    )
+}
+
+/// Diff text that cannot close its code fence: a line of backticks would end the block and
+/// turn the rest into Markdown.
+fn fence_safe(diff: &str) -> String {
+    diff.replace("```", "`\u{200b}``")
+        .replace("~~~", "~\u{200b}~~")
+}
+
+fn cut_diff(unified: &str) -> String {
+    if unified.chars().count() <= DIFF_LIMIT_CHARS {
+        return unified.to_string();
     }
+    let mut kept = String::new();
+    let mut lines = unified.lines();
+    for l in lines.by_ref() {
+        if kept.chars().count() + l.chars().count() + 1 > DIFF_LIMIT_CHARS {
+            break;
+        }
+        kept.push_str(l);
+        kept.push('\n');
+    }
+    let rest = lines.count() + 1;
+    let _ = writeln!(kept, "… {rest} more line(s) of this diff cut");
+    kept
+}
+
+/// Cuts Markdown to at most `max` (as measured by `len`: bytes for the summary, characters for
+/// a comment) at a line boundary, closes a code block or `<details>` left open by the cut, and
+/// ends with a note saying why. Text within the limit is returned unchanged.
+pub fn fit(text: &str, max: usize, len: fn(&str) -> usize, why: &str) -> String {
+    if len(text) <= max {
+        return text.to_string();
+    }
+    let note = format!(
+        "\n> ✂️ The rest of this report was cut: {why}. The workflow run's log has every step.\n"
+    );
+    let closing_room = len("```\n") + 8 * len("</details>\n");
+    let budget = max.saturating_sub(len(&note) + closing_room);
+    let mut out = String::new();
+    let mut used = 0;
+    let mut in_fence = false;
+    let mut open_details = 0usize;
+    for line in text.split_inclusive('\n') {
+        let n = len(line);
+        if used + n > budget {
+            break;
+        }
+        out.push_str(line);
+        used += n;
+        let t = line.trim_start();
+        if t.starts_with("```") {
+            in_fence = !in_fence;
+        } else if !in_fence {
+            open_details += t.matches("<details>").count();
+            open_details = open_details.saturating_sub(t.matches("</details>").count());
+        }
+    }
+    if !out.ends_with('\n') && !out.is_empty() {
+        out.push('\n');
+    }
+    if in_fence {
+        out.push_str("```\n");
+    }
+    for _ in 0..open_details.min(8) {
+        out.push_str("</details>\n");
+    }
+    out.push_str(&note);
     out
 }
 
@@ -374,11 +551,149 @@ mod tests {
 
     #[test]
     fn markdown_escapes_text_from_outside() {
-        let m = markdown(&report());
+        let mut r = report();
+        r.errors =
+            vec!["see [docs](javascript:alert(1)) and ![x](https://evil/x.png) @octocat".into()];
+        r.stack_summary = vec!["UPDATE_FAILED <script>alert(1)</script> | `x`".into()];
+        let m = markdown(&r);
         assert!(m.contains("`app:1` → `app:2`"), "{m}");
         assert!(m.contains("1m 15s"));
         assert!(!m.contains("<img"), "{m}");
-        assert!(m.contains("&lt;img"));
+        assert!(!m.contains("<script"), "{m}");
+        assert!(
+            m.contains("&lt;img src=x onerror=alert\\(1\\)&gt; \\| x"),
+            "{m}"
+        );
+        assert!(!m.contains("](javascript:"), "{m}");
+        assert!(!m.contains("![x]("), "{m}");
+        assert!(
+            !m.contains("@octocat"),
+            "an AWS text must not mention people: {m}"
+        );
         assert!(md("](javascript:alert(1))").starts_with("\\]\\("));
+        assert_eq!(code("a`b|c"), "`a'b\\|c`");
+    }
+
+    #[test]
+    fn markdown_names_cluster_commit_trigger_and_links() {
+        let mut r = report();
+        r.run_url = Some("https://github.com/acme/dataspace/actions/runs/4242".into());
+        let m = markdown(&r);
+        assert!(
+            m.starts_with("## ❌ ecs-deploy: failed on `dataspace-dev`\n"),
+            "{m}"
+        );
+        assert!(m.contains("commit `0123456789ab`"), "{m}");
+        assert!(m.contains("trigger `push`"), "{m}");
+        assert!(m.contains("[workflow run](https://github.com/acme/dataspace/actions/runs/4242)"));
+        assert!(m.contains(
+            "[ECS console](https://us-east-1.console.aws.amazon.com/ecs/v2/clusters/dataspace-dev/services?region=us-east-1)"
+        ));
+        r.run_url = Some("https://x/a) [y](javascript:alert(1)".into());
+        r.cluster = "arn:aws:ecs:us-east-1:1:cluster/dataspace-dev".into();
+        let m = markdown(&r);
+        assert!(!m.contains("workflow run]"), "{m}");
+        assert!(m.contains("clusters/dataspace-dev/services"), "{m}");
+        assert_eq!(
+            console_url("cn-north-1", "c").unwrap(),
+            "https://cn-north-1.console.amazonaws.cn/ecs/v2/clusters/c/services?region=cn-north-1"
+        );
+        assert_eq!(console_url("us-east-1", "a/b"), None);
+    }
+
+    #[test]
+    fn images_show_old_and_new_tag_or_digest() {
+        let mut r = report();
+        let repo = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dataspace";
+        r.services[0].images = vec![
+            ("web".into(), format!("{repo}:v2")),
+            (
+                "sidecar".into(),
+                format!("{repo}@sha256:{}", "ab".repeat(32)),
+            ),
+        ];
+        r.services[0].diff = Some(Diff {
+            changed: true,
+            unified: String::new(),
+            summary: vec![format!(
+                "containerDefinitions[web].image: {repo}:v1 → {repo}:v2"
+            )],
+        });
+        let m = markdown(&r);
+        assert!(
+            m.contains("web: `dataspace:v1` → `dataspace:v2`<br>sidecar: `dataspace@abababababab`"),
+            "{m}"
+        );
+    }
+
+    fn plan_with_diffs(services: usize, lines: usize) -> Report {
+        let mut r = report();
+        r.mode = Mode::Plan;
+        r.result = RunResult::Planned;
+        let unified: String = std::iter::once("--- live\n+++ rendered\n".to_string())
+            .chain((0..lines).map(|i| format!("+  \"line {i}\": \"```x\",\n")))
+            .collect();
+        let template = r.services[0].clone();
+        r.services = (0..services)
+            .map(|i| ServiceReport {
+                service: format!("svc-{i}"),
+                result: ServiceResult::WouldDeploy,
+                diff: Some(Diff {
+                    changed: true,
+                    unified: unified.clone(),
+                    summary: vec!["cpu: 1 → 2".into()],
+                }),
+                ..template.clone()
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn plan_diffs_are_collapsible_and_fenced() {
+        let m = markdown(&plan_with_diffs(1, 3));
+        assert!(m.contains("<details><summary>svc-0 task-definition diff (1 change(s))</summary>\n\n```diff\n--- live\n"), "{m}");
+        assert!(
+            !m.contains("\"```x\""),
+            "a diff line must not close the fence: {m}"
+        );
+        assert!(m.trim_end().ends_with("```\n</details>"), "{m}");
+    }
+
+    #[test]
+    fn long_reports_are_cut_with_a_note_and_stay_well_formed() {
+        let m = markdown(&plan_with_diffs(12, 2000));
+        assert!(
+            m.contains("more line(s) of this diff cut"),
+            "each diff is capped"
+        );
+        let c = fit(
+            &m,
+            65_536,
+            |s| s.chars().count(),
+            "a comment is limited to 65,536 characters",
+        );
+        assert!(c.chars().count() <= 65_536);
+        assert!(c.contains(
+            "> ✂️ The rest of this report was cut: a comment is limited to 65,536 characters."
+        ));
+        assert!(c.starts_with("## 📝 ecs-deploy plan: planned on `dataspace-dev`"));
+        assert!(c.contains("[ECS console]("), "links come before the cut");
+        assert_eq!(
+            c.matches("<details>").count(),
+            c.matches("</details>").count(),
+            "{c}"
+        );
+        let fences = c.lines().filter(|l| l.starts_with("```")).count();
+        assert_eq!(fences % 2, 0, "every code block is closed");
+        assert_eq!(fit("short", 10, str::len, "x"), "short");
+
+        let mut huge = report();
+        huge.errors = (0..30_000)
+            .map(|i| format!("error number {i} with some words"))
+            .collect();
+        let s = markdown(&huge);
+        assert!(s.len() <= SUMMARY_LIMIT_BYTES, "{}", s.len());
+        assert!(s.contains("the job summary is limited to 1 MiB"));
     }
 }

@@ -27,6 +27,8 @@ pub struct Deployment {
     /// IN_PROGRESS, COMPLETED or FAILED; absent for services behind a Classic Load Balancer.
     pub rollout_state: Option<String>,
     pub rollout_reason: Option<String>,
+    /// Seconds since the epoch.
+    pub created_at: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -51,6 +53,14 @@ pub struct Snapshot {
     pub events: Vec<Event>,
     /// ECS, CODE_DEPLOY or EXTERNAL.
     pub controller: String,
+    /// `deploymentConfiguration.deploymentCircuitBreaker`, when DescribeServices gives it.
+    pub circuit_breaker: Option<CircuitBreaker>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    pub enable: bool,
+    pub rollback: bool,
 }
 
 impl Snapshot {
@@ -80,6 +90,7 @@ impl Snapshot {
                     failed: d.failed_tasks(),
                     rollout_state: d.rollout_state().map(|r| r.as_str().to_string()),
                     rollout_reason: d.rollout_state_reason().map(str::to_string),
+                    created_at: d.created_at().map(|t| t.as_secs_f64()).unwrap_or_default(),
                 })
                 .collect(),
             events: s
@@ -95,6 +106,13 @@ impl Snapshot {
                 .deployment_controller()
                 .map(|c| c.r#type().as_str().to_string())
                 .unwrap_or_else(|| "ECS".into()),
+            circuit_breaker: s
+                .deployment_configuration()
+                .and_then(|c| c.deployment_circuit_breaker())
+                .map(|b| CircuitBreaker {
+                    enable: b.enable(),
+                    rollback: b.rollback(),
+                }),
         }
     }
 }

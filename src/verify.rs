@@ -1,22 +1,486 @@
 //! `verify`: every pre-flight check against AWS, without changing anything, printed as
 //! OK / FAILED per item.
+//!
+//! The cluster and services were checked by preflight before this runs (a missing one stops
+//! the run there); this adds images, the `secrets` a task reads at start (SSM parameters and
+//! Secrets Manager secrets, by name: a value is never requested), and `awslogs` log groups.
+//! Execution and task roles are listed as not checked: that needs IAM, which is not a
+//! dependency.
 
-use crate::aws::Aws;
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::anyhow;
+use serde_json::Value;
+
+use crate::aws::{aws_error_message, Aws};
 use crate::config::Config;
 use crate::error::Failure;
 use crate::gha::Printer;
+use crate::images;
 use crate::render::Rendered;
 
-/// Runs the checks beyond preflight and images (secrets, roles, log groups). An error lists
-/// every failed item.
-pub async fn run(
-    _aws: &Aws,
-    _cfg: &Config,
-    docs: &[Rendered],
-    out: &Printer,
-) -> Result<(), Failure> {
-    for d in docs {
-        out.line(&format!("OK   {}: rendered", d.target.shown));
+/// DescribeParameters accepts at most this many names in one filter.
+const MAX_NAMES_PER_FILTER: usize = 50;
+
+/// A `valueFrom` reference and where it is used.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    /// Region (None: the run's) and parameter name with its leading `/` as written.
+    Ssm {
+        region: Option<String>,
+        name: String,
+    },
+    /// Region and SecretId (the ARN without its JSON key / version suffix).
+    Secret { region: String, id: String },
+}
+
+/// Runs the checks beyond preflight (images, secrets, log groups). An error lists every
+/// failed item.
+pub async fn run(aws: &Aws, cfg: &Config, docs: &[Rendered], out: &Printer) -> Result<(), Failure> {
+    out.group("Verify");
+    let mut report = Tally::new(out);
+    report.ok(&format!("cluster {}: ACTIVE", cfg.cluster));
+    for t in &cfg.targets {
+        report.ok(&format!("service {}: ACTIVE", t.service));
     }
-    Ok(())
+    // In deploy mode `images::check` has already checked (and maybe pinned) the images.
+    if cfg.mode == crate::config::Mode::Verify {
+        check_images(aws, cfg, docs, &mut report).await;
+    }
+    check_secrets(aws, docs, &mut report).await;
+    check_log_groups(aws, docs, &mut report).await;
+    for (kind, arn) in roles(docs) {
+        report.line(&format!(
+            "SKIPPED {kind} {arn}: not checked (that needs iam:GetRole; ECS reports a missing role when it starts a task)"
+        ));
+    }
+    out.end_group();
+    if report.failed.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "verify: {} check(s) failed: {}",
+        report.failed.len(),
+        report.failed.join("; ")
+    )
+    .into())
+}
+
+/// Prints each item and keeps the failed ones for the final error.
+struct Tally<'a> {
+    out: &'a Printer,
+    failed: Vec<String>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(out: &'a Printer) -> Self {
+        Tally {
+            out,
+            failed: Vec::new(),
+        }
+    }
+
+    fn line(&self, text: &str) {
+        self.out.line(text);
+    }
+
+    fn ok(&self, item: &str) {
+        self.out.line(&format!("OK      {item}"));
+    }
+
+    fn failed(&mut self, item: &str) {
+        self.out.line(&format!("FAILED  {item}"));
+        self.failed.push(item.to_string());
+    }
+}
+
+async fn check_images(aws: &Aws, cfg: &Config, docs: &[Rendered], report: &mut Tally<'_>) {
+    let region = aws.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    // Only bare `repo:tag` names need the account; verify is not handed it.
+    let account = if images::shorthand_enabled(cfg) {
+        aws.account_id().await.unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let shorthand = images::shorthand(cfg, &account, &region);
+    let (ecr, other) = images::collect(docs, shorthand);
+    for image in BTreeSet::from_iter(other) {
+        report.line(&format!("SKIPPED image {image}: not in ECR"));
+    }
+    let unique: Vec<images::EcrImage> = ecr.into_iter().map(|(_, i)| i).collect();
+    if unique.is_empty() {
+        return;
+    }
+    match images::lookup(aws, &unique).await {
+        Ok(found) => {
+            let uris: BTreeSet<&String> = unique.iter().map(|i| &i.uri).collect();
+            for uri in uris {
+                match (found.found.get(uri), found.missing.get(uri)) {
+                    (Some(digest), _) => report.ok(&format!("image {uri} ({digest})")),
+                    (None, Some(why)) => report.failed(&format!(
+                        "image {uri}: {why} (push it first: the build-and-push step must run before ecs-deploy)"
+                    )),
+                    (None, None) => report.failed(&format!("image {uri}: no answer from ECR")),
+                }
+            }
+        }
+        Err(e) => report.failed(&format!("images: {e:#}")),
+    }
+}
+
+/// Every `valueFrom` of `secrets`, `logConfiguration.secretOptions` and
+/// `repositoryCredentials`, with the container it belongs to.
+fn secret_refs(docs: &[Rendered]) -> BTreeMap<String, Vec<String>> {
+    let mut refs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in docs {
+        for c in containers(&d.body) {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
+            let lists = [
+                c.get("secrets"),
+                c.pointer("/logConfiguration/secretOptions"),
+            ];
+            for item in lists
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_array)
+                .flatten()
+            {
+                if let Some(from) = item.get("valueFrom").and_then(Value::as_str) {
+                    let var = item.get("name").and_then(Value::as_str).unwrap_or("?");
+                    refs.entry(from.to_string())
+                        .or_default()
+                        .push(format!("{name}/{var}"));
+                }
+            }
+            if let Some(from) = c
+                .pointer("/repositoryCredentials/credentialsParameter")
+                .and_then(Value::as_str)
+            {
+                refs.entry(from.to_string())
+                    .or_default()
+                    .push(format!("{name}/repositoryCredentials"));
+            }
+        }
+    }
+    refs
+}
+
+/// Where a `valueFrom` points: an SSM parameter (name or ARN) or a Secrets Manager secret (ARN).
+fn classify(value_from: &str) -> Source {
+    let parts: Vec<&str> = value_from.splitn(6, ':').collect();
+    if parts.len() == 6 && parts[0] == "arn" {
+        let region = parts[3].to_string();
+        if parts[2] == "secretsmanager" {
+            // arn:aws:secretsmanager:region:account:secret:name[:json-key:stage:version]
+            let id: Vec<&str> = value_from.split(':').take(7).collect();
+            return Source::Secret {
+                region,
+                id: id.join(":"),
+            };
+        }
+        if parts[2] == "ssm" {
+            if let Some(rest) = parts[5].strip_prefix("parameter/") {
+                // A hierarchical name loses its leading `/` in the ARN.
+                let name = if rest.contains('/') {
+                    format!("/{rest}")
+                } else {
+                    rest.to_string()
+                };
+                return Source::Ssm {
+                    region: Some(region),
+                    name,
+                };
+            }
+        }
+    }
+    Source::Ssm {
+        region: None,
+        name: value_from.to_string(),
+    }
+}
+
+async fn check_secrets(aws: &Aws, docs: &[Rendered], report: &mut Tally<'_>) {
+    let refs = secret_refs(docs);
+    let mut ssm: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
+    let mut secrets: BTreeSet<(String, String)> = BTreeSet::new();
+    for from in refs.keys() {
+        match classify(from) {
+            Source::Ssm { region, name } => {
+                ssm.entry(region).or_default().insert(name);
+            }
+            Source::Secret { region, id } => {
+                secrets.insert((region, id));
+            }
+        }
+    }
+    let mut existing: BTreeMap<Option<String>, Result<BTreeSet<String>, String>> = BTreeMap::new();
+    for (region, names) in &ssm {
+        let client = ssm_client(aws, region.as_deref());
+        existing.insert(region.clone(), ssm_existing(&client, names).await);
+    }
+    let described = futures::future::join_all(secrets.iter().map(|(region, id)| {
+        let client = secrets_client(aws, region);
+        async move {
+            match client.describe_secret().secret_id(id).send().await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception())
+                    {
+                        "not found".to_string()
+                    } else {
+                        format!(
+                            "cannot check it (secretsmanager:DescribeSecret): {}",
+                            aws_error_message(&e)
+                        )
+                    },
+                ),
+            }
+        }
+    }))
+    .await;
+    let secret_results: BTreeMap<(String, String), Result<(), String>> =
+        secrets.into_iter().zip(described).collect();
+    for (from, users) in &refs {
+        let used_by = users.join(", ");
+        match classify(from) {
+            Source::Ssm { region, name } => {
+                let item = format!("ssm parameter {from} (used by {used_by})");
+                match existing.get(&region) {
+                    Some(Ok(found)) if found.contains(name.trim_start_matches('/')) => {
+                        report.ok(&item)
+                    }
+                    Some(Ok(_)) => {
+                        report.failed(&format!("{item}: not found: create it, or fix valueFrom"))
+                    }
+                    Some(Err(why)) => report.failed(&format!("{item}: {why}")),
+                    None => report.failed(&format!("{item}: not checked")),
+                }
+            }
+            Source::Secret { region, id } => {
+                let item = format!("secret {from} (used by {used_by})");
+                match secret_results.get(&(region, id)) {
+                    Some(Ok(())) => report.ok(&item),
+                    Some(Err(why)) => report.failed(&format!("{item}: {why}")),
+                    None => report.failed(&format!("{item}: not checked")),
+                }
+            }
+        }
+    }
+}
+
+/// The names (without leading `/`) among `names` that exist. DescribeParameters returns
+/// metadata only, so no parameter value is ever fetched.
+async fn ssm_existing(
+    ssm: &aws_sdk_ssm::Client,
+    names: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, String> {
+    use aws_sdk_ssm::types::ParameterStringFilter;
+    let mut found = BTreeSet::new();
+    let names: Vec<&String> = names.iter().collect();
+    for chunk in names.chunks(MAX_NAMES_PER_FILTER) {
+        let mut filter = ParameterStringFilter::builder()
+            .key("Name")
+            .option("Equals");
+        for n in chunk {
+            filter = filter.values(n.as_str());
+        }
+        let filter = filter.build().map_err(|e| e.to_string())?;
+        let mut token: Option<String> = None;
+        loop {
+            let page = ssm
+                .describe_parameters()
+                .parameter_filters(filter.clone())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot check it (ssm:DescribeParameters): {}",
+                        aws_error_message(&e)
+                    )
+                })?;
+            for p in page.parameters() {
+                if let Some(n) = p.name() {
+                    found.insert(n.trim_start_matches('/').to_string());
+                }
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+    }
+    Ok(found)
+}
+
+async fn check_log_groups(aws: &Aws, docs: &[Rendered], report: &mut Tally<'_>) {
+    // group → (region, created by ECS when missing)
+    let mut groups: BTreeMap<String, (Option<String>, bool)> = BTreeMap::new();
+    for d in docs {
+        for c in containers(&d.body) {
+            let Some(conf) = c.get("logConfiguration") else {
+                continue;
+            };
+            if conf.get("logDriver").and_then(Value::as_str) != Some("awslogs") {
+                continue;
+            }
+            let opt = |k: &str| {
+                conf.pointer(&format!("/options/{k}"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            if let Some(group) = opt("awslogs-group") {
+                let create = opt("awslogs-create-group").is_some_and(|v| v == "true");
+                let entry = groups
+                    .entry(group)
+                    .or_insert((opt("awslogs-region"), create));
+                entry.1 |= create;
+            }
+        }
+    }
+    let answers = futures::future::join_all(groups.iter().map(|(group, (region, _))| {
+        let client = logs_client(aws, region.as_deref());
+        async move { log_group_exists(&client, group).await }
+    }))
+    .await;
+    for ((group, (_, create)), exists) in groups.iter().zip(answers) {
+        let item = format!("log group {group}");
+        match exists {
+            Ok(true) => report.ok(&item),
+            Ok(false) if *create => report.ok(&format!(
+                "{item}: missing, ECS creates it (awslogs-create-group; the execution role needs logs:CreateLogGroup)"
+            )),
+            Ok(false) => report.failed(&format!(
+                "{item}: not found: create it, or set awslogs-create-group: \"true\""
+            )),
+            Err(why) => report.failed(&format!("{item}: {why}")),
+        }
+    }
+}
+
+async fn log_group_exists(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+) -> Result<bool, String> {
+    let mut token: Option<String> = None;
+    loop {
+        let page = logs
+            .describe_log_groups()
+            .log_group_name_prefix(group)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot check it (logs:DescribeLogGroups): {}",
+                    aws_error_message(&e)
+                )
+            })?;
+        if page
+            .log_groups()
+            .iter()
+            .any(|g| g.log_group_name() == Some(group))
+        {
+            return Ok(true);
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(false),
+        }
+    }
+}
+
+/// (kind, ARN) of every execution and task role, once each.
+fn roles(docs: &[Rendered]) -> BTreeSet<(&'static str, String)> {
+    let mut out = BTreeSet::new();
+    for d in docs {
+        for (field, kind) in [
+            ("executionRoleArn", "execution role"),
+            ("taskRoleArn", "task role"),
+        ] {
+            if let Some(arn) = d.body.get(field).and_then(Value::as_str) {
+                out.insert((kind, arn.to_string()));
+            }
+        }
+    }
+    out
+}
+
+fn containers(doc: &Value) -> &[Value] {
+    doc.get("containerDefinitions")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn in_region(aws: &Aws, region: Option<&str>) -> Option<aws_config::Region> {
+    region
+        .filter(|r| aws.sdk.region().is_none_or(|own| own.as_ref() != *r))
+        .map(|r| aws_config::Region::new(r.to_string()))
+}
+
+fn ssm_client(aws: &Aws, region: Option<&str>) -> aws_sdk_ssm::Client {
+    match in_region(aws, region) {
+        None => aws.ssm.clone(),
+        Some(r) => aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(&aws.sdk)
+                .region(r)
+                .build(),
+        ),
+    }
+}
+
+fn secrets_client(aws: &Aws, region: &str) -> aws_sdk_secretsmanager::Client {
+    match in_region(aws, Some(region)) {
+        None => aws.secrets.clone(),
+        Some(r) => aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&aws.sdk)
+                .region(r)
+                .build(),
+        ),
+    }
+}
+
+fn logs_client(aws: &Aws, region: Option<&str>) -> aws_sdk_cloudwatchlogs::Client {
+    match in_region(aws, region) {
+        None => aws.logs.clone(),
+        Some(r) => aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(&aws.sdk)
+                .region(r)
+                .build(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_from_forms() {
+        let ssm = |region: Option<&str>, name: &str| Source::Ssm {
+            region: region.map(str::to_string),
+            name: name.to_string(),
+        };
+        assert_eq!(
+            classify("/dataspace/db-url"),
+            ssm(None, "/dataspace/db-url")
+        );
+        assert_eq!(classify("plain"), ssm(None, "plain"));
+        assert_eq!(
+            classify("arn:aws:ssm:eu-west-1:123456789012:parameter/dataspace/db-url"),
+            ssm(Some("eu-west-1"), "/dataspace/db-url")
+        );
+        assert_eq!(
+            classify("arn:aws:ssm:us-east-1:123456789012:parameter/plain"),
+            ssm(Some("us-east-1"), "plain")
+        );
+        assert_eq!(
+            classify("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf:password::"),
+            Source::Secret {
+                region: "us-east-1".into(),
+                id: "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf".into()
+            }
+        );
+    }
 }

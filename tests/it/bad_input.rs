@@ -1,1 +1,728 @@
-//! (tests to come)
+//! The bad-input corpus (issues 2 and 8): one table of invalid inputs, files and environments,
+//! each run through the real binary against one seeded moto. Every row asserts the exact exit
+//! code, a message naming the culprit, `result=failed`, no leaked credential, and that AWS is
+//! exactly as before (services, deployments, desired counts and the task-definition list). A
+//! case that changes nothing but fails for the wrong reason is caught by its message fragments;
+//! the control run at the start proves the base inputs are valid.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::support::runner::SECRET_ACCESS_KEY;
+use crate::support::seed::{self, CLUSTER};
+use crate::support::*;
+
+/// A second cluster holding a service the DataSpace cluster does not have.
+const OTHER_CLUSTER: &str = "dataspace-prod";
+const OTHER_SERVICE: &str = "dataspace-worker";
+
+/// What a case writes into the workspace.
+enum Body {
+    Text(&'static str),
+    Bytes(&'static [u8]),
+    /// A valid-looking file one byte over the 10 MB limit.
+    Huge,
+    Dir,
+    /// A symbolic link to this absolute path.
+    Symlink(&'static str),
+}
+
+struct Case {
+    name: &'static str,
+    /// Inputs set over the valid base; an empty value means "not given", as on a runner.
+    inputs: &'static [(&'static str, &'static str)],
+    /// A file written into the workspace and given as `task-definition` (before `inputs`).
+    file: Option<(&'static str, Body)>,
+    env: &'static [(&'static str, &'static str)],
+    code: i32,
+    /// Each must appear in stdout or stderr.
+    says: &'static [&'static str],
+    /// None may appear anywhere the binary writes.
+    never: &'static [&'static str],
+}
+
+const fn case(
+    name: &'static str,
+    inputs: &'static [(&'static str, &'static str)],
+    code: i32,
+    says: &'static [&'static str],
+) -> Case {
+    Case {
+        name,
+        inputs,
+        file: None,
+        env: &[],
+        code,
+        says,
+        never: &[],
+    }
+}
+
+/// A case whose culprit is the app task-definition file at `path`.
+const fn file_case(
+    name: &'static str,
+    path: &'static str,
+    body: Body,
+    says: &'static [&'static str],
+) -> Case {
+    Case {
+        name,
+        inputs: &[],
+        file: Some((path, body)),
+        env: &[],
+        code: 2,
+        says,
+        never: &[],
+    }
+}
+
+const BILLION_LAUGHS: &str =
+    "family: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+containerDefinitions: [*i,*i,*i,*i,*i,*i,*i,*i,*i]
+";
+
+/// 200 nested arrays: past serde_json's recursion limit of 128.
+const DEEP_JSON: &str = concat!(
+    "{\"family\": \"dataspace-app\", \"containerDefinitions\": ",
+    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+    "}"
+);
+
+const CASES: &[Case] = &[
+    // --- required inputs and their pairs -------------------------------------------------
+    case("missing cluster", &[("cluster", "")], 2, &["input cluster is required"]),
+    case("whitespace cluster", &[("cluster", "  \t ")], 2, &["input cluster is required"]),
+    case(
+        "no service at all",
+        &[("service", ""), ("task-definition", ""), ("otel-service", ""), ("otel-task-definition", "")],
+        2,
+        &["no service to deploy"],
+    ),
+    case(
+        "service without task-definition",
+        &[("task-definition", "")],
+        2,
+        &["input service `dataspace-app` is given without task-definition"],
+    ),
+    case(
+        "task-definition without service",
+        &[("service", "")],
+        2,
+        &["input task-definition `aws/app.json` is given without service"],
+    ),
+    case(
+        "otel-service without its file",
+        &[("otel-task-definition", "  ")],
+        2,
+        &["input otel-service `dataspace-otel` is given without otel-task-definition"],
+    ),
+    case(
+        "service name with a space",
+        &[("service", "dataspace app")],
+        2,
+        &["`dataspace app` is not an ECS service name"],
+    ),
+    // --- services -----------------------------------------------------------------------------
+    case(
+        "services line without =",
+        &[("services", "dataspace-worker")],
+        2,
+        &["input services, line 1: `dataspace-worker` is not `service-name=path/to/taskdef.json`"],
+    ),
+    case(
+        "services line with an empty file",
+        &[("services", "# more\ndataspace-worker=")],
+        2,
+        &["input services, line 2: `dataspace-worker=`"],
+    ),
+    case(
+        "duplicate service",
+        &[("services", "dataspace-app = aws/app.json")],
+        2,
+        &["service `dataspace-app` is listed twice: remove one"],
+    ),
+    case(
+        "service listed twice with different files",
+        &[("services", "dataspace-app=aws/otel.json")],
+        2,
+        &["service `dataspace-app` is listed twice with different task-definition files"],
+    ),
+    // --- numbers, booleans and enumerations ------------------------------------------------
+    case(
+        "non-numeric wait-for-minutes",
+        &[("wait-for-minutes", "soon")],
+        2,
+        &["input wait-for-minutes `soon` is not a whole number from 1 to 360"],
+    ),
+    case("negative wait-for-minutes", &[("wait-for-minutes", "-5")], 2, &["input wait-for-minutes `-5`"]),
+    case("zero wait-for-minutes", &[("wait-for-minutes", "0")], 2, &["input wait-for-minutes `0`"]),
+    case(
+        "huge wait-for-minutes",
+        &[("wait-for-minutes", "100000000000000000000")],
+        2,
+        &["input wait-for-minutes `100000000000000000000`"],
+    ),
+    case("fractional wait-for-minutes", &[("wait-for-minutes", "1.5")], 2, &["input wait-for-minutes `1.5`"]),
+    case("NaN wait-for-minutes", &[("wait-for-minutes", "NaN")], 2, &["input wait-for-minutes `NaN`"]),
+    case(
+        "zero poll-interval-seconds",
+        &[("poll-interval-seconds", "0")],
+        2,
+        &["input poll-interval-seconds `0` is not a number from 0.1 to 300"],
+    ),
+    case("unknown mode", &[("mode", "destroy")], 2, &["input mode `destroy` is not one of deploy, plan"]),
+    case(
+        "bad boolean in force-new-deployment",
+        &[("force-new-deployment", "yes")],
+        2,
+        &["input force-new-deployment `yes` is not true or false"],
+    ),
+    case(
+        "bad boolean in wait-for-service-stability",
+        &[("wait-for-service-stability", "maybe")],
+        2,
+        &["input wait-for-service-stability `maybe` is not true or false"],
+    ),
+    case(
+        "numeric boolean in rollback-on-failure",
+        &[("rollback-on-failure", "1")],
+        2,
+        &["input rollback-on-failure `1` is not true or false"],
+    ),
+    case(
+        "negative desired-count",
+        &[("desired-count", "-1")],
+        2,
+        &["input desired-count `-1` is not a whole number of tasks"],
+    ),
+    case(
+        "non-numeric desired-count",
+        &[("desired-count", "two")],
+        2,
+        &["input desired-count `two` is not a whole number of tasks"],
+    ),
+    case("unknown region format", &[("region", "mars")], 2, &["input region `mars` is not an AWS region name"]),
+    case("upper-case region", &[("region", "US-EAST-1")], 2, &["input region `US-EAST-1` is not an AWS region name"]),
+    case(
+        "desired-count over the 32-bit range",
+        &[("desired-count", "99999999999")],
+        2,
+        &["input desired-count `99999999999` is not a whole number of tasks"],
+    ),
+    case("infinite wait-for-minutes", &[("wait-for-minutes", "inf")], 2, &["input wait-for-minutes `inf`"]),
+    case("mode with two words", &[("mode", "deploy now")], 2, &["input mode `deploy now` is not one of"]),
+    // --- images -------------------------------------------------------------------------------
+    case(
+        "images line without =",
+        &[("images", "dataspace")],
+        2,
+        &["input images, line 1: `dataspace` is not `container-name=image-uri`"],
+    ),
+    case(
+        "images value with a space",
+        &[("images", "dataspace=repo/dataspace:v1 extra")],
+        2,
+        &["input images, line 1: `dataspace=repo/dataspace:v1 extra`"],
+    ),
+    case(
+        "images naming a container that exists nowhere",
+        &[("images", "web=123456789012.dkr.ecr.us-east-1.amazonaws.com/dataspace:v1")],
+        2,
+        &["no task definition has a container named `web`"],
+    ),
+    case(
+        "images duplicate container",
+        &[("images", "dataspace=repo/dataspace:v1\ndataspace=repo/dataspace:v2")],
+        2,
+        &["input images, line 2: container `dataspace` is given twice"],
+    ),
+    // --- stack inputs ---------------------------------------------------------------------
+    case("deploy-stack sometimes", &[("deploy-stack", "sometimes")], 2, &["input deploy-stack `sometimes`"]),
+    case(
+        "stack-name without stack-template",
+        &[("stack-name", "dataspace-dev")],
+        2,
+        &["input stack-name is given without stack-template"],
+    ),
+    case(
+        "stack-template without stack-name",
+        &[("stack-template", "infra/stack.yaml")],
+        2,
+        &["input stack-template is given without stack-name"],
+    ),
+    case(
+        "stack-parameters line without =",
+        &[("stack-parameters", "Environment dev")],
+        2,
+        &["input stack-parameters, line 1: `Environment dev` is not `Key=Value`"],
+    ),
+    case(
+        "unknown stack capability",
+        &[("stack-capabilities", "CAPABILITY_IAM, CAPABILITY_FOO")],
+        2,
+        &["input stack-capabilities: `CAPABILITY_FOO` is not"],
+    ),
+    // --- paths -------------------------------------------------------------------------------
+    case(
+        "file that does not exist",
+        &[("task-definition", "aws/nope.json")],
+        2,
+        &["aws/nope.json: file not found"],
+    ),
+    case(
+        "path with .. escaping the workspace",
+        &[("task-definition", "aws/../../outside.json")],
+        2,
+        &["input task-definition: path `aws/../../outside.json` is outside the workspace"],
+    ),
+    case(
+        "absolute path outside the workspace",
+        &[("otel-task-definition", "/etc/passwd")],
+        2,
+        &["input otel-task-definition: path `/etc/passwd` is outside the workspace"],
+    ),
+    Case {
+        name: "symlink leaving the workspace",
+        inputs: &[],
+        file: Some(("aws/link.json", Body::Symlink("/etc/passwd"))),
+        env: &[],
+        code: 2,
+        says: &["path `aws/link.json` is outside the workspace"],
+        never: &["root:x:"],
+    },
+    Case {
+        name: "services path escaping the workspace",
+        inputs: &[("services", "dataspace-worker=../../../etc/passwd")],
+        file: None,
+        env: &[],
+        code: 2,
+        says: &["input services: path `../../../etc/passwd` is outside the workspace"],
+        never: &["root:x:"],
+    },
+    // --- files --------------------------------------------------------------------------------
+    file_case("directory as file", "aws/dir.json", Body::Dir, &["aws/dir.json: is a directory"]),
+    file_case("empty file", "aws/empty.json", Body::Text(""), &["aws/empty.json: file is empty"]),
+    file_case("whitespace-only file", "aws/blank.yaml", Body::Text(" \n\t\n"), &["aws/blank.yaml: file is empty"]),
+    file_case(
+        "file over 10 MB",
+        "aws/huge.json",
+        Body::Huge,
+        &["aws/huge.json: file is 10485761 bytes, over the 10485760-byte limit"],
+    ),
+    file_case(
+        "invalid UTF-8",
+        "aws/latin1.json",
+        Body::Bytes(b"{\"family\": \"caf\xe9\", \"containerDefinitions\": []}"),
+        &["aws/latin1.json: file is not valid UTF-8 (first bad byte at offset 15)"],
+    ),
+    file_case(
+        "malformed JSON",
+        "aws/bad.json",
+        Body::Text("{\n  \"family\": \"dataspace-app\",\n  \"containerDefinitions\": [}\n"),
+        &["aws/bad.json: invalid JSON", "::error file=aws/bad.json,line=3,col="],
+    ),
+    file_case(
+        "JSON with a trailing comma",
+        "aws/comma.json",
+        Body::Text("{\"family\": \"dataspace-app\", \"containerDefinitions\": [{\"name\": \"a\", \"image\": \"b\"},]}"),
+        &["aws/comma.json: invalid JSON", "::error file=aws/comma.json,line=1,col="],
+    ),
+    file_case(
+        "malformed YAML",
+        "aws/bad.yaml",
+        Body::Text("family: dataspace-app\ncontainerDefinitions:\n  - name: dataspace\n   image: repo:v1\n"),
+        &["aws/bad.yaml: invalid YAML", "::error file=aws/bad.yaml,line="],
+    ),
+    file_case(
+        "YAML tag",
+        "aws/tag.yaml",
+        Body::Text("family: !Ref Family\ncontainerDefinitions: [{name: a, image: b}]\n"),
+        &["aws/tag.yaml: yaml tag !Ref at /family is not supported"],
+    ),
+    file_case(
+        "YAML billion laughs",
+        "aws/bomb.yaml",
+        Body::Text(BILLION_LAUGHS),
+        &["aws/bomb.yaml: invalid YAML", "repetition limit"],
+    ),
+    file_case(
+        "top level is an array",
+        "aws/array.json",
+        Body::Text("[{\"family\": \"dataspace-app\"}]"),
+        &["aws/array.json: the JSON top level must be a mapping"],
+    ),
+    file_case(
+        "task definition missing family",
+        "aws/nofamily.json",
+        Body::Text(r#"{"containerDefinitions": [{"name": "dataspace", "image": "repo:v1"}]}"#),
+        &["aws/nofamily.json: task definition is missing `family`"],
+    ),
+    file_case(
+        "empty family",
+        "aws/emptyfamily.json",
+        Body::Text(r#"{"family": " ", "containerDefinitions": [{"name": "dataspace", "image": "repo:v1"}]}"#),
+        &["aws/emptyfamily.json: task definition `family` must be a non-empty string"],
+    ),
+    file_case(
+        "missing containerDefinitions",
+        "aws/nocontainers.json",
+        Body::Text(r#"{"family": "dataspace-app"}"#),
+        &["aws/nocontainers.json:", "`containerDefinitions`", "non-empty array"],
+    ),
+    file_case(
+        "empty containerDefinitions",
+        "aws/zerocontainers.yaml",
+        Body::Text("family: dataspace-app\ncontainerDefinitions: []\n"),
+        &["aws/zerocontainers.yaml:", "`containerDefinitions`", "non-empty array"],
+    ),
+    file_case(
+        "unknown top-level field (typo)",
+        "aws/typo.json",
+        Body::Text(r#"{"family": "dataspace-app", "containerDefinition": [{"name": "dataspace", "image": "repo:v1"}]}"#),
+        &["unknown task definition field `containerDefinition`", "did you mean `containerDefinitions`"],
+    ),
+    file_case(
+        "describe wrapper with an extra field",
+        "aws/wrapper.json",
+        Body::Text(r#"{"taskDefinition": {"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "repo:v1"}]}, "ResponseMetadata": {}}"#),
+        &["unexpected field `ResponseMetadata` next to `taskDefinition`"],
+    ),
+    file_case(
+        "duplicate container names",
+        "aws/dup.json",
+        Body::Text(r#"{"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "repo:v1"}, {"name": "dataspace", "image": "repo:v2"}]}"#),
+        &["aws/dup.json: duplicate container name `dataspace` in containerDefinitions"],
+    ),
+    file_case(
+        "YAML with a duplicate key",
+        "aws/dupkey.yaml",
+        Body::Text("family: dataspace-app\ncontainerDefinitions: [{name: dataspace, image: 'repo:v1'}]\nfamily: other\n"),
+        &["aws/dupkey.yaml: invalid YAML: duplicate entry with key \"family\""],
+    ),
+    file_case(
+        "JSON nested too deep",
+        "aws/deep.json",
+        Body::Text(DEEP_JSON),
+        &["aws/deep.json: invalid JSON", "recursion limit"],
+    ),
+    // --- substitution -----------------------------------------------------------------------
+    file_case(
+        "two unset variables, both listed",
+        "aws/unset.json",
+        Body::Text("{\n  \"family\": \"dataspace-app\",\n  \"containerDefinitions\": [{\n    \"name\": \"dataspace\",\n    \"image\": \"${REGISTRY_NOT_SET}/dataspace:${TAG_NOT_SET}\"\n  }]\n}\n"),
+        &[
+            "variable REGISTRY_NOT_SET is not set",
+            "variable TAG_NOT_SET is not set",
+            "::error file=aws/unset.json,line=5,",
+        ],
+    ),
+    file_case(
+        "${ never closed",
+        "aws/unclosed.json",
+        Body::Text(r#"{"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "repo:${IMAGE_TAG"}]}"#),
+        &["aws/unclosed.json:", "placeholder ${IMAGE_TAG is never closed"],
+    ),
+    file_case(
+        "${NAME:- never closed",
+        "aws/unclosed-default.yaml",
+        Body::Text("family: dataspace-app\ncontainerDefinitions:\n  - name: dataspace\n    image: \"repo:${IMAGE_TAG:-v1\"\n"),
+        &["aws/unclosed-default.yaml:", "the default for variable IMAGE_TAG is never closed"],
+    ),
+    file_case(
+        "invalid variable name",
+        "aws/badname.json",
+        Body::Text(r#"{"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "repo:${IMAGE-TAG}"}]}"#),
+        &["aws/badname.json:", "invalid variable name", "IMAGE-TAG"],
+    ),
+    file_case(
+        "variable name starting with a digit",
+        "aws/digit.json",
+        Body::Text(r#"{"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "repo:${1TAG}"}]}"#),
+        &["aws/digit.json:", "invalid variable name", "1TAG"],
+    ),
+    Case {
+        name: "forbidden credential variable",
+        inputs: &[],
+        file: Some((
+            "aws/creds.json",
+            Body::Text(r#"{"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "repo:v1", "environment": [{"name": "KEY", "value": "${AWS_SECRET_ACCESS_KEY}"}]}]}"#),
+        )),
+        env: &[],
+        code: 2,
+        says: &["variable AWS_SECRET_ACCESS_KEY carries runner or AWS credentials and is never substituted"],
+        never: &[SECRET_ACCESS_KEY],
+    },
+    Case {
+        name: "forbidden credential variable with a default",
+        inputs: &[],
+        file: Some((
+            "aws/token.yaml",
+            Body::Text("family: dataspace-app\ncontainerDefinitions:\n  - name: dataspace\n    image: repo:v1\n    environment:\n      - name: T\n        value: ${GITHUB_TOKEN:-none}\n"),
+        )),
+        env: &[("GITHUB_TOKEN", "ghs_canaryTokenValue0123456789")],
+        code: 2,
+        says: &["variable GITHUB_TOKEN carries runner or AWS credentials"],
+        never: &["ghs_canaryTokenValue0123456789"],
+    },
+    Case {
+        name: "containerPort from a non-numeric variable",
+        inputs: &[],
+        file: Some((
+            "aws/port.json",
+            Body::Text(r#"{"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "repo:v1", "portMappings": [{"containerPort": "${PORT}"}]}]}"#),
+        )),
+        env: &[("PORT", "eighty")],
+        code: 2,
+        says: &["field containerPort", "variable PORT does not hold one", "whole number"],
+        never: &["eighty"],
+    },
+    // --- the trigger ------------------------------------------------------------------------
+    Case {
+        name: "pull_request_target without allow",
+        inputs: &[],
+        file: None,
+        env: &[("GITHUB_EVENT_NAME", "pull_request_target")],
+        code: 2,
+        says: &["refusing to deploy on a pull_request_target event", "allow-pull-request-target: true"],
+        never: &[],
+    },
+    // --- AWS state (checked before any change) ------------------------------------------------
+    case(
+        "missing cluster in AWS",
+        &[("cluster", "nope")],
+        2,
+        &["cluster `nope` was not found in us-east-1"],
+    ),
+    case(
+        "missing service",
+        &[("service", "dataspace-nope")],
+        2,
+        &["service `dataspace-nope` was not found in cluster `dataspace-dev`"],
+    ),
+    case(
+        "service that exists in another cluster",
+        &[("services", "dataspace-worker=aws/app.json"), ("service", ""), ("task-definition", "")],
+        2,
+        &["service `dataspace-worker` was not found in cluster `dataspace-dev`"],
+    ),
+    case(
+        "service ARN of another cluster",
+        &[("service", "arn:aws:ecs:us-east-1:123456789012:service/dataspace-prod/dataspace-worker")],
+        2,
+        &["was not found in cluster `dataspace-dev`"],
+    ),
+    case(
+        "service with the CodeDeploy controller",
+        &[("services", "dataspace-bluegreen=aws/app.json"), ("service", ""), ("task-definition", "")],
+        2,
+        &["service `dataspace-bluegreen` uses the CODE_DEPLOY deployment controller"],
+    ),
+    case(
+        "deleted service",
+        &[("services", "dataspace-old=aws/app.json"), ("service", ""), ("task-definition", "")],
+        2,
+        &["service `dataspace-old` in cluster `dataspace-dev` is INACTIVE, not ACTIVE"],
+    ),
+    case(
+        "two missing services, both named",
+        &[("service", "dataspace-nope"), ("otel-service", "otel-nope")],
+        2,
+        &[
+            "service `dataspace-nope` was not found in cluster `dataspace-dev`",
+            "service `otel-nope` was not found in cluster `dataspace-dev`",
+        ],
+    ),
+];
+
+/// The base task-definition files: valid, and equal to what the seeded services run.
+fn base_files(run: Run) -> Run {
+    let mut app = seed::app_task_definition("${ECR_REGISTRY}/dataspace");
+    app["containerDefinitions"][0]["image"] = json!("${ECR_REGISTRY}/dataspace:${IMAGE_TAG}");
+    let otel = seed::otel_task_definition(&seed::repo_uri(seed::OTEL_REPO));
+    run.file("aws/app.json", &serde_json::to_string_pretty(&app).unwrap())
+        .file(
+            "aws/otel.json",
+            &serde_json::to_string_pretty(&otel).unwrap(),
+        )
+}
+
+/// The valid DataSpace step every case starts from.
+fn base(moto: &Moto) -> Run {
+    base_files(Run::new(&moto.url()))
+        .input("cluster", CLUSTER)
+        .input("service", seed::APP_SERVICE)
+        .input("task-definition", "aws/app.json")
+        .input("otel-service", seed::OTEL_SERVICE)
+        .input("otel-task-definition", "aws/otel.json")
+        .input("poll-interval-seconds", "0.2")
+        .env(
+            "ECR_REGISTRY",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        )
+        .env("IMAGE_TAG", "v1")
+}
+
+fn write_body(root: &Path, rel: &str, body: &Body) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    match body {
+        Body::Text(t) => std::fs::write(&path, t).unwrap(),
+        Body::Bytes(b) => std::fs::write(&path, b).unwrap(),
+        Body::Huge => {
+            let mut text = vec![b' '; 10 * 1024 * 1024 - 1];
+            text.extend_from_slice(b"{}");
+            std::fs::write(&path, text).unwrap();
+        }
+        Body::Dir => std::fs::create_dir_all(&path).unwrap(),
+        Body::Symlink(target) => std::os::unix::fs::symlink(target, &path).unwrap(),
+    }
+}
+
+/// Everything in AWS a bad input must not touch, in both clusters.
+fn state(moto: &Moto) -> Value {
+    json!({
+        (CLUSTER): moto.snapshot(CLUSTER),
+        (OTHER_CLUSTER): moto.snapshot(OTHER_CLUSTER),
+    })
+}
+
+#[test]
+fn bad_inputs_fail_clearly_and_change_nothing() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = seed_dataspace(&moto);
+    moto.ecs("CreateCluster", json!({ "clusterName": OTHER_CLUSTER }));
+    let worker = seed::register(&moto, &seed::app_task_definition(&s.app_repo_uri));
+    moto.ecs(
+        "CreateService",
+        json!({
+            "cluster": OTHER_CLUSTER,
+            "serviceName": OTHER_SERVICE,
+            "taskDefinition": worker,
+            "desiredCount": 1,
+            "launchType": "FARGATE",
+            "networkConfiguration": { "awsvpcConfiguration": {
+                "subnets": [s.subnet_id],
+                "securityGroups": [s.security_group_id],
+            }},
+        }),
+    );
+    for (name, extra) in [
+        (
+            "dataspace-bluegreen",
+            json!({ "deploymentController": { "type": "CODE_DEPLOY" } }),
+        ),
+        ("dataspace-old", json!({})),
+    ] {
+        let mut body = json!({
+            "cluster": CLUSTER,
+            "serviceName": name,
+            "taskDefinition": s.app_task_definition_arn,
+            "desiredCount": 1,
+            "launchType": "FARGATE",
+            "networkConfiguration": { "awsvpcConfiguration": {
+                "subnets": [s.subnet_id],
+                "securityGroups": [s.security_group_id],
+            }},
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        moto.ecs("CreateService", body);
+    }
+    moto.ecs(
+        "DeleteService",
+        json!({ "cluster": CLUSTER, "service": "dataspace-old", "force": true }),
+    );
+    let mut before = state(&moto);
+    assert_eq!(
+        before[OTHER_CLUSTER]["services"][OTHER_SERVICE]["taskDefinition"],
+        json!(worker)
+    );
+
+    // Control: the base inputs are valid (plan changes nothing and succeeds), so each case
+    // below fails because of its one defect.
+    let control = base(&moto).input("mode", "plan").run();
+    control.assert_code(0);
+    assert_eq!(
+        control.output("result"),
+        "planned",
+        "{}",
+        control.all_text()
+    );
+    assert_eq!(before, state(&moto), "the control run changed AWS");
+
+    // Every case runs, and every failing one is listed, so one product change that breaks
+    // several rows shows them all at once.
+    let mut failures: Vec<String> = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for c in CASES {
+        assert!(names.insert(c.name), "case name {:?} is used twice", c.name);
+        let mut run = base(&moto);
+        if let Some((rel, body)) = &c.file {
+            write_body(run.workspace(), rel, body);
+            run = run.input("task-definition", rel);
+        }
+        for (k, v) in c.inputs {
+            run = run.input(k, v);
+        }
+        for (k, v) in c.env {
+            run = run.env(k, v);
+        }
+        let out = run.run();
+        let mut wrong = Vec::new();
+        if out.code != c.code {
+            wrong.push(format!("exit code {} (expected {})", out.code, c.code));
+        }
+        let printed = format!("{}\n{}", out.stdout, out.stderr);
+        for fragment in c.says {
+            if !printed.contains(fragment) {
+                wrong.push(format!("the message lacks {fragment:?}"));
+            }
+        }
+        if out.outputs.get("result").map(String::as_str) != Some("failed") {
+            wrong.push(format!("output result is {:?}", out.outputs.get("result")));
+        }
+        let all = out.all_text();
+        for secret in c.never.iter().chain([&SECRET_ACCESS_KEY]) {
+            if all.contains(secret) {
+                wrong.push(format!("{secret:?} was printed"));
+            }
+        }
+        if !out.summary.contains("invalid input, nothing was changed") {
+            wrong.push("the summary does not say nothing was changed".into());
+        }
+        let after = state(&moto);
+        if after != before {
+            wrong.push(format!("AWS changed: before {before:#}\nafter {after:#}"));
+            before = after;
+        }
+        if !wrong.is_empty() {
+            failures.push(format!(
+                "case {:?}: {}\n{}",
+                c.name,
+                wrong.join("; "),
+                out.all_text()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} bad-input cases failed:\n\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n\n")
+    );
+    println!("{} bad-input cases passed", CASES.len());
+}

@@ -1,1 +1,460 @@
-//! (tests to come)
+//! No drift between the code's table of inputs and outputs (`ecs_deploy::inputs`), the
+//! shipped `action.yml`, the README's tables, the example workflow and CI's container run; and
+//! the container contract: the binary, started the way the runner starts a container action
+//! (no arguments, every declared input as `INPUT_*` with action.yml's defaults, no AWS at all),
+//! renders a task definition, and `--version` names the crate's version.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ecs_deploy::inputs::{INPUTS, OUTPUTS};
+use serde_json::Value;
+use serde_yaml_ng::Value as Yaml;
+
+use crate::support::Run;
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo_file(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+fn yaml(rel: &str) -> Yaml {
+    serde_yaml_ng::from_str(&read(rel)).unwrap_or_else(|e| panic!("{rel} is not YAML: {e}"))
+}
+
+fn action() -> Yaml {
+    yaml("action.yml")
+}
+
+fn str_of<'a>(v: &'a Yaml, what: &str) -> &'a str {
+    v.as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string: {v:?}"))
+}
+
+/// A mapping of action.yml (`inputs` or `outputs`) as name → its own mapping, in file order.
+fn section(action: &Yaml, key: &str) -> Vec<(String, Yaml)> {
+    action
+        .get(key)
+        .and_then(Yaml::as_mapping)
+        .unwrap_or_else(|| panic!("action.yml has no `{key}:` mapping"))
+        .iter()
+        .map(|(k, v)| (str_of(k, &format!("a key of {key}")).to_string(), v.clone()))
+        .collect()
+}
+
+fn names_diff(what: &str, code: &BTreeSet<&str>, file: &BTreeSet<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for n in code.difference(file) {
+        problems.push(format!(
+            "{what} `{n}` is in src/inputs.rs but not in action.yml"
+        ));
+    }
+    for n in file.difference(code) {
+        problems.push(format!(
+            "{what} `{n}` is in action.yml but not in src/inputs.rs"
+        ));
+    }
+    problems
+}
+
+#[test]
+fn action_inputs_match_the_code_exactly() {
+    let action = action();
+    let declared = section(&action, "inputs");
+    let file_names: BTreeSet<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+    let code_names: BTreeSet<&str> = INPUTS.iter().map(|i| i.name).collect();
+    let mut problems = names_diff("input", &code_names, &file_names);
+    assert_eq!(
+        declared.len(),
+        file_names.len(),
+        "action.yml declares an input twice"
+    );
+    let by_name: BTreeMap<&str, &Yaml> = declared.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    for spec in INPUTS {
+        let Some(entry) = by_name.get(spec.name) else {
+            continue;
+        };
+        let description = entry.get("description").map(|d| str_of(d, "a description"));
+        if description != Some(spec.description) {
+            problems.push(format!(
+                "input `{}`: description in action.yml is {description:?}, the code says {:?}",
+                spec.name, spec.description
+            ));
+        }
+        let default = entry.get("default").map(|d| str_of(d, "a default"));
+        if default != spec.default {
+            problems.push(format!(
+                "input `{}`: default in action.yml is {default:?}, the code says {:?}",
+                spec.name, spec.default
+            ));
+        }
+        // The runner never enforces `required`; the binary validates, so the flag would only
+        // mislead (and a `required: true` input with a default is a contradiction).
+        if entry.get("required").is_some() {
+            problems.push(format!(
+                "input `{}` has `required:` in action.yml: drop it, the binary validates inputs",
+                spec.name
+            ));
+        }
+        let keys: Vec<&str> = entry
+            .as_mapping()
+            .map(|m| m.keys().filter_map(Yaml::as_str).collect())
+            .unwrap_or_default();
+        for k in keys {
+            if !["description", "default", "required"].contains(&k) {
+                problems.push(format!("input `{}` has an unexpected key `{k}`", spec.name));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(
+        INPUTS
+            .iter()
+            .find(|i| i.name == "github-token")
+            .and_then(|i| i.default),
+        Some("${{ github.token }}"),
+        "github-token must default to the job's token"
+    );
+}
+
+#[test]
+fn action_outputs_match_the_code_exactly() {
+    let action = action();
+    let declared = section(&action, "outputs");
+    let file_names: BTreeSet<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+    let code_names: BTreeSet<&str> = OUTPUTS.iter().map(|(n, _)| *n).collect();
+    let mut problems = names_diff("output", &code_names, &file_names);
+    let by_name: BTreeMap<&str, &Yaml> = declared.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    for (name, description) in OUTPUTS {
+        let Some(entry) = by_name.get(name) else {
+            continue;
+        };
+        let got = entry.get("description").map(|d| str_of(d, "a description"));
+        if got != Some(*description) {
+            problems.push(format!(
+                "output `{name}`: description in action.yml is {got:?}, the code says {description:?}"
+            ));
+        }
+        // A docker action's outputs are what the container writes to GITHUB_OUTPUT; `value:`
+        // belongs to composite actions only.
+        if entry.get("value").is_some() {
+            problems.push(format!(
+                "output `{name}` has `value:`, which a docker action cannot use"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn action_runs_the_released_image_of_this_version() {
+    let action = action();
+    assert!(action
+        .get("name")
+        .and_then(Yaml::as_str)
+        .is_some_and(|s| !s.is_empty()));
+    assert!(action
+        .get("description")
+        .and_then(Yaml::as_str)
+        .is_some_and(|s| !s.is_empty()));
+    let branding = action.get("branding").expect("action.yml has branding");
+    assert!(branding.get("icon").and_then(Yaml::as_str).is_some());
+    assert!(branding.get("color").and_then(Yaml::as_str).is_some());
+    let runs = action.get("runs").expect("action.yml has runs");
+    assert_eq!(runs.get("using").and_then(Yaml::as_str), Some("docker"));
+    let image = str_of(runs.get("image").expect("runs.image"), "runs.image");
+    // Either the version the source tree will be released as, or (on a release commit) that
+    // version pinned by digest; never `Dockerfile`, which would compile Rust on every run.
+    let prefix = format!(
+        "docker://ghcr.io/ecs-deploy/ecs-deploy:v{}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let rest = image.strip_prefix(&prefix).unwrap_or_else(|| {
+        panic!("runs.image is {image:?}: it must name the released image {prefix} (Cargo.toml's version)")
+    });
+    assert!(
+        rest.is_empty()
+            || rest
+                .strip_prefix("@sha256:")
+                .is_some_and(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit())),
+        "runs.image {image:?}: after the version only `@sha256:<64 hex>` may follow"
+    );
+    // The release workflow finds the line to rewrite by this exact shape.
+    let text = read("action.yml");
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  image: docker://"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "release.yml rewrites the one line `  image: docker://…` of action.yml: {lines:?}"
+    );
+}
+
+/// The backticked names in the first cell of the table rows of README's section `heading`.
+fn readme_table_names(readme: &str, heading: &str) -> Vec<String> {
+    let mut in_section = false;
+    let mut names = Vec::new();
+    for line in readme.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            in_section = title.trim().eq_ignore_ascii_case(heading);
+            continue;
+        }
+        if !in_section || !line.trim_start().starts_with('|') {
+            continue;
+        }
+        let first = line
+            .trim_start()
+            .trim_start_matches('|')
+            .split('|')
+            .next()
+            .unwrap_or("");
+        let first = first.trim();
+        if let Some(name) = first.strip_prefix('`').and_then(|s| s.strip_suffix('`')) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+#[test]
+fn readme_tables_list_every_input_and_output() {
+    let path = repo_file("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "README.md is missing ({e}): it must have `## Inputs` and `## Outputs` sections with one table row per name, first cell `name` in backticks"
+        )
+    });
+    let mut problems = Vec::new();
+    for (heading, code) in [
+        ("Inputs", INPUTS.iter().map(|i| i.name).collect::<Vec<_>>()),
+        ("Outputs", OUTPUTS.iter().map(|(n, _)| *n).collect()),
+    ] {
+        let listed = readme_table_names(&readme, heading);
+        for name in &code {
+            match listed.iter().filter(|n| n == name).count() {
+                1 => {}
+                0 => problems.push(format!(
+                    "README.md `## {heading}` has no table row for `{name}`"
+                )),
+                n => problems.push(format!("README.md `## {heading}` lists `{name}` {n} times")),
+            }
+        }
+        for name in &listed {
+            if !code.contains(&name.as_str()) {
+                problems.push(format!(
+                    "README.md `## {heading}` lists `{name}`, which src/inputs.rs does not have"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn steps_using_this_action(workflow: &Yaml) -> Vec<Yaml> {
+    let mut found = Vec::new();
+    for (_, job) in workflow
+        .get("jobs")
+        .and_then(Yaml::as_mapping)
+        .expect("a workflow has jobs")
+    {
+        for step in job
+            .get("steps")
+            .and_then(Yaml::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let uses = step.get("uses").and_then(Yaml::as_str).unwrap_or("");
+            if uses.starts_with("ecs-deploy/ecs-deploy@") || uses == "./" {
+                found.push(step.clone());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn example_workflow_uses_only_known_inputs() {
+    let rel = "examples/dataspace/.github/workflows/deploy.yml";
+    let steps = steps_using_this_action(&yaml(rel));
+    assert!(
+        !steps.is_empty(),
+        "{rel} has no `uses: ecs-deploy/ecs-deploy@…` step"
+    );
+    let known: BTreeSet<&str> = INPUTS.iter().map(|i| i.name).collect();
+    let mut problems = Vec::new();
+    for step in &steps {
+        let with = step
+            .get("with")
+            .and_then(Yaml::as_mapping)
+            .unwrap_or_else(|| panic!("{rel}: a step of this action has no `with:`"));
+        for key in with.keys() {
+            let key = str_of(key, "a `with:` key");
+            if !known.contains(key) {
+                problems.push(format!(
+                    "{rel}: input `{key}` is not an input of the action"
+                ));
+            }
+        }
+        for required in ["cluster", "service", "task-definition"] {
+            if !with.contains_key(required) {
+                problems.push(format!("{rel}: the deploy step lacks `{required}`"));
+            }
+        }
+        // The workflow sits where it would in the DataSpace repository: its task-definition
+        // paths are relative to examples/dataspace, and those files are the example's own.
+        for key in ["task-definition", "otel-task-definition"] {
+            if let Some(path) = with.get(key).and_then(Yaml::as_str) {
+                if !repo_file("examples/dataspace").join(path).is_file() {
+                    problems.push(format!(
+                        "{rel}: `{key}: {path}` is not a file under examples/dataspace"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn ci_container_run_uses_only_known_inputs() {
+    let ci = read(".github/workflows/ci.yml");
+    let known: BTreeSet<String> = INPUTS
+        .iter()
+        .map(|i| ecs_deploy::inputs::env_name(i.name))
+        .collect();
+    let used: BTreeSet<&str> = ci
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|w| w.starts_with("INPUT_") && w.len() > "INPUT_".len())
+        .collect();
+    assert!(
+        !used.is_empty(),
+        "ci.yml's container job passes no INPUT_* variable"
+    );
+    let unknown: Vec<&&str> = used.iter().filter(|u| !known.contains(**u)).collect();
+    assert!(
+        unknown.is_empty(),
+        "ci.yml passes unknown inputs: {unknown:?}"
+    );
+}
+
+#[test]
+fn binary_reports_the_crate_version() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ecs-deploy"))
+        .arg("--version")
+        .env_clear()
+        .output()
+        .expect("running ecs-deploy --version");
+    assert!(out.status.success(), "--version failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        format!("ecs-deploy {}", env!("CARGO_PKG_VERSION")),
+        "--version printed {text:?}"
+    );
+}
+
+/// The runner gives a container action every input that action.yml declares: the value from
+/// `with:`, else the declared default, else an empty string.
+fn as_the_runner_would(mut run: Run, with: &[(&str, &str)]) -> Run {
+    for (name, entry) in section(&action(), "inputs") {
+        let value = with
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+            .or_else(|| {
+                entry
+                    .get("default")
+                    .and_then(Yaml::as_str)
+                    .map(|d| d.replace("${{ github.token }}", "ghs_containercontracttoken0000"))
+            })
+            .unwrap_or_default();
+        run = run.input(&name, &value);
+    }
+    run
+}
+
+#[test]
+fn container_contract_render_needs_no_aws_and_no_arguments() {
+    let mut run = Run::new("http://127.0.0.1:9");
+    // Nothing AWS: no endpoint, no credentials, no region. Render must not need any of it.
+    for k in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "AWS_EC2_METADATA_DISABLED",
+    ] {
+        run = run.without_env(k);
+    }
+    let run = as_the_runner_would(
+        run.file(
+            "aws/task-definition.json",
+            &read("examples/dataspace/aws/task-definition.json"),
+        )
+        .env(
+            "ECR_REGISTRY",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        )
+        .env("ECR_REPOSITORY", "dataspace")
+        .env("IMAGE_TAG", "8f14e45")
+        .env("ENVIRONMENT", "dev")
+        .env("DB_NAME", "dataspace")
+        .env(
+            "ECS_EXECUTION_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/dataspace-dev-ecs-execution",
+        )
+        .env("AWS_DEFAULT_REGION", "eu-west-1")
+        // Only for the file's `${AWS_REGION}` placeholder below; AWS itself is never called.
+        .env("AWS_REGION", "eu-west-1"),
+        &[
+            ("mode", "render"),
+            ("task-definition", "aws/task-definition.json"),
+        ],
+    );
+    assert_eq!(run.env_var("INPUT_MODE"), Some("render"));
+    assert_eq!(run.env_var("INPUT_CLUSTER"), Some(""));
+    let out = run.run();
+    out.assert_code(0);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "render did not print one JSON document ({e})\n{}",
+            out.all_text()
+        )
+    });
+    assert_eq!(doc["family"], "dataspace-app");
+    assert_eq!(
+        doc["executionRoleArn"],
+        "arn:aws:iam::123456789012:role/dataspace-dev-ecs-execution"
+    );
+    let container = &doc["containerDefinitions"][0];
+    assert_eq!(
+        container["image"],
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dataspace:8f14e45"
+    );
+    let env: BTreeMap<&str, &str> = container["environment"]
+        .as_array()
+        .expect("environment list")
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(env["ENVIRONMENT"], "dev");
+    assert_eq!(
+        env["DB_HOST"], "localhost",
+        "`${{DB_HOST:-localhost}}` takes its default"
+    );
+    assert_eq!(
+        container["logConfiguration"]["options"]["awslogs-region"],
+        "eu-west-1"
+    );
+    assert!(
+        !out.all_text().contains("ghs_containercontracttoken0000"),
+        "the token leaked:\n{}",
+        out.all_text()
+    );
+}

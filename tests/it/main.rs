@@ -7,6 +7,7 @@ mod support_selftest;
 mod bad_input;
 mod deploy;
 mod drift;
+mod faults;
 mod github;
 mod images;
 mod rollout;

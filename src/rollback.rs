@@ -1,0 +1,244 @@
+//! `ecs-deploy rollback` (`mode: rollback`): put each named service back on the ACTIVE
+//! revision of its family just before the one it runs, and wait for that rollout.
+//!
+//! It needs no task-definition files: the previous revision is found with
+//! `ListTaskDefinitions(familyPrefix, status=ACTIVE)`. Nothing is deregistered. The result is
+//! `rolled-back` when every rollback completed (the requested action succeeded), `failed`
+//! otherwise.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::aws::{aws_error_message, Aws};
+use crate::config::Config;
+use crate::error::Failure;
+use crate::gha::{Printer, Runtime};
+use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
+use crate::services::{self, Snapshot};
+use crate::wait::{self, Outcome, Watch};
+use crate::{ecs_json, taskdef};
+
+/// Runs the rollback of every target service; `live` is what preflight found.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    aws: &Aws,
+    cfg: &Config,
+    rt: &Runtime,
+    live: BTreeMap<String, Snapshot>,
+    account: String,
+    region: String,
+    started: Instant,
+    since_epoch: f64,
+    out: &Printer,
+) -> Result<Report, Failure> {
+    out.group("Roll back to the previous revisions");
+    let mut services_report = Vec::new();
+    let mut watches = Vec::new();
+    for t in &cfg.targets {
+        let Some(snap) = live.get(services::short_name(&t.service)) else {
+            continue;
+        };
+        let current = snap.task_definition.clone();
+        let mut report = ServiceReport {
+            service: snap.name.clone(),
+            role: t.role,
+            old_task_definition: current.clone(),
+            new_task_definition: current.clone(),
+            images: Vec::new(),
+            diff: None,
+            result: ServiceResult::NotUpdated,
+            rollout: None,
+        };
+        let step: Result<String> = async {
+            let previous = previous_active(&aws.ecs, &current).await?;
+            let (td, _) = ecs_json::describe(&aws.ecs, &previous).await?;
+            report.images = taskdef::images(&td);
+            out.line(&format!(
+                "{}: {} → {previous} ({current} stays registered)",
+                snap.name, current
+            ));
+            for (container, image) in &report.images {
+                if !image.contains("@sha256:") {
+                    out.line(&format!(
+                        "{}: container {container} names {image} by tag: the rollback pulls whatever that tag points to now",
+                        snap.name
+                    ));
+                }
+            }
+            let id =
+                services::update(&aws.ecs, &cfg.cluster, &snap.name, &previous, None, false)
+                    .await?;
+            report.new_task_definition = previous.clone();
+            watches.push(Watch {
+                service: snap.name.clone(),
+                deployment: id,
+                before: snap.primary().map(|d| d.id.clone()),
+                before_task_definition: None,
+            });
+            Ok(previous)
+        }
+        .await;
+        report.result = match step {
+            Ok(previous) => ServiceResult::RolledBack {
+                reason: format!(
+                    "rolled back on request from {} to {}",
+                    rev(&current),
+                    rev(&previous)
+                ),
+                completed: false,
+            },
+            Err(e) => {
+                let why = format!("{e:#}");
+                out.error(&Default::default(), &format!("{}: {why}", snap.name));
+                ServiceResult::Failed(why)
+            }
+        };
+        services_report.push(report);
+    }
+    out.end_group();
+    let outcomes = if cfg.wait && !watches.is_empty() {
+        out.group(&format!(
+            "Wait for {} rollback(s), up to {} min",
+            watches.len(),
+            cfg.wait_for.as_secs() / 60
+        ));
+        let o = wait::wait_all(
+            aws,
+            &cfg.cluster,
+            &watches,
+            cfg.poll,
+            cfg.wait_for,
+            since_epoch - 1.0,
+            out,
+        )
+        .await;
+        out.end_group();
+        o
+    } else {
+        BTreeMap::new()
+    };
+    let mut ok = true;
+    for s in &mut services_report {
+        let ServiceResult::RolledBack { reason, .. } = &s.result else {
+            ok = false;
+            continue;
+        };
+        s.result = match outcomes.get(&s.service) {
+            Some(Outcome::Completed(d)) => {
+                s.rollout = Some(*d);
+                ServiceResult::RolledBack {
+                    reason: reason.clone(),
+                    completed: true,
+                }
+            }
+            None if !cfg.wait => s.result.clone(),
+            Some(Outcome::Failed(why))
+            | Some(Outcome::Superseded(why))
+            | Some(Outcome::TimedOut(why))
+            | Some(Outcome::Interrupted(why)) => {
+                ok = false;
+                ServiceResult::Failed(format!(
+                    "{reason}, but that rollout did not complete: {why}"
+                ))
+            }
+            None => {
+                ok = false;
+                ServiceResult::Failed(format!("{reason}, but it was not waited for"))
+            }
+        };
+    }
+    Ok(Report {
+        mode: cfg.mode,
+        cluster: cfg.cluster.clone(),
+        region,
+        account,
+        commit: rt.sha.clone(),
+        trigger: rt.event_name.clone(),
+        run_url: rt.run_url(),
+        services: services_report,
+        result: if ok && !cfg.targets.is_empty() {
+            RunResult::RolledBack
+        } else {
+            RunResult::Failed
+        },
+        stack_deployed: false,
+        stack_outputs: BTreeMap::new(),
+        stack_summary: Vec::new(),
+        errors: Vec::new(),
+        duration: started.elapsed().max(Duration::ZERO),
+    })
+}
+
+fn rev(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// `family` and `revision` of `arn:…:task-definition/family:revision` (or `family:revision`).
+pub fn family_revision(td: &str) -> Option<(&str, u32)> {
+    let (family, revision) = rev(td).rsplit_once(':')?;
+    Some((family, revision.parse().ok()?))
+}
+
+/// Of `arns` (any order), the highest revision of `family` below `revision`.
+pub fn pick_previous(arns: &[String], family: &str, revision: u32) -> Option<String> {
+    arns.iter()
+        .filter_map(|a| {
+            let (f, r) = family_revision(a)?;
+            (f == family && r < revision).then_some((r, a))
+        })
+        .max_by_key(|(r, _)| *r)
+        .map(|(_, a)| a.clone())
+}
+
+/// The ACTIVE revision of the same family just before `current`.
+async fn previous_active(ecs: &aws_sdk_ecs::Client, current: &str) -> Result<String> {
+    let (family, revision) = family_revision(current)
+        .ok_or_else(|| anyhow!("the service runs {current}, which names no revision"))?;
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let page = ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .sort(aws_sdk_ecs::types::SortOrder::Desc)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| anyhow!(aws_error_message(&e)))
+            .with_context(|| format!("listing the revisions of task-definition family {family}"))?;
+        arns.extend(page.task_definition_arns().iter().cloned());
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    pick_previous(&arns, family, revision).ok_or_else(|| {
+        anyhow!("family {family} has no ACTIVE revision before {revision}: there is nothing to roll back to (deregistered revisions cannot be deployed)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previous_is_the_highest_lower_revision_of_the_same_family() {
+        let arns: Vec<String> = [
+            "arn:aws:ecs:us-east-1:1:task-definition/app:1",
+            "arn:aws:ecs:us-east-1:1:task-definition/app:3",
+            "arn:aws:ecs:us-east-1:1:task-definition/app:5",
+            "arn:aws:ecs:us-east-1:1:task-definition/app-worker:4",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            pick_previous(&arns, "app", 5).as_deref(),
+            Some("arn:aws:ecs:us-east-1:1:task-definition/app:3")
+        );
+        assert_eq!(pick_previous(&arns, "app", 1), None);
+        assert_eq!(family_revision("app:12"), Some(("app", 12)));
+    }
+}

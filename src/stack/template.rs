@@ -1,0 +1,538 @@
+//! The local side of the stack: the template file (JSON, or YAML with CloudFormation's
+//! short-form tags) parsed into one comparable JSON document, and the stack parameters from
+//! `Key=Value` lines or a `file://params.json`. Pure and checked before AWS is touched: every
+//! problem names the file and, for syntax, the line and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::config::{StackInputs, StackParameters};
+use crate::error::InputProblem;
+use crate::gha::Location;
+
+/// The largest template CloudFormation accepts inline (`TemplateBody`); bigger ones must be
+/// uploaded to S3 first.
+pub const MAX_INLINE_BYTES: usize = 51_200;
+
+/// The local template and parameters, validated.
+#[derive(Debug, Clone)]
+pub struct Local {
+    /// The file's text, sent as `TemplateBody` as written.
+    pub body: String,
+    /// The parsed document (short-form tags expanded), for comparing with the deployed one.
+    pub doc: Value,
+    /// The parameters given, in the order given.
+    pub parameters: Vec<(String, String)>,
+    /// Why `auto` cannot trust a comparison with the deployed stack; empty when it can.
+    pub opaque: Vec<String>,
+}
+
+impl Local {
+    pub fn output_keys(&self) -> BTreeSet<String> {
+        self.doc
+            .get("Outputs")
+            .and_then(Value::as_object)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The template's declared parameter names.
+    pub fn declared(&self) -> BTreeSet<String> {
+        self.doc
+            .get("Parameters")
+            .and_then(Value::as_object)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Reads and checks the template and the parameters; every problem found is returned.
+pub fn load(inputs: &StackInputs) -> Result<Local, Vec<InputProblem>> {
+    let mut problems = Vec::new();
+    let shown = &inputs.template_shown;
+    let at = |line: Option<usize>, col: Option<usize>| Location {
+        file: Some(shown.into()),
+        line,
+        col,
+    };
+    let parsed = read_text(&inputs.template, "template").and_then(|body| {
+        if body.len() > MAX_INLINE_BYTES {
+            return Err(Problem::plain(format!(
+                "the template is {} bytes, over CloudFormation's {MAX_INLINE_BYTES}-byte limit for a template sent inline (TemplateBody); larger templates must be uploaded to S3, which ecs-deploy does not do: shrink it (remove comments, move parts into nested stacks) or deploy it in an earlier step",
+                body.len()
+            )));
+        }
+        let doc = parse(&inputs.template, &body)?;
+        check_shape(&doc)?;
+        Ok((body, doc))
+    });
+    let (body, doc) = match parsed {
+        Ok(x) => x,
+        Err(p) => {
+            problems.push(InputProblem::at(
+                at(p.line, p.column),
+                format!("input stack-template: {shown}: {}", p.message),
+            ));
+            (String::new(), Value::Null)
+        }
+    };
+    let parameters = match &inputs.parameters {
+        StackParameters::Pairs(pairs) => pairs.clone(),
+        StackParameters::File(path) => match parameter_file(path) {
+            Ok(p) => p,
+            Err(p) => {
+                problems.push(InputProblem::at(
+                    Location {
+                        file: Some(path.clone()),
+                        line: p.line,
+                        col: p.column,
+                    },
+                    format!(
+                        "input stack-parameters: {}: {}",
+                        path.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        p.message
+                    ),
+                ));
+                Vec::new()
+            }
+        },
+    };
+    let mut seen = BTreeSet::new();
+    for (k, _) in &parameters {
+        if !seen.insert(k.as_str()) {
+            problems.push(InputProblem::new(format!(
+                "input stack-parameters: parameter {k} is given twice: keep one"
+            )));
+        }
+    }
+    let local = Local {
+        body,
+        opaque: opaque_reasons(&doc),
+        doc,
+        parameters,
+    };
+    if !local.doc.is_null() {
+        let declared = local.declared();
+        for (k, _) in &local.parameters {
+            if !declared.contains(k) {
+                problems.push(InputProblem::new(format!(
+                    "input stack-parameters: {k} is not a parameter of {shown} (it declares: {}): fix the name or add it to the template's Parameters",
+                    if declared.is_empty() {
+                        "none".to_string()
+                    } else {
+                        declared.iter().cloned().collect::<Vec<_>>().join(", ")
+                    }
+                )));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(local)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A problem in one file, with its position when the parser knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl Problem {
+    fn plain(message: String) -> Self {
+        Problem {
+            line: None,
+            column: None,
+            message,
+        }
+    }
+}
+
+fn read_text(path: &Path, what: &str) -> Result<String, Problem> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Problem::plain(match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "file not found: check the path (it is relative to the repository root)".into()
+            }
+            std::io::ErrorKind::IsADirectory => format!("is a directory, not a {what} file"),
+            _ => format!("cannot read the file: {e}"),
+        })
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::plain(format!("the {what} file is empty")));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Problem::plain(format!(
+            "file is not valid UTF-8 (first bad byte at offset {}): save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// Parses a template as CloudFormation does: JSON when it looks like JSON, YAML otherwise,
+/// with the short-form tags (`!Ref`, `!Sub`, `!GetAtt`, ...) turned into their long forms so
+/// a template and its deployed copy compare equal whichever form they use.
+pub fn parse(path: &Path, text: &str) -> Result<Value, Problem> {
+    let json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+    if json {
+        return serde_json::from_str::<Value>(text).map_err(|e| Problem {
+            line: nonzero(e.line()),
+            column: nonzero(e.column()),
+            message: format!(
+                "invalid JSON: {}: fix the syntax at this position",
+                strip_position(&e.to_string())
+            ),
+        });
+    }
+    let yaml = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).map_err(|e| {
+        let loc = e.location();
+        Problem {
+            line: loc.as_ref().and_then(|l| nonzero(l.line())),
+            column: loc.as_ref().and_then(|l| nonzero(l.column())),
+            message: format!(
+                "invalid YAML: {}: fix the syntax at this position",
+                strip_position(&e.to_string())
+            ),
+        }
+    })?;
+    yaml_to_json(yaml, "")
+}
+
+fn check_shape(doc: &Value) -> Result<(), Problem> {
+    let Some(top) = doc.as_object() else {
+        return Err(Problem {
+            line: Some(1),
+            column: None,
+            message: "a CloudFormation template must be a mapping (AWSTemplateFormatVersion, Parameters, Resources, Outputs, ...)".into(),
+        });
+    };
+    if !top.get("Resources").is_some_and(Value::is_object) {
+        return Err(Problem::plain(
+            "the template has no Resources mapping: CloudFormation requires at least one resource"
+                .into(),
+        ));
+    }
+    for section in ["Parameters", "Outputs"] {
+        if top.get(section).is_some_and(|v| !v.is_object()) {
+            return Err(Problem::plain(format!(
+                "the template's {section} section must be a mapping of names to definitions"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What makes the deployed template and parameters an incomplete picture: `auto` deploys
+/// (and lets an empty change set mean "no change") instead of trusting a comparison.
+fn opaque_reasons(doc: &Value) -> Vec<String> {
+    let mut why = Vec::new();
+    if doc.get("Transform").is_some() {
+        why.push("the template uses a Transform".to_string());
+    }
+    if let Some(params) = doc.get("Parameters").and_then(Value::as_object) {
+        for (name, p) in params {
+            let no_echo = match p.get("NoEcho") {
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+                _ => false,
+            };
+            if no_echo {
+                why.push(format!(
+                    "parameter {name} is NoEcho (its deployed value cannot be read)"
+                ));
+            }
+            if p.get("Type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.starts_with("AWS::SSM::Parameter::Value"))
+            {
+                why.push(format!(
+                    "parameter {name} is resolved from SSM when deployed"
+                ));
+            }
+        }
+    }
+    if let Some(resources) = doc.get("Resources").and_then(Value::as_object) {
+        for (name, r) in resources {
+            if r.get("Type").and_then(Value::as_str) == Some("AWS::CloudFormation::Stack") {
+                why.push(format!("resource {name} is a nested stack"));
+            }
+        }
+    }
+    if mentions_include(doc) {
+        why.push("the template includes AWS::Include".to_string());
+    }
+    why
+}
+
+fn mentions_include(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.iter().any(|(k, v)| {
+            (k == "Fn::Transform" && v.get("Name").and_then(Value::as_str) == Some("AWS::Include"))
+                || mentions_include(v)
+        }),
+        Value::Array(a) => a.iter().any(mentions_include),
+        _ => false,
+    }
+}
+
+/// `[{"ParameterKey": "K", "ParameterValue": "V"}, ...]` (what `aws cloudformation
+/// create-stack --parameters file://...` reads), or a plain `{"K": "V"}` object.
+fn parameter_file(path: &Path) -> Result<Vec<(String, String)>, Problem> {
+    let text = read_text(path, "parameters")?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| Problem {
+        line: nonzero(e.line()),
+        column: nonzero(e.column()),
+        message: format!(
+            "invalid JSON: {}: fix the syntax at this position",
+            strip_position(&e.to_string())
+        ),
+    })?;
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let shape = "must be [{\"ParameterKey\": \"Name\", \"ParameterValue\": \"value\"}, ...]";
+    match doc {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let key = item.get("ParameterKey").and_then(Value::as_str);
+                let value = item.get("ParameterValue").and_then(scalar);
+                match (key, value) {
+                    (Some(k), Some(v)) if !k.is_empty() => Ok((k.to_string(), v)),
+                    _ => Err(Problem::plain(format!(
+                        "entry {} has no ParameterKey and ParameterValue: the file {shape}",
+                        i + 1
+                    ))),
+                }
+            })
+            .collect(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                scalar(v).map(|v| (k.clone(), v)).ok_or_else(|| {
+                    Problem::plain(format!("the value of {k} is not a string or number"))
+                })
+            })
+            .collect(),
+        _ => Err(Problem::plain(format!("the file {shape}"))),
+    }
+}
+
+fn yaml_to_json(v: serde_yaml_ng::Value, pointer: &str) -> Result<Value, Problem> {
+    use serde_yaml_ng::Value as Y;
+    Ok(match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                // CloudFormation reads every scalar as text anyway; keep what was written.
+                serde_json::Number::from_f64(n.as_f64().unwrap_or(f64::NAN))
+                    .map(Value::Number)
+                    .unwrap_or_else(|| Value::String(n.to_string()))
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| yaml_to_json(item, &format!("{pointer}/{i}")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Y::Mapping(map) => {
+            let mut out = Map::new();
+            for (k, item) in map {
+                let key = match k {
+                    Y::String(s) => s,
+                    Y::Number(n) => n.to_string(),
+                    Y::Bool(b) => b.to_string(),
+                    _ => {
+                        return Err(Problem::plain(format!(
+                            "a mapping key under {} is not a plain value: use a string key",
+                            if pointer.is_empty() { "/" } else { pointer }
+                        )))
+                    }
+                };
+                let child = format!("{pointer}/{key}");
+                out.insert(key, yaml_to_json(item, &child)?);
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(t) => {
+            let tag = t.tag.to_string();
+            let name = tag.trim_start_matches('!').to_string();
+            let inner = yaml_to_json(t.value, pointer)?;
+            let (key, value) = match name.as_str() {
+                "Ref" => ("Ref".to_string(), inner),
+                "Condition" => ("Condition".to_string(), inner),
+                "GetAtt" => {
+                    // `!GetAtt Resource.Attribute` is the short form of a two-item list; the
+                    // attribute itself may contain dots (`Endpoint.Address`).
+                    let v = match inner {
+                        Value::String(s) => match s.split_once('.') {
+                            Some((r, a)) => Value::Array(vec![r.into(), a.into()]),
+                            None => Value::String(s),
+                        },
+                        other => other,
+                    };
+                    ("Fn::GetAtt".to_string(), v)
+                }
+                "" => {
+                    return Err(Problem::plain(format!(
+                        "an empty YAML tag at {pointer} is not a CloudFormation function"
+                    )))
+                }
+                other => (format!("Fn::{other}"), inner),
+            };
+            let mut m = Map::new();
+            m.insert(key, value);
+            Value::Object(m)
+        }
+    })
+}
+
+/// Both parsers append " at line N column M"; the position goes in `Problem`'s fields.
+fn strip_position(msg: &str) -> &str {
+    match msg.find(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    }
+}
+
+fn nonzero(n: usize) -> Option<usize> {
+    (n > 0).then_some(n)
+}
+
+/// Deployed and given parameters differ: the names whose values would change. Parameters
+/// not given keep their deployed value, so only the given ones are compared.
+pub fn changed_parameters(
+    given: &[(String, String)],
+    deployed: &BTreeMap<String, String>,
+) -> Vec<String> {
+    given
+        .iter()
+        .filter(|(k, v)| deployed.get(k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn yaml(text: &str) -> Value {
+        parse(Path::new("t.yml"), text).unwrap()
+    }
+
+    #[test]
+    fn short_form_tags_become_long_form() {
+        let doc = yaml(
+            "Resources:\n  C:\n    Type: AWS::ECS::Cluster\n    Properties:\n      ClusterName: !Sub '${Env}-x'\n      Tags:\n        - Key: a\n          Value: !Ref Env\n        - Key: b\n          Value: !GetAtt Db.Endpoint.Address\n        - Key: c\n          Value: !Join [',', [!Ref A, !Select [0, !GetAZs '']]]\n",
+        );
+        let p = &doc["Resources"]["C"]["Properties"];
+        assert_eq!(p["ClusterName"], json!({"Fn::Sub": "${Env}-x"}));
+        assert_eq!(p["Tags"][0]["Value"], json!({"Ref": "Env"}));
+        assert_eq!(
+            p["Tags"][1]["Value"],
+            json!({"Fn::GetAtt": ["Db", "Endpoint.Address"]})
+        );
+        assert_eq!(
+            p["Tags"][2]["Value"],
+            json!({"Fn::Join": [",", [{"Ref": "A"}, {"Fn::Select": [0, {"Fn::GetAZs": ""}]}]]})
+        );
+    }
+
+    #[test]
+    fn short_and_long_forms_compare_equal() {
+        let short = yaml("Resources:\n  P:\n    Type: T\n    Properties:\n      V: !Ref X\n");
+        let long =
+            yaml("Resources:\n  P:\n    Type: T\n    Properties:\n      V:\n        Ref: X\n");
+        let json_form = parse(
+            Path::new("t.json"),
+            r#"{"Resources": {"P": {"Type": "T", "Properties": {"V": {"Ref": "X"}}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(short, long);
+        assert_eq!(short, json_form);
+    }
+
+    #[test]
+    fn syntax_errors_have_line_and_column() {
+        let e = parse(Path::new("t.yml"), "Resources:\n  P: [unclosed\n").unwrap_err();
+        assert!(e.line.is_some() && e.column.is_some(), "{e:?}");
+        assert!(e.message.starts_with("invalid YAML"), "{e:?}");
+        let e = parse(Path::new("t.json"), "{\n  \"Resources\": {,}\n}").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(2), Some(17)));
+        assert!(e.message.starts_with("invalid JSON"), "{e:?}");
+    }
+
+    #[test]
+    fn opaque_templates_are_recognised() {
+        let doc = yaml(
+            "Transform: AWS::Serverless-2016-10-31\nParameters:\n  Pw:\n    Type: String\n    NoEcho: true\n  Ami:\n    Type: AWS::SSM::Parameter::Value<String>\nResources:\n  N:\n    Type: AWS::CloudFormation::Stack\n  I:\n    Fn::Transform:\n      Name: AWS::Include\n",
+        );
+        let why = opaque_reasons(&doc);
+        assert_eq!(why.len(), 5, "{why:?}");
+        assert!(opaque_reasons(&yaml("Resources:\n  P:\n    Type: T\n")).is_empty());
+    }
+
+    #[test]
+    fn only_given_parameters_are_compared() {
+        let deployed: BTreeMap<String, String> = [("A", "1"), ("B", "2")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(changed_parameters(&[("A".into(), "1".into())], &deployed).is_empty());
+        assert_eq!(
+            changed_parameters(
+                &[("B".into(), "3".into()), ("C".into(), "x".into())],
+                &deployed
+            ),
+            vec!["B".to_string(), "C".to_string()]
+        );
+    }
+
+    #[test]
+    fn parameter_files_in_both_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.json");
+        std::fs::write(
+            &a,
+            r#"[{"ParameterKey": "Env", "ParameterValue": "dev"}, {"ParameterKey": "N", "ParameterValue": 3}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            parameter_file(&a).unwrap(),
+            vec![("Env".into(), "dev".into()), ("N".into(), "3".into())]
+        );
+        let b = dir.path().join("b.json");
+        std::fs::write(&b, r#"{"Env": "a=b,c"}"#).unwrap();
+        assert_eq!(
+            parameter_file(&b).unwrap(),
+            vec![("Env".into(), "a=b,c".into())]
+        );
+        let c = dir.path().join("c.json");
+        std::fs::write(&c, "[{\"ParameterKey\": \"Env\"}]").unwrap();
+        assert!(parameter_file(&c).unwrap_err().message.contains("entry 1"));
+        assert!(parameter_file(&dir.path().join("missing.json"))
+            .unwrap_err()
+            .message
+            .contains("file not found"));
+    }
+}

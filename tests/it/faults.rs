@@ -1,0 +1,345 @@
+//! Hostile conditions on the AWS side (issue 8): a fault-injecting proxy in front of moto
+//! (throttling, 5xx bursts, a permanently failing call), text from AWS that tries to issue
+//! workflow commands, credentials that must never be printed, and two deploys at once.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use crate::support::seed::{
+    APP_CONTAINER, APP_REPO, APP_SERVICE, CLUSTER, OTEL_CONTAINER, OTEL_REPO, OTEL_SERVICE,
+};
+use crate::support::{
+    amz_target, forward, push_image, seed_dataspace, HttpServer, Moto, MotoOptions, Request,
+    Response, Run, Seeded,
+};
+
+fn app_td(seeded: &Seeded) -> String {
+    json!({
+        "family": "dataspace-app",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "512",
+        "memory": "1 GB",
+        "containerDefinitions": [{
+            "name": APP_CONTAINER,
+            "image": format!("{}:${{IMAGE_TAG}}", seeded.app_repo_uri),
+            "portMappings": [{"containerPort": 8000}],
+            "environment": [{"name": "DJANGO_SECRET_KEY", "value": "${DJANGO_SECRET_KEY:-unset}"}]
+        }]
+    })
+    .to_string()
+}
+
+fn otel_td(seeded: &Seeded) -> String {
+    json!({
+        "family": "dataspace-otel",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [{
+            "name": OTEL_CONTAINER,
+            "image": format!("{}:${{IMAGE_TAG}}", seeded.otel_repo_uri),
+            "portMappings": [{"containerPort": 4317}]
+        }]
+    })
+    .to_string()
+}
+
+/// A deploy of both seeded services through `aws_url`, with images `tag` pushed to ECR.
+fn deploy(moto: &Moto, aws_url: &str, seeded: &Seeded, tag: &str) -> Run {
+    for repo in [APP_REPO, OTEL_REPO] {
+        push_image(moto, repo, tag);
+    }
+    deploy_pushed(aws_url, seeded, tag)
+}
+
+/// The same deploy, for images already pushed.
+fn deploy_pushed(aws_url: &str, seeded: &Seeded, tag: &str) -> Run {
+    Run::new(aws_url)
+        .input("cluster", CLUSTER)
+        .input("service", APP_SERVICE)
+        .input("task-definition", "aws/app.json")
+        .input("otel-service", OTEL_SERVICE)
+        .input("otel-task-definition", "aws/otel.json")
+        .input("poll-interval-seconds", "0.2")
+        .input("wait-for-minutes", "2")
+        .env("IMAGE_TAG", tag)
+        .file("aws/app.json", &app_td(seeded))
+        .file("aws/otel.json", &otel_td(seeded))
+}
+
+fn service_td(moto: &Moto, service: &str) -> String {
+    moto.service(CLUSTER, service)["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn revision(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or_default()
+}
+
+fn families(moto: &Moto) -> Vec<String> {
+    moto.task_definition_arns()
+}
+
+fn start() -> (Moto, Seeded) {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let seeded = seed_dataspace(&moto);
+    (moto, seeded)
+}
+
+fn throttled() -> Response {
+    Response::aws_error(400, "ThrottlingException", "Rate exceeded")
+}
+
+#[test]
+fn a_third_of_all_calls_throttled_still_deploys() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let n = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&n);
+    let proxy = HttpServer::start(move |req: &Request| {
+        if counter.fetch_add(1, Ordering::SeqCst) % 3 == 1 {
+            return throttled();
+        }
+        forward(&url, req)
+    });
+    let out = deploy(&moto, &proxy.url(), &seeded, "t1").run();
+    out.assert_code(0);
+    assert_eq!(out.output("result"), "deployed", "{}", out.all_text());
+    assert_eq!(revision(&service_td(&moto, APP_SERVICE)), "2");
+    assert_eq!(revision(&service_td(&moto, OTEL_SERVICE)), "2");
+    let throttles = n.load(Ordering::SeqCst) / 3;
+    assert!(throttles >= 3, "only {throttles} calls were throttled");
+}
+
+#[test]
+fn a_503_burst_on_register_registers_each_revision_once() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let registers = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&registers);
+    let proxy = HttpServer::start(move |req: &Request| {
+        if amz_target(req) == Some("RegisterTaskDefinition")
+            && seen.fetch_add(1, Ordering::SeqCst) < 3
+        {
+            return Response::aws_error(503, "ServiceUnavailableException", "Service Unavailable");
+        }
+        forward(&url, req)
+    });
+    let before = families(&moto).len();
+    let out = deploy(&moto, &proxy.url(), &seeded, "t2").run();
+    out.assert_code(0);
+    assert_eq!(out.output("result"), "deployed");
+    assert_eq!(
+        families(&moto).len(),
+        before + 2,
+        "one new revision per family, no duplicates"
+    );
+    assert_eq!(
+        registers.load(Ordering::SeqCst),
+        5,
+        "3 refused + 2 accepted"
+    );
+}
+
+#[test]
+fn update_failing_for_the_second_service_rolls_the_first_back() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let proxy = HttpServer::start(move |req: &Request| {
+        if amz_target(req) == Some("UpdateService") && req.body_str().contains(OTEL_SERVICE) {
+            return Response::aws_error(
+                400,
+                "AccessDeniedException",
+                "User is not authorized to perform: ecs:UpdateService on dataspace-otel",
+            );
+        }
+        forward(&url, req)
+    });
+    let app_before = service_td(&moto, APP_SERVICE);
+    let out = deploy(&moto, &proxy.url(), &seeded, "t3").run();
+    out.assert_code(1);
+    assert_eq!(out.output("result"), "rolled-back", "{}", out.all_text());
+    let text = out.all_text();
+    assert!(text.contains("AccessDeniedException"), "{text}");
+    assert!(text.contains("dataspace-otel"), "{text}");
+    assert_eq!(
+        service_td(&moto, APP_SERVICE),
+        app_before,
+        "the app is back where it was"
+    );
+    assert_eq!(revision(&service_td(&moto, OTEL_SERVICE)), "1");
+
+    // The same deploy, once AWS lets it through, converges.
+    let again = deploy_pushed(&moto.url(), &seeded, "t3").run();
+    again.assert_code(0);
+    assert_eq!(again.output("result"), "deployed", "{}", again.all_text());
+    let app = moto.task_definition(&service_td(&moto, APP_SERVICE));
+    assert!(app["containerDefinitions"][0]["image"]
+        .as_str()
+        .unwrap()
+        .ends_with(":t3"));
+    let otel = moto.task_definition(&service_td(&moto, OTEL_SERVICE));
+    assert!(otel["containerDefinitions"][0]["image"]
+        .as_str()
+        .unwrap()
+        .ends_with(":t3"));
+}
+
+/// Adds events to every DescribeServices answer, as ECS does, with hostile messages.
+fn with_events(answer: Response, messages: &[&str]) -> Response {
+    let mut body: Value = match serde_json::from_slice(&answer.body) {
+        Ok(v) => v,
+        Err(_) => return answer,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    if let Some(services) = body["services"].as_array_mut() {
+        for s in services {
+            let events: Vec<Value> = messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| json!({"id": format!("ev-{i}"), "createdAt": now, "message": m}))
+                .collect();
+            s["events"] = Value::Array(events);
+        }
+    }
+    Response::aws_json(&body)
+}
+
+#[test]
+fn text_from_aws_cannot_issue_workflow_commands() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let hostile = [
+        "::add-mask::AKIDTESTTESTTEST",
+        "(service dataspace-app) ::stop-commands::pwned",
+        "::set-output name=result::deployed",
+        "note ##[set-output name=result;]deployed",
+    ];
+    let proxy = HttpServer::start(move |req: &Request| {
+        let answer = forward(&url, req);
+        if amz_target(req) == Some("DescribeServices") {
+            return with_events(answer, &hostile);
+        }
+        answer
+    });
+    let out = deploy(&moto, &proxy.url(), &seeded, "t4").run();
+    out.assert_code(0);
+    let stdout = &out.stdout;
+    assert!(
+        stdout.contains("add-mask"),
+        "the events are shown: {stdout}"
+    );
+    // Every line that carries an event is inside a stop-commands fence, and none starts a command.
+    let mut fence: Option<String> = None;
+    for line in stdout.lines() {
+        if let Some(token) = line.strip_prefix("::stop-commands::") {
+            assert!(fence.is_none(), "nested fence");
+            assert!(token.len() >= 32, "an unguessable token: {token}");
+            fence = Some(token.to_string());
+            continue;
+        }
+        if let Some(t) = &fence {
+            if line == format!("::{t}::") {
+                fence = None;
+                continue;
+            }
+        }
+        if line.contains("event:") {
+            assert!(fence.is_some(), "an event outside a fence: {line}");
+            assert!(
+                !line.starts_with("::"),
+                "an event line starts a command: {line}"
+            );
+            assert!(!line.contains("##["), "legacy command left intact: {line}");
+        }
+    }
+    assert!(fence.is_none(), "an unclosed fence");
+    assert_eq!(
+        out.outputs.get("result").map(String::as_str),
+        Some("deployed")
+    );
+}
+
+#[test]
+fn credentials_and_secret_values_never_appear_in_any_output() {
+    let (moto, seeded) = start();
+    let session_token = "canary-session-token-77e1a0";
+    let secret_env = "canary-django-secret-5b21d9";
+    let out = deploy(&moto, &moto.url(), &seeded, "t5")
+        .env("AWS_SESSION_TOKEN", session_token)
+        .env("DJANGO_SECRET_KEY", secret_env)
+        .env("RUNNER_DEBUG", "1")
+        .run();
+    out.assert_code(0);
+    let text = out.all_text();
+    for canary in [
+        crate::support::runner::SECRET_ACCESS_KEY,
+        session_token,
+        secret_env,
+    ] {
+        assert!(!text.contains(canary), "{canary} leaked:\n{text}");
+    }
+    // The secret did reach ECS, where it belongs.
+    let app = moto.task_definition(&service_td(&moto, APP_SERVICE));
+    assert_eq!(
+        app["containerDefinitions"][0]["environment"][0]["value"],
+        secret_env
+    );
+}
+
+#[test]
+fn two_deploys_at_once_leave_each_service_on_a_revision_one_of_them_registered() {
+    let (moto, seeded) = start();
+    let registered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let url = moto.url();
+    let log = Arc::clone(&registered);
+    let proxy = HttpServer::start(move |req: &Request| {
+        let answer = forward(&url, req);
+        if amz_target(req) == Some("RegisterTaskDefinition") {
+            let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+            if let Some(arn) = body["taskDefinition"]["taskDefinitionArn"].as_str() {
+                log.lock().unwrap().push(arn.to_string());
+            }
+        }
+        answer
+    });
+    let a = deploy(&moto, &proxy.url(), &seeded, "ca");
+    let b = deploy(&moto, &proxy.url(), &seeded, "cb");
+    let (oa, ob) = std::thread::scope(|s| {
+        let ha = s.spawn(|| a.run());
+        let hb = s.spawn(|| b.run());
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    let registered = registered.lock().unwrap().clone();
+    assert_eq!(
+        registered.len(),
+        4,
+        "each run registered both families once"
+    );
+    for service in [APP_SERVICE, OTEL_SERVICE] {
+        let td = service_td(&moto, service);
+        assert!(
+            registered.contains(&td),
+            "{service} runs {td}, which neither run registered"
+        );
+    }
+    for o in [&oa, &ob] {
+        // Both runs report what happened to them: deployed, or a failure naming the other run.
+        match o.output("result") {
+            "deployed" => assert_eq!(o.code, 0),
+            other => {
+                assert_eq!(o.code, 1, "{other}: {}", o.all_text());
+                assert!(o.all_text().contains("someone else"), "{}", o.all_text());
+            }
+        }
+    }
+}
