@@ -66,6 +66,10 @@ pub struct StackInputs {
     pub parameters: StackParameters,
     pub capabilities: Vec<String>,
     pub deploy: DeployStack,
+    /// Stack tags (`stack-tags`); CloudFormation passes them on to the resources.
+    pub tags: Vec<(String, String)>,
+    /// Deadline for the stack part (`stack-timeout-minutes`).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -507,27 +511,15 @@ impl Validator {
                     None => StackParameters::Pairs(Vec::new()),
                 }
             }
-            Some(p) => {
-                let mut pairs = Vec::new();
-                for (i, line) in p.lines().enumerate() {
-                    let line = line.trim();
-                    if line.is_empty() || line.starts_with('#') {
-                        continue;
-                    }
-                    match line.split_once('=') {
-                        Some((k, v)) if !k.trim().is_empty() => {
-                            pairs.push((k.trim().to_string(), v.to_string()))
-                        }
-                        _ => self.problem(format!(
-                            "input stack-parameters, line {}: `{}` is not `Key=Value`",
-                            i + 1,
-                            line.split('=').next().unwrap_or_default()
-                        )),
-                    }
-                }
-                StackParameters::Pairs(pairs)
-            }
+            Some(p) => StackParameters::Pairs(self.key_values("stack-parameters", &p)),
         };
+        let tags = match self.get("stack-tags").map(str::to_string) {
+            Some(t) => self.key_values("stack-tags", &t),
+            None => Vec::new(),
+        };
+        let timeout = Duration::from_secs_f64(
+            self.number("stack-timeout-minutes", 30.0, 1.0, 720.0, true) * 60.0,
+        );
         match (name, template) {
             (Some(name), Some(t)) => {
                 let template = self.path(&t, "stack-template")?;
@@ -538,6 +530,8 @@ impl Validator {
                     parameters,
                     capabilities,
                     deploy,
+                    tags,
+                    timeout,
                 })
             }
             (Some(_), None) => {
@@ -550,6 +544,31 @@ impl Validator {
             }
             (None, None) => None,
         }
+    }
+}
+
+impl Validator {
+    /// `Key=Value` lines (values may hold `=` and `,`); the message shows only the key part,
+    /// since a parameter's value may be a secret.
+    fn key_values(&mut self, input: &str, text: &str) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match line.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    pairs.push((k.trim().to_string(), v.to_string()))
+                }
+                _ => self.problem(format!(
+                    "input {input}, line {}: `{}` is not `Key=Value`",
+                    i + 1,
+                    line.split('=').next().unwrap_or_default()
+                )),
+            }
+        }
+        pairs
     }
 }
 

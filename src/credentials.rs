@@ -19,7 +19,6 @@ use crate::gha::{Printer, Runtime};
 use crate::redact;
 
 const AUDIENCE: &str = "sts.amazonaws.com";
-/// `role-duration-seconds` until it is an input; also the most role chaining allows.
 
 /// The AWS clients of this run, with the credentials the inputs ask for.
 pub async fn connect(

@@ -72,7 +72,14 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
     }
     let stack = stack::run(&aws, cfg, out).await?;
     if stack_keys.is_some() {
-        rendered = render_files(cfg, rt, out, &stack_vars(&stack.outputs))?;
+        // A plan of a stack that does not exist yet has no outputs: keep the placeholders.
+        let mut vars = if cfg.mode == Mode::Plan {
+            placeholders.clone()
+        } else {
+            BTreeMap::new()
+        };
+        vars.extend(stack_vars(&stack.outputs));
+        rendered = render_files(cfg, rt, out, &vars)?;
     }
     images::check(&aws, cfg, &account, &mut rendered, out).await?;
     if cfg.mode == Mode::Verify || (cfg.mode == Mode::Deploy && cfg.verify) {

@@ -106,6 +106,16 @@ pub const INPUTS: &[InputSpec] = &[
         "Comma-separated capabilities; add CAPABILITY_AUTO_EXPAND for templates with transforms.",
     ),
     input(
+        "stack-tags",
+        None,
+        "Stack tags, Key=Value per line; CloudFormation passes them on to the resources that support tags.",
+    ),
+    input(
+        "stack-timeout-minutes",
+        Some("30"),
+        "Deadline for the stack part (change set, execution, waiting for a running operation), in minutes.",
+    ),
+    input(
         "deploy-stack",
         Some("auto"),
         "auto (only when template or parameters differ from the deployed stack), always, or never.",

@@ -43,6 +43,18 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
     };
     let rt = Runtime::from_env();
+    // The job's own credentials are secrets too: nothing we print may contain them.
+    for name in [
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+        "GITHUB_TOKEN",
+    ] {
+        if let Some(v) = rt.env.get(name) {
+            redact::register(v);
+        }
+    }
     init_tracing(&rt);
     let out = Printer::new(&rt);
     let cwd = std::env::current_dir().unwrap_or_default();
@@ -92,9 +104,24 @@ fn init_tracing(rt: &Runtime) {
     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| ScrubbingWriter(std::io::stderr()))
         .without_time()
         .try_init();
+}
+
+/// Debug logs (the SDK's included) pass through the same scrubber as everything else.
+struct ScrubbingWriter<W: std::io::Write>(W);
+
+impl<W: std::io::Write> std::io::Write for ScrubbingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact::scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// `render` keeps stdout for the document: progress and errors go to stderr (the runner reads

@@ -109,14 +109,18 @@ pub fn render_all(
 /// Registers the substituted values that must never be printed: every value of a variable
 /// whose name looks secret, and values that landed in `environment` or `secrets` unless the
 /// same text is already visible in a public field of the document (an image, a family, a
-/// log group), where hiding it would only blank out ordinary words in the log.
+/// log group), where hiding it would only blank out ordinary words in the log, or the value
+/// is a stack output.
 fn register_secrets(doc: &Value, used: &[subst::Used]) {
     let mut public = Vec::new();
     collect_public(doc, "", &mut public);
     for u in used {
         let in_env = is_private_pointer(&u.pointer);
         let visible = public.iter().any(|p| p.contains(u.value.as_str()));
-        if subst::looks_secret(&u.name) || (in_env && !visible) {
+        // Stack outputs are readable by anyone with cloudformation:DescribeStacks and are
+        // shown as the `stack-outputs` output: not secrets, unless named like one.
+        let from_stack = u.name.starts_with("STACK_");
+        if subst::looks_secret(&u.name) || (in_env && !visible && !from_stack) {
             redact::register(&u.value);
         }
     }

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Context, Result};
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{
-    Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, Stack, StackEvent, TemplateStage,
+    Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, Stack, StackEvent, Tag,
+    TemplateStage,
 };
 
 use crate::aws::{aws_error_message, Aws};
@@ -27,7 +28,6 @@ use crate::gha::Printer;
 use template::Local;
 
 /// How long the stack part may take (change set, execution, and any operation waited for).
-const STACK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// CloudFormation is polled at most this often; `poll-interval-seconds` can make it faster.
 const MAX_POLL: Duration = Duration::from_secs(2);
 
@@ -58,6 +58,10 @@ pub async fn run(aws: &Aws, cfg: &Config, out: &Printer) -> Result<StackOutcome,
         return Ok(StackOutcome::default());
     };
     let local = template::load(inputs)?;
+    // AWS error messages may quote a parameter's value.
+    for secret in local.secret_values() {
+        crate::redact::register(secret);
+    }
     out.group(&format!("Stack {}", inputs.name));
     let mut job = Job {
         aws,
@@ -66,7 +70,7 @@ pub async fn run(aws: &Aws, cfg: &Config, out: &Printer) -> Result<StackOutcome,
         out,
         region: cfg.region.clone().unwrap_or_default(),
         poll: cfg.poll.min(MAX_POLL).max(Duration::from_millis(50)),
-        deadline: Instant::now() + STACK_TIMEOUT,
+        deadline: Instant::now() + inputs.timeout,
         plan: cfg.mode == Mode::Plan,
         summary: Vec::new(),
     };
@@ -223,6 +227,22 @@ impl Job<'_> {
             })
             .collect();
         let changed = template::changed_parameters(&self.local.parameters, &deployed);
+        let deployed_tags: BTreeSet<(String, String)> = stack
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let wanted_tags: BTreeSet<(String, String)> = self.inputs.tags.iter().cloned().collect();
+        if !self.inputs.tags.is_empty() && wanted_tags != deployed_tags {
+            self.out
+                .line(&format!("stack {}: the tags changed", self.name()));
+            return Ok(None);
+        }
         let body = self
             .aws
             .cfn
@@ -315,6 +335,13 @@ impl Job<'_> {
                     .map(|c| Capability::from(c.as_str()))
                     .collect(),
             ))
+            .set_tags((!self.inputs.tags.is_empty()).then(|| {
+                self.inputs
+                    .tags
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect()
+            }))
             .description("ecs-deploy")
             .send()
             .await;
@@ -473,7 +500,7 @@ impl Job<'_> {
                     return Err(anyhow!(
                         "the change set for stack {} was still being computed after {} minutes: see the CloudFormation console",
                         self.name(),
-                        STACK_TIMEOUT.as_secs() / 60
+                        self.inputs.timeout.as_secs() / 60
                     ))
                 }
                 _ => tokio::time::sleep(self.poll).await,
@@ -649,7 +676,7 @@ impl Job<'_> {
             "stack {} is still {} after {} minutes: CloudFormation keeps going without us; no ECS service was changed. Watch it at {} and run again once it settled",
             self.name(),
             status(stack),
-            STACK_TIMEOUT.as_secs() / 60,
+            self.inputs.timeout.as_secs() / 60,
             self.console(stack)
         )
     }

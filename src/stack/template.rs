@@ -38,6 +38,24 @@ impl Local {
             .unwrap_or_default()
     }
 
+    /// The values given for `NoEcho` parameters: secrets, never to be printed.
+    pub fn secret_values(&self) -> Vec<&str> {
+        let params = self.doc.get("Parameters").and_then(Value::as_object);
+        self.parameters
+            .iter()
+            .filter(|(k, _)| {
+                params
+                    .and_then(|p| p.get(k))
+                    .and_then(|p| p.get("NoEcho"))
+                    .is_some_and(|n| {
+                        n == &Value::Bool(true)
+                            || n.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+                    })
+            })
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// The template's declared parameter names.
     pub fn declared(&self) -> BTreeSet<String> {
         self.doc
@@ -534,5 +552,21 @@ mod tests {
             .unwrap_err()
             .message
             .contains("file not found"));
+    }
+
+    #[test]
+    fn the_example_template_parses() {
+        let text = include_str!(
+            "../../examples/dataspace/aws/cloudformation/dataspace-infrastructure.yml"
+        );
+        let doc = parse(Path::new("infrastructure.yml"), text).unwrap();
+        check_shape(&doc).unwrap();
+        assert!(text.len() < MAX_INLINE_BYTES);
+        let keys: Vec<&String> = doc["Outputs"].as_object().unwrap().keys().collect();
+        assert!(keys.iter().any(|k| *k == "ExecutionRoleArn"), "{keys:?}");
+        assert_eq!(
+            opaque_reasons(&doc),
+            vec!["parameter DBPassword is NoEcho (its deployed value cannot be read)"]
+        );
     }
 }

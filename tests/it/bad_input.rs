@@ -24,6 +24,8 @@ enum Body {
     /// A valid-looking file one byte over the 10 MB limit.
     Huge,
     Dir,
+    /// A task definition whose containerDefinitions nest this many arrays deep.
+    Nested(usize),
     /// A symbolic link to this absolute path.
     Symlink(&'static str),
 }
@@ -89,16 +91,6 @@ h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
 i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 containerDefinitions: [*i,*i,*i,*i,*i,*i,*i,*i,*i]
 ";
-
-/// 200 nested arrays: past serde_json's recursion limit of 128.
-const DEEP_JSON: &str = concat!(
-    "{\"family\": \"dataspace-app\", \"containerDefinitions\": ",
-    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
-    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
-    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
-    "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
-    "}"
-);
 
 const CASES: &[Case] = &[
     // --- required inputs and their pairs -------------------------------------------------
@@ -414,7 +406,7 @@ const CASES: &[Case] = &[
     file_case(
         "JSON nested too deep",
         "aws/deep.json",
-        Body::Text(DEEP_JSON),
+        Body::Nested(200),
         &["aws/deep.json: invalid JSON", "recursion limit"],
     ),
     // --- substitution -----------------------------------------------------------------------
@@ -585,6 +577,15 @@ fn write_body(root: &Path, rel: &str, body: &Body) {
             text.extend_from_slice(b"{}");
             std::fs::write(&path, text).unwrap();
         }
+        Body::Nested(depth) => std::fs::write(
+            &path,
+            format!(
+                r#"{{"family": "dataspace-app", "containerDefinitions": {}{}}}"#,
+                "[".repeat(*depth),
+                "]".repeat(*depth)
+            ),
+        )
+        .unwrap(),
         Body::Dir => std::fs::create_dir_all(&path).unwrap(),
         Body::Symlink(target) => std::os::unix::fs::symlink(target, &path).unwrap(),
     }

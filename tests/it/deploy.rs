@@ -4,8 +4,11 @@
 //! deployment ids), the outputs and job summary, and the exit code; the CLI tests run the same
 //! binary without `GITHUB_ACTIONS`.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
+use crate::support::moto::authorization;
 use crate::support::seed::{self, APP_CONTAINER, OTEL_CONTAINER};
 use crate::support::*;
 
@@ -40,7 +43,7 @@ const APP_JSON: &str = r#"{
         { "name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://localhost:4317" }
       ],
       "secrets": [
-        { "name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/dataspace/${ENVIRONMENT}/db/password" }
+        { "name": "DB_PASSWORD", "valueFrom": "/dataspace/${ENVIRONMENT}/db/password" }
       ],
       "healthCheck": {
         "command": ["CMD-SHELL", "curl -fsS http://localhost:$PORT/health/ || exit 1"],
@@ -128,7 +131,7 @@ containerDefinitions:
         value: http://localhost:4317
     secrets:
       - name: DB_PASSWORD
-        valueFrom: arn:aws:ssm:us-east-1:123456789012:parameter/dataspace/${ENVIRONMENT}/db/password
+        valueFrom: /dataspace/${ENVIRONMENT}/db/password
     healthCheck:
       command: [CMD-SHELL, "curl -fsS http://localhost:$PORT/health/ || exit 1"]
       startPeriod: 60
@@ -143,14 +146,56 @@ containerDefinitions:
 const APP_FILE: &str = "aws/task-definition.json";
 const OTEL_FILE: &str = "aws/otel-collector-task-definition.json";
 
-/// moto with rollouts that complete at once, the DataSpace layout, and the `TAG` images
-/// pushed (so an image check, where the product does one, finds them).
+/// The SSM parameter behind the app's `DB_PASSWORD` secret, and its value (never printed).
+const DB_PASSWORD_PARAMETER: &str = "/dataspace/dev/db/password";
+const DB_PASSWORD: &str = "canary-db-password-0001";
+
+/// moto with rollouts that complete at once, the DataSpace layout, and what the
+/// infrastructure stack would have made: the `TAG` images pushed, the DB password parameter
+/// and the log groups (deploy checks images, secrets and log groups before any change).
 fn start() -> (Moto, Seeded) {
     let moto = Moto::start_with(MotoOptions::default().service_running(1));
     let s = seed_dataspace(&moto);
     push_image(&moto, seed::APP_REPO, TAG);
     push_image(&moto, seed::OTEL_REPO, TAG);
+    aws_json(
+        &moto,
+        "ssm",
+        "AmazonSSM.PutParameter",
+        json!({ "Name": DB_PASSWORD_PARAMETER, "Value": DB_PASSWORD, "Type": "SecureString" }),
+    );
+    for group in ["/ecs/dataspace", "/ecs/dataspace-otel"] {
+        aws_json(
+            &moto,
+            "logs",
+            "Logs_20140328.CreateLogGroup",
+            json!({ "logGroupName": group }),
+        );
+    }
     (moto, s)
+}
+
+/// A JSON-protocol call to moto for services the support code has no helper for.
+fn aws_json(moto: &Moto, service: &str, target: &str, body: Value) -> Value {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent();
+    let mut resp = agent
+        .post(format!("{}/", moto.url()))
+        .header("Authorization", authorization(service))
+        .header("X-Amz-Target", target)
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .send(body.to_string())
+        .unwrap_or_else(|e| panic!("{target}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    assert!(
+        (200..300).contains(&status),
+        "{target}: HTTP {status}: {text}"
+    );
+    serde_json::from_str(&text).unwrap_or(json!({}))
 }
 
 /// The workflow step of the user story: both services, both files, the variables a workflow
@@ -246,10 +291,7 @@ fn two_service_dataspace_deploy_registers_both_and_reports() {
     assert_eq!(app["image"], json!(tagged("dataspace", TAG)));
     assert_eq!(env_value(app, "ENVIRONMENT"), Some(&json!("dev")));
     assert_eq!(env_value(app, "DJANGO_ALLOWED_HOSTS"), Some(&json!("*")));
-    assert_eq!(
-        app["secrets"][0]["valueFrom"],
-        "arn:aws:ssm:us-east-1:123456789012:parameter/dataspace/dev/db/password"
-    );
+    assert_eq!(app["secrets"][0]["valueFrom"], DB_PASSWORD_PARAMETER);
     assert_eq!(
         app["logConfiguration"]["options"]["awslogs-region"],
         "us-east-1"
@@ -303,11 +345,9 @@ fn two_service_dataspace_deploy_registers_both_and_reports() {
         assert!(row.contains("deployed"), "{row}");
         assert!(row.contains(TAG), "{row}");
     }
-    assert!(
-        !out.all_text().contains(runner::SECRET_ACCESS_KEY),
-        "{}",
-        out.all_text()
-    );
+    for secret in [runner::SECRET_ACCESS_KEY, DB_PASSWORD] {
+        assert!(!out.all_text().contains(secret), "{}", out.all_text());
+    }
 }
 
 #[test]
