@@ -480,6 +480,7 @@ async fn settle(
         if let Some(u) = u {
             s.new_task_definition = u.new_task_definition.clone();
             any_change |= u.updated;
+            s.updated = u.updated;
         }
         let outcome = outcomes.get(&s.service);
         s.rollout = match outcome {
@@ -666,5 +667,6 @@ fn plan_report(p: &Plan, mode: Mode) -> ServiceReport {
         diff: Some(p.diff.clone()),
         result,
         rollout: None,
+        updated: false,
     }
 }

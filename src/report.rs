@@ -91,6 +91,8 @@ pub struct ServiceReport {
     pub diff: Option<Diff>,
     pub result: ServiceResult,
     pub rollout: Option<Duration>,
+    /// This run called UpdateService on it (a new deployment started), whatever came after.
+    pub updated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -137,16 +139,7 @@ pub fn outputs(r: &Report) -> Vec<(String, String)> {
     let changed: Vec<&str> = r
         .services
         .iter()
-        .filter(|s| {
-            matches!(
-                s.result,
-                ServiceResult::Deployed
-                    | ServiceResult::Updated
-                    | ServiceResult::Failed(_)
-                    | ServiceResult::RolledBack { .. }
-                    | ServiceResult::Superseded(_)
-            )
-        })
+        .filter(|s| s.updated)
         .map(|s| s.service.as_str())
         .collect();
     vec![
@@ -523,6 +516,7 @@ mod tests {
                 diff: None,
                 result: ServiceResult::Failed("<img src=x onerror=alert(1)> | x".into()),
                 rollout: Some(Duration::from_secs(75)),
+                updated: true,
             }],
             result: RunResult::Failed,
             stack_deployed: false,

@@ -50,6 +50,7 @@ pub async fn run(
             diff: None,
             result: ServiceResult::NotUpdated,
             rollout: None,
+            updated: false,
         };
         let step: Result<String> = async {
             let previous = previous_active(&aws.ecs, &current).await?;
@@ -71,6 +72,7 @@ pub async fn run(
                 services::update(&aws.ecs, &cfg.cluster, &snap.name, &previous, None, false)
                     .await?;
             report.new_task_definition = previous.clone();
+            report.updated = true;
             watches.push(Watch {
                 service: snap.name.clone(),
                 deployment: id,

@@ -10,6 +10,7 @@
 //! Names that carry runner or AWS credentials are refused, and secret-looking
 //! names landing in a container's plain `environment` raise a warning.
 
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::path::Path;
 
@@ -152,14 +153,88 @@ fn nonzero(n: usize) -> Option<usize> {
 }
 
 fn parse_json(text: &str) -> Result<Value, Problem> {
-    serde_json::from_str::<Value>(text).map_err(|e| Problem {
-        line: nonzero(e.line()),
-        column: nonzero(e.column()),
-        message: format!(
-            "invalid JSON: {}: fix the syntax at this position",
-            strip_position(&e.to_string())
-        ),
-    })
+    serde_json::from_str::<Strict>(text)
+        .map(|s| s.0)
+        .map_err(|e| Problem {
+            line: nonzero(e.line()),
+            column: nonzero(e.column()),
+            message: format!(
+                "invalid JSON: {}: fix the syntax at this position",
+                strip_position(&e.to_string())
+            ),
+        })
+}
+
+/// A JSON value whose objects never repeat a key: serde_json keeps the last one silently, so
+/// `"family"` twice would register something other than what a reviewer read.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number is not finite"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format!(
+                    "duplicate key `{key}`: keep one of them"
+                )));
+            }
+            let Strict(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 fn parse_yaml(text: &str) -> Result<Value, Problem> {
@@ -767,6 +842,33 @@ pub fn substitute(
         used: walker.used,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod strict_json_tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_json_keys_are_refused_with_their_position() {
+        let p = parse_document(
+            Path::new("t.json"),
+            "{\n  \"family\": \"a\",\n  \"family\": \"b\"\n}",
+        )
+        .unwrap_err();
+        assert!(
+            p.message.contains("duplicate key `family`"),
+            "{}",
+            p.message
+        );
+        assert_eq!(p.line, Some(3));
+        let ok = parse_document(
+            Path::new("t.json"),
+            r#"{"a": [1, 2.5, true, null, {"b": "c"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ok["a"][1], 2.5);
+        assert_eq!(ok["a"][4]["b"], "c");
+    }
 }
 
 #[cfg(test)]

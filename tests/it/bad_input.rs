@@ -305,6 +305,12 @@ const CASES: &[Case] = &[
     },
     // --- files --------------------------------------------------------------------------------
     file_case("directory as file", "aws/dir.json", Body::Dir, &["aws/dir.json: is a directory"]),
+    file_case(
+        "JSON with a duplicate key",
+        "aws/dupkey.json",
+        Body::Text(r#"{"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "repo:v1"}], "family": "other"}"#),
+        &["aws/dupkey.json: invalid JSON: duplicate key `family`"],
+    ),
     file_case("empty file", "aws/empty.json", Body::Text(""), &["aws/empty.json: file is empty"]),
     file_case("whitespace-only file", "aws/blank.yaml", Body::Text(" \n\t\n"), &["aws/blank.yaml: file is empty"]),
     file_case(

@@ -343,3 +343,54 @@ fn two_deploys_at_once_leave_each_service_on_a_revision_one_of_them_registered()
         }
     }
 }
+
+#[test]
+fn a_refused_registration_changes_nothing_and_lists_no_changed_service() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let proxy = HttpServer::start(move |req: &Request| {
+        if amz_target(req) == Some("RegisterTaskDefinition") {
+            return Response::aws_error(
+                400,
+                "ClientException",
+                "Fargate requires task definition to have execution role ARN to support log driver awslogs.",
+            );
+        }
+        forward(&url, req)
+    });
+    let before = moto.snapshot(CLUSTER);
+    let out = deploy(&moto, &proxy.url(), &seeded, "t6").run();
+    out.assert_code(1);
+    assert_eq!(out.output("result"), "failed", "{}", out.all_text());
+    assert_eq!(out.output_json("changed-services"), json!([]));
+    assert!(
+        out.all_text().contains("execution role ARN"),
+        "{}",
+        out.all_text()
+    );
+    assert_eq!(moto.snapshot(CLUSTER), before, "nothing changed in ECS");
+}
+
+#[test]
+fn a_refused_registration_of_one_service_rolls_the_other_back() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let proxy = HttpServer::start(move |req: &Request| {
+        if amz_target(req) == Some("RegisterTaskDefinition")
+            && req.body_str().contains("\"dataspace-app\"")
+        {
+            return Response::aws_error(400, "ClientException", "Invalid setting for container.");
+        }
+        forward(&url, req)
+    });
+    let out = deploy(&moto, &proxy.url(), &seeded, "t7").run();
+    out.assert_code(1);
+    assert_eq!(out.output("result"), "rolled-back", "{}", out.all_text());
+    assert_eq!(out.output_json("changed-services"), json!([OTEL_SERVICE]));
+    assert_eq!(revision(&service_td(&moto, APP_SERVICE)), "1");
+    assert_eq!(
+        revision(&service_td(&moto, OTEL_SERVICE)),
+        "1",
+        "rolled back"
+    );
+}
