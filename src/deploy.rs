@@ -51,7 +51,9 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
         .unwrap_or_default();
     let stack_keys = stack::output_keys(cfg)?;
     let placeholders = stack_placeholders(stack_keys.as_ref());
-    let mut rendered = render_files(cfg, rt, out, &placeholders)?;
+    // With a stack, this first rendering only checks the files; the one after the stack is shown.
+    let first_out = stack_keys.is_none().then_some(out);
+    let mut rendered = render_files(cfg, rt, first_out, &placeholders)?;
     let region = cfg.region.clone().unwrap_or_default();
     let aws = credentials::connect(cfg, rt, &region, out).await?;
     let account = aws.account_id().await?;
@@ -70,6 +72,8 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
         )
         .await;
     }
+    // Images that do not depend on stack outputs are checked before anything changes.
+    images::check(&aws, cfg, &account, &mut rendered, out).await?;
     let stack = stack::run(&aws, cfg, out).await?;
     if stack_keys.is_some() {
         // A plan of a stack that does not exist yet has no outputs: keep the placeholders.
@@ -79,9 +83,10 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
             BTreeMap::new()
         };
         vars.extend(stack_vars(&stack.outputs));
-        rendered = render_files(cfg, rt, out, &vars)?;
+        rendered = render_files(cfg, rt, Some(out), &vars).map_err(|f| after_stack(f, &stack))?;
+        images::check(&aws, cfg, &account, &mut rendered, out).await?;
     }
-    images::check(&aws, cfg, &account, &mut rendered, out).await?;
+    // Secrets and log groups may be made by the stack, so they are checked after it.
     if cfg.mode == Mode::Verify || (cfg.mode == Mode::Deploy && cfg.verify) {
         verify::run(&aws, cfg, &rendered, out).await?;
     }
@@ -136,20 +141,13 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
 
 /// Step 1: every file read, substituted and checked before AWS is contacted.
 /// `extra` holds the `STACK_*` variables; the environment wins over them.
+/// `out` is `None` for a rendering that only checks (nothing printed; problems are returned).
 pub fn render_files(
     cfg: &Config,
     rt: &Runtime,
-    out: &Printer,
+    out: Option<&Printer>,
     extra: &BTreeMap<String, String>,
 ) -> Result<Vec<Rendered>, Failure> {
-    out.group("Render task definitions");
-    for name in extra.keys() {
-        if rt.env.contains_key(name) {
-            out.warning(&format!(
-                "{name} is set in the environment and is also a stack output: the environment's value is used"
-            ));
-        }
-    }
     let lookup = |name: &str| {
         if subst::is_forbidden(name) {
             None
@@ -158,6 +156,17 @@ pub fn render_files(
         }
     };
     let result = render::render_all(&cfg.targets, &cfg.images, &lookup);
+    let Some(out) = out else {
+        return Ok(result?.0);
+    };
+    out.group("Render task definitions");
+    for name in extra.keys() {
+        if rt.env.contains_key(name) {
+            out.warning(&format!(
+                "{name} is set in the environment and is also a stack output: the environment's value is used"
+            ));
+        }
+    }
     if let Ok((docs, warnings)) = &result {
         for w in warnings {
             out.warning(w);
@@ -283,6 +292,25 @@ fn stack_placeholders(
         .flatten()
         .map(|k| (format!("STACK_{k}"), format!("(stack output {k})")))
         .collect()
+}
+
+/// The stack changed already when the files fail to render with its outputs: that is a failed
+/// deploy (exit 1), not invalid input that "changed nothing".
+fn after_stack(f: Failure, stack: &stack::StackOutcome) -> Failure {
+    let Failure::Input(problems) = f else {
+        return f;
+    };
+    let what = if stack.deployed {
+        "the stack was deployed"
+    } else {
+        "the stack is as it was"
+    };
+    let reasons: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+    Failure::Other(anyhow!(
+        "{what}, but the task definitions do not render with its outputs ({}); no service was changed: {}",
+        stack.outputs.keys().cloned().collect::<Vec<_>>().join(", "),
+        reasons.join("; ")
+    ))
 }
 
 fn stack_vars(outputs: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -512,12 +540,12 @@ async fn settle(
                 completed: done,
             }
         } else if u.is_some_and(|u| u.updated) {
-            if !cfg.wait {
-                ServiceResult::Updated
-            } else if matches!(outcome, Some(Outcome::Completed(_))) {
+            if matches!(outcome, Some(Outcome::Completed(_))) {
                 ServiceResult::Deployed
             } else {
-                ServiceResult::NotUpdated
+                // Not waited for: `wait-for-service-stability: false`, or another service's
+                // update failed and rollback is off.
+                ServiceResult::Updated
             }
         } else {
             ServiceResult::Unchanged

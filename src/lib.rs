@@ -60,7 +60,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
     let cwd = std::env::current_dir().unwrap_or_default();
     let cfg = match config::build(&raw, &rt, &cwd) {
         Ok(c) => c,
-        Err(problems) => return finish_failure(&rt, &out, None, Failure::Input(problems)),
+        Err(problems) => return finish_failure(&rt, &out, None, Failure::Input(problems)).0,
     };
     if let Some(token) = &cfg.github_token {
         redact::register(token);
@@ -74,20 +74,29 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         .build()
     {
         Ok(r) => r,
-        Err(e) => return finish_failure(&rt, &out, Some(&cfg), Failure::Other(e.into())),
+        Err(e) => return finish_failure(&rt, &out, Some(&cfg), Failure::Other(e.into())).0,
     };
     runtime.block_on(async {
-        match deploy::run(&cfg, &rt, &out).await {
-            Ok(report) => {
-                if cfg.comment_on_pr {
-                    github::comment(&cfg, &rt, &report::markdown(&report), &out).await;
-                }
-                finish(&rt, &out, &cfg, &report)
-            }
+        let (code, markdown) = match deploy::run(&cfg, &rt, &out).await {
+            Ok(report) => (finish(&rt, &out, &cfg, &report), report::markdown(&report)),
             Err(f) => finish_failure(&rt, &out, Some(&cfg), f),
+        };
+        // After outputs and summary are written: a slow GitHub API cannot lose them.
+        if cfg.comment_on_pr {
+            let post = github::comment(&cfg, &rt, &markdown, &out);
+            if tokio::time::timeout(COMMENT_DEADLINE, post).await.is_err() {
+                out.warning(&format!(
+                    "the pull-request comment took longer than {} s and was abandoned",
+                    COMMENT_DEADLINE.as_secs()
+                ));
+            }
         }
+        code
     })
 }
+
+/// The sticky comment is a courtesy: it may not hold a finished (or cancelled) job for long.
+const COMMENT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn init_tracing(rt: &Runtime) {
     let default = if rt.debug {
@@ -128,7 +137,7 @@ impl<W: std::io::Write> std::io::Write for ScrubbingWriter<W> {
 /// workflow commands from both).
 fn render(cfg: &Config, rt: &Runtime) -> ExitCode {
     let out = Printer::to_stderr(rt);
-    match deploy::render_files(cfg, rt, &out, &Default::default()) {
+    match deploy::render_files(cfg, rt, Some(&out), &Default::default()) {
         Ok(docs) => {
             let value = if docs.len() == 1 {
                 docs[0].body.clone()
@@ -142,7 +151,7 @@ fn render(cfg: &Config, rt: &Runtime) -> ExitCode {
             );
             ExitCode::from(EXIT_OK)
         }
-        Err(f) => finish_failure(rt, &out, Some(cfg), f),
+        Err(f) => finish_failure(rt, &out, Some(cfg), f).0,
     }
 }
 
@@ -190,7 +199,13 @@ fn finish(rt: &Runtime, out: &Printer, cfg: &Config, report: &Report) -> ExitCod
 }
 
 /// Reports a run that stopped before it had a report: every problem, `result=failed`.
-fn finish_failure(rt: &Runtime, out: &Printer, cfg: Option<&Config>, f: Failure) -> ExitCode {
+/// Returns the exit code and the Markdown written to the summary (for the PR comment).
+fn finish_failure(
+    rt: &Runtime,
+    out: &Printer,
+    cfg: Option<&Config>,
+    f: Failure,
+) -> (ExitCode, String) {
     let (code, lines) = match &f {
         Failure::Input(problems) => {
             for p in problems {
@@ -219,16 +234,16 @@ fn finish_failure(rt: &Runtime, out: &Printer, cfg: Option<&Config>, f: Failure)
     if let Some(path) = &rt.output_file {
         let _ = gha::write_outputs(path, &[("result".into(), "failed".into())]);
     }
+    let what = if code == EXIT_INPUT {
+        "invalid input, nothing was changed"
+    } else {
+        "failed"
+    };
+    let mut md = format!("## ❌ ecs-deploy: {what}\n\n");
+    for l in &lines {
+        md.push_str(&format!("- {}\n", report::md(l)));
+    }
     if let Some(path) = &rt.summary_file {
-        let what = if code == EXIT_INPUT {
-            "invalid input, nothing was changed"
-        } else {
-            "failed"
-        };
-        let mut md = format!("## ❌ ecs-deploy: {what}\n\n");
-        for l in &lines {
-            md.push_str(&format!("- {}\n", report::md(l)));
-        }
         let _ = gha::write_summary(path, &md);
     }
     if cfg.is_some_and(|c| c.output_json) {
@@ -237,5 +252,5 @@ fn finish_failure(rt: &Runtime, out: &Printer, cfg: Option<&Config>, f: Failure)
             serde_json::json!({"result": "failed", "errors": lines.iter().map(|l| redact::scrub(l).into_owned()).collect::<Vec<_>>()})
         );
     }
-    ExitCode::from(code)
+    (ExitCode::from(code), md)
 }

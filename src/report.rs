@@ -177,6 +177,8 @@ const DIFF_LIMIT_CHARS: usize = 20_000;
 /// Escapes text for a Markdown table cell or line: no HTML, no links, no table breaks, no
 /// @-mentions (AWS text must not notify people).
 pub fn md(text: &str) -> String {
+    // Scrub before escaping: escaping would change a secret's text so it no longer matches.
+    let text = crate::redact::scrub(text);
     let mut s = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -199,7 +201,7 @@ pub fn md(text: &str) -> String {
 /// A code span for a table cell: code spans do not process backslash escapes or HTML, so only
 /// the backtick (which would end the span) and the pipe (which would end the cell) matter.
 fn code(text: &str) -> String {
-    let inner: String = text
+    let inner: String = crate::redact::scrub(text)
         .chars()
         .map(|c| match c {
             '`' => '\'',
@@ -541,6 +543,13 @@ mod tests {
             outputs_json(&report())["changed-services"][0],
             "dataspace-app"
         );
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_before_escaping() {
+        crate::redact::register("db_pass!word*x");
+        assert!(!md("reason: db_pass!word*x failed").contains("pass"));
+        assert!(!code("db_pass!word*x").contains("pass"));
     }
 
     #[test]

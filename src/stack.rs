@@ -57,6 +57,17 @@ pub async fn run(aws: &Aws, cfg: &Config, out: &Printer) -> Result<StackOutcome,
     let Some(inputs) = &cfg.stack else {
         return Ok(StackOutcome::default());
     };
+    // `verify` changes nothing: it only reads the stack's outputs, like `deploy-stack: never`.
+    let read_only;
+    let inputs = if cfg.mode == Mode::Verify {
+        read_only = StackInputs {
+            deploy: DeployStack::Never,
+            ..inputs.clone()
+        };
+        &read_only
+    } else {
+        inputs
+    };
     let local = template::load(inputs)?;
     // AWS error messages may quote a parameter's value.
     for secret in local.secret_values() {

@@ -151,8 +151,9 @@ const DB_PASSWORD_PARAMETER: &str = "/dataspace/dev/db/password";
 const DB_PASSWORD: &str = "canary-db-password-0001";
 
 /// moto with rollouts that complete at once, the DataSpace layout, and what the
-/// infrastructure stack would have made: the `TAG` images pushed, the DB password parameter
-/// and the log groups (deploy checks images, secrets and log groups before any change).
+/// infrastructure stack would have made: the `TAG` images pushed and the DB password parameter
+/// (the seed makes the log groups; deploy checks images, secrets and log groups before any
+/// change).
 fn start() -> (Moto, Seeded) {
     let moto = Moto::start_with(MotoOptions::default().service_running(1));
     let s = seed_dataspace(&moto);
@@ -164,14 +165,6 @@ fn start() -> (Moto, Seeded) {
         "AmazonSSM.PutParameter",
         json!({ "Name": DB_PASSWORD_PARAMETER, "Value": DB_PASSWORD, "Type": "SecureString" }),
     );
-    for group in ["/ecs/dataspace", "/ecs/dataspace-otel"] {
-        aws_json(
-            &moto,
-            "logs",
-            "Logs_20140328.CreateLogGroup",
-            json!({ "logGroupName": group }),
-        );
-    }
     (moto, s)
 }
 

@@ -212,6 +212,15 @@ fn seed_other_account(moto: &Moto) -> String {
     };
     let repo = format!("{OTHER_ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/{APP_REPO}");
     ecs("CreateCluster", json!({ "clusterName": CLUSTER }));
+    for group in crate::support::seed::LOG_GROUPS {
+        call_as(
+            moto,
+            OTHER_ACCOUNT,
+            "logs",
+            "Logs_20140328.CreateLogGroup",
+            json!({ "logGroupName": group }),
+        );
+    }
     ecr("CreateRepository", json!({ "repositoryName": APP_REPO }));
     let manifest = json!({
         "schemaVersion": 2,
@@ -411,13 +420,7 @@ fn verify_prints_ok_or_failed_per_item_and_fails_on_a_missing_parameter() {
         json!({ "Name": "dataspace/django", "SecretString": "canary-secret-value-0002" }),
     );
     let secret_arn = secret["ARN"].as_str().unwrap().to_string();
-    call_as(
-        &moto,
-        "123456789012",
-        "logs",
-        "Logs_20140328.CreateLogGroup",
-        json!({ "logGroupName": "/ecs/dataspace" }),
-    );
+    // The seed made the log group `/ecs/dataspace`, as the DataSpace stack does.
     let missing = "arn:aws:ssm:us-east-1:123456789012:parameter/dataspace/missing";
     let mut td = app_doc(&seeded.app_image());
     td["containerDefinitions"][0]["secrets"] = json!([

@@ -6,7 +6,6 @@
 //! the `Authorization` header's credential scope, which is all these requests carry.
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -66,49 +65,50 @@ impl Moto {
             .expect("creating moto's temp dir");
         let log = dir.path().join("moto_server.log");
         let agent = agent();
-        // A port found free is only free until someone else takes it: when our server dies
-        // before answering (another test won the race), try again on another port.
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            let port = free_port();
-            let log_file = fs::File::create(&log).expect("creating moto's log file");
-            let mut cmd = Command::new(&bin);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .env_remove("MOTO_ECS_SERVICE_RUNNING")
-                .env("PYTHONUNBUFFERED", "1")
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().expect("cloning the log handle"))
-                .stderr(log_file);
-            if let Some(n) = opts.service_running {
-                cmd.env("MOTO_ECS_SERVICE_RUNNING", n.to_string());
-            }
-            for (k, v) in &opts.env {
-                cmd.env(k, v);
-            }
-            let mut child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-            match wait_ready(&agent, &mut child, port) {
-                Ok(()) => {
-                    return Moto {
-                        child,
-                        port,
-                        log,
-                        agent,
-                        _dir: dir,
-                    }
-                }
-                Err((reason, exited)) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    failures.push(format!("{reason}\n--- log ---\n{}", tail(&log)));
-                    if !exited {
-                        break; // a hang is not a port race: retrying would only hang again
-                    }
-                }
-            }
+        // The server binds port 0 itself and reports the port it got, so no other test can
+        // take the port between choosing and binding it.
+        let python = bin.with_file_name("python");
+        let launcher =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/moto_launch.py");
+        let port_file = dir.path().join("port");
+        let log_file = fs::File::create(&log).expect("creating moto's log file");
+        let mut cmd = Command::new(&python);
+        cmd.arg(&launcher)
+            .arg(&port_file)
+            .env_remove("MOTO_ECS_SERVICE_RUNNING")
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("cloning the log handle"))
+            .stderr(log_file);
+        if let Some(n) = opts.service_running {
+            cmd.env("MOTO_ECS_SERVICE_RUNNING", n.to_string());
         }
-        panic!("moto_server did not start:\n{}", failures.join("\n"));
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("starting {} {}: {e}", python.display(), launcher.display())
+        });
+        let port = match wait_for_port(&mut child, &port_file) {
+            Ok(port) => port,
+            Err(reason) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("moto did not start: {reason}\n--- log ---\n{}", tail(&log));
+            }
+        };
+        if let Err((reason, _)) = wait_ready(&agent, &mut child, port) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("moto did not answer: {reason}\n--- log ---\n{}", tail(&log));
+        }
+        Moto {
+            child,
+            port,
+            log,
+            agent,
+            _dir: dir,
+        }
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
@@ -153,6 +153,14 @@ impl Moto {
 
     pub fn try_ecr(&self, op: &str, body: Value) -> Result<Value, (u16, String)> {
         self.json_call("ecr", ECR_TARGET, op, &body)
+    }
+
+    /// Any JSON-protocol call (SSM, CloudWatch Logs, Secrets Manager…): `target` is the whole
+    /// `X-Amz-Target`, e.g. `Logs_20140328.CreateLogGroup`. Panics on an HTTP error.
+    pub fn call_json(&self, service: &str, target: &str, body: Value) -> Value {
+        let (prefix, op) = target.rsplit_once('.').unwrap_or((target, ""));
+        self.json_call(service, prefix, op, &body)
+            .unwrap_or_else(|(s, b)| panic!("{target} failed with HTTP {s}: {b}"))
     }
 
     fn json_call(
@@ -389,9 +397,24 @@ fn tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
+/// Waits for the launcher to write the port it bound.
+fn wait_for_port(child: &mut Child, port_file: &Path) -> Result<u16, String> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(text) = fs::read_to_string(port_file) {
+            return text
+                .trim()
+                .parse()
+                .map_err(|e| format!("the launcher wrote `{text}` as its port: {e}"));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the moto launcher exited with {status}"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no port within {READY_TIMEOUT:?}"));
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
 }
 
 fn agent() -> ureq::Agent {

@@ -17,6 +17,8 @@ pub const OTEL_REPO: &str = "otel-collector";
 /// Container names inside the task definitions.
 pub const APP_CONTAINER: &str = "dataspace";
 pub const OTEL_CONTAINER: &str = "otel-collector";
+/// The log groups the DataSpace task definitions name (`awslogs-group`).
+pub const LOG_GROUPS: [&str; 2] = ["/ecs/dataspace", "/ecs/dataspace-otel"];
 
 /// What `seed_dataspace` created.
 #[derive(Clone, Debug)]
@@ -70,6 +72,16 @@ pub fn seed_dataspace(moto: &Moto) -> Seeded {
     }
 
     let (subnet_id, security_group_id) = default_network(moto);
+
+    // What the infrastructure stack makes for the services: their awslogs log groups (deploy
+    // checks them before any change).
+    for group in LOG_GROUPS {
+        moto.call_json(
+            "logs",
+            "Logs_20140328.CreateLogGroup",
+            json!({ "logGroupName": group }),
+        );
+    }
 
     let app_td = register(moto, &app_task_definition(&repo_uri(APP_REPO)));
     let otel_td = register(moto, &otel_task_definition(&repo_uri(OTEL_REPO)));

@@ -1,0 +1,3 @@
+//! Detection-time benchmark of issue 3 (work in progress).
+
+fn main() {}
