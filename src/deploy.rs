@@ -14,7 +14,7 @@ use crate::config::{Config, Mode};
 use crate::error::Failure;
 use crate::gha::{Printer, Runtime};
 use crate::render::{self, Rendered};
-use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
+use crate::report::{Phase, Report, RunResult, ServiceReport, ServiceResult};
 use crate::services::{self, Snapshot};
 use crate::taskdef::{self, Diff};
 use crate::wait::{self, Outcome, Watch};
@@ -74,7 +74,12 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
     }
     // Images that do not depend on stack outputs are checked before anything changes.
     images::check(&aws, cfg, &account, &mut rendered, out).await?;
+    let mut phases = vec![phase("checks", Duration::ZERO, started.elapsed())];
+    let stack_start = started.elapsed();
     let stack = stack::run(&aws, cfg, out).await?;
+    if cfg.stack.is_some() {
+        phases.push(phase("stack", stack_start, started.elapsed()));
+    }
     if stack_keys.is_some() {
         // A plan of a stack that does not exist yet has no outputs: keep the placeholders.
         let mut vars = if cfg.mode == Mode::Plan {
@@ -105,6 +110,7 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
         stack_outputs: stack.outputs.clone(),
         stack_summary: stack.summary.clone(),
         errors: Vec::new(),
+        phases: Vec::new(),
         duration: Duration::ZERO,
     };
     if cfg.mode != Mode::Deploy {
@@ -115,15 +121,27 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
             RunResult::Planned
         };
         report.duration = started.elapsed();
+        report.phases = phases;
         return Ok(report);
     }
+    let register_start = started.elapsed();
     let updates = register_and_update(&aws, cfg, &mut plans, out).await;
+    let wait_start = started.elapsed();
+    phases.push(phase("register and update", register_start, wait_start));
     report.services = plans.iter().map(|p| plan_report(p, cfg.mode)).collect();
     let outcomes = if cfg.wait {
         wait_for_rollouts(&aws, cfg, &plans, &updates, since_epoch, out).await
     } else {
         BTreeMap::new()
     };
+    let wait_end = started.elapsed();
+    for (service, o) in &outcomes {
+        let end = match o {
+            Outcome::Completed(d) => wait_start + *d,
+            _ => wait_end,
+        };
+        phases.push(phase(&format!("rollout {service}"), wait_start, end));
+    }
     settle(
         &aws,
         cfg,
@@ -136,7 +154,19 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
     )
     .await;
     report.duration = started.elapsed();
+    if report.result == RunResult::RolledBack {
+        phases.push(phase("rollback", wait_end, report.duration));
+    }
+    report.phases = phases;
     Ok(report)
+}
+
+fn phase(name: &str, start: Duration, end: Duration) -> Phase {
+    Phase {
+        name: name.to_string(),
+        start,
+        end,
+    }
 }
 
 /// Step 1: every file read, substituted and checked before AWS is contacted.

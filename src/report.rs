@@ -95,6 +95,14 @@ pub struct ServiceReport {
     pub updated: bool,
 }
 
+/// One bar of the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    pub name: String,
+    pub start: Duration,
+    pub end: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Report {
     pub mode: Mode,
@@ -112,6 +120,8 @@ pub struct Report {
     pub stack_summary: Vec<String>,
     pub errors: Vec<String>,
     pub duration: Duration,
+    /// What happened when, for the timeline (offsets from the start of the run).
+    pub phases: Vec<Phase>,
 }
 
 impl Report {
@@ -406,6 +416,9 @@ pub fn markdown(r: &Report) -> String {
             names.join(", ")
         );
     }
+    if !r.phases.is_empty() {
+        let _ = writeln!(out, "\n{}", gantt(&r.phases));
+    }
     if r.mode == Mode::Plan {
         for s in &r.services {
             if let Some(d) = s.diff.as_ref().filter(|d| d.changed) {
@@ -425,6 +438,37 @@ pub fn markdown(r: &Report) -> String {
         str::len,
         "the job summary is limited to 1 MiB",
     )
+}
+
+/// A Mermaid `gantt` timeline of the phases, which GitHub renders in summaries and comments.
+/// Times are offsets from the start of the run, written as clock times from 00:00:00; a phase
+/// shorter than a second is drawn one second long so it stays visible.
+fn gantt(phases: &[Phase]) -> String {
+    let clock = |d: Duration| {
+        let s = d.as_secs();
+        format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    };
+    let mut out = String::from(
+        "```mermaid\ngantt\n    title Timeline (min:s from the start)\n    dateFormat HH:mm:ss\n    axisFormat %M:%S\n",
+    );
+    for (i, p) in phases.iter().enumerate() {
+        // Mermaid task names end at `:`; `#` and `;` start comments and statements.
+        let name: String = p
+            .name
+            .chars()
+            .map(|c| {
+                if matches!(c, ':' | '#' | ';' | '\n' | '`') {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let end = p.end.max(p.start + Duration::from_secs(1));
+        let _ = writeln!(out, "    {name} :p{i}, {}, {}", clock(p.start), clock(end));
+    }
+    out.push_str("```");
+    out
 }
 
 /// Diff text that cannot close its code fence: a line of backticks would end the block and
@@ -525,6 +569,7 @@ mod tests {
             stack_outputs: BTreeMap::new(),
             stack_summary: vec![],
             errors: vec![],
+            phases: vec![],
             duration: Duration::from_secs(80),
         }
     }
@@ -543,6 +588,29 @@ mod tests {
             outputs_json(&report())["changed-services"][0],
             "dataspace-app"
         );
+    }
+
+    #[test]
+    fn the_timeline_is_a_mermaid_gantt_with_a_bar_per_phase() {
+        let g = gantt(&[
+            Phase {
+                name: "stack".into(),
+                start: Duration::ZERO,
+                end: Duration::from_secs(75),
+            },
+            Phase {
+                name: "rollout dataspace-app: x".into(),
+                start: Duration::from_secs(80),
+                end: Duration::from_millis(80_200),
+            },
+        ]);
+        assert!(g.starts_with("```mermaid\ngantt\n"), "{g}");
+        assert!(g.contains("    stack :p0, 00:00:00, 00:01:15\n"), "{g}");
+        assert!(
+            g.contains("    rollout dataspace-app  x :p1, 00:01:20, 00:01:21\n"),
+            "{g}"
+        );
+        assert!(g.ends_with("```"));
     }
 
     #[test]

@@ -169,6 +169,7 @@ pub async fn run(
         stack_outputs: BTreeMap::new(),
         stack_summary: Vec::new(),
         errors: Vec::new(),
+        phases: Vec::new(),
         duration: started.elapsed().max(Duration::ZERO),
     })
 }
