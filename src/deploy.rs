@@ -470,24 +470,7 @@ async fn wait_for_rollouts(
     if watches.is_empty() || updates.values().any(|u| u.error.is_some()) {
         return BTreeMap::new();
     }
-    out.group(&format!(
-        "Wait for {} rollout(s), up to {} min",
-        watches.len(),
-        cfg.wait_for.as_secs() / 60
-    ));
-    let outcomes = wait::wait_all(
-        aws,
-        &cfg.cluster,
-        &watches,
-        cfg.poll,
-        cfg.wait_for,
-        // A second of slack for clock skew between the runner and AWS.
-        since_epoch - 1.0,
-        out,
-    )
-    .await;
-    out.end_group();
-    outcomes
+    wait::wait_grouped(aws, cfg, &watches, "rollout", since_epoch, out).await
 }
 
 /// The revision a rollback returns to: that of the last COMPLETED deployment before the run,

@@ -101,23 +101,7 @@ pub async fn run(
     }
     out.end_group();
     let outcomes = if cfg.wait && !watches.is_empty() {
-        out.group(&format!(
-            "Wait for {} rollback(s), up to {} min",
-            watches.len(),
-            cfg.wait_for.as_secs() / 60
-        ));
-        let o = wait::wait_all(
-            aws,
-            &cfg.cluster,
-            &watches,
-            cfg.poll,
-            cfg.wait_for,
-            since_epoch - 1.0,
-            out,
-        )
-        .await;
-        out.end_group();
-        o
+        wait::wait_grouped(aws, cfg, &watches, "rollback", since_epoch, out).await
     } else {
         BTreeMap::new()
     };

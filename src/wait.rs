@@ -160,6 +160,36 @@ struct Seen {
 
 /// Polls every `poll` until every watched service has an outcome, `deadline` passes, or the
 /// process is asked to stop (SIGTERM/SIGINT). Service events from `since_epoch` on are shown.
+/// `wait_all` for the run's cluster, poll and deadline, inside a log group; `what` names the
+/// kind of rollout ("rollout", "rollback"). A second of slack on `since_epoch` absorbs clock
+/// skew between the runner and AWS.
+pub async fn wait_grouped(
+    aws: &Aws,
+    cfg: &crate::config::Config,
+    watches: &[Watch],
+    what: &str,
+    since_epoch: f64,
+    out: &Printer,
+) -> BTreeMap<String, Outcome> {
+    out.group(&format!(
+        "Wait for {} {what}(s), up to {} min",
+        watches.len(),
+        cfg.wait_for.as_secs() / 60
+    ));
+    let outcomes = wait_all(
+        aws,
+        &cfg.cluster,
+        watches,
+        cfg.poll,
+        cfg.wait_for,
+        since_epoch - 1.0,
+        out,
+    )
+    .await;
+    out.end_group();
+    outcomes
+}
+
 pub async fn wait_all(
     aws: &Aws,
     cluster: &str,
