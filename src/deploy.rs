@@ -35,8 +35,11 @@ enum Action {
     Nothing,
     /// Identical, but a rollout of it is still going: wait for that one, start none.
     WaitForCurrent(String),
-    /// Same task definition, new deployment (force, desired count, or a failed last rollout).
+    /// Same task definition, new deployment (force, or a failed last rollout).
     Redeploy,
+    /// Same task definition, only `desired-count` differs: a scaling change, no new deployment
+    /// (replacing every task to change the count would be a needless rollout).
+    Scale,
     /// Register a new revision and deploy it.
     Register,
 }
@@ -276,8 +279,10 @@ async fn diff_services(
         let count_changes = cfg.desired_count.is_some_and(|n| n != snap.desired);
         let action = if diff.changed || tags_differ {
             Action::Register
-        } else if cfg.force_new_deployment || count_changes {
+        } else if cfg.force_new_deployment {
             Action::Redeploy
+        } else if count_changes {
+            Action::Scale
         } else if settled {
             Action::Nothing
         } else if primary.rollout_state.as_deref() == Some("IN_PROGRESS") {
@@ -291,6 +296,11 @@ async fn diff_services(
                 format!("unchanged, its rollout {id} is still in progress")
             }
             Action::Redeploy => "same task definition, new deployment".to_string(),
+            Action::Scale => format!(
+                "same task definition, desired count {} → {}",
+                snap.desired,
+                cfg.desired_count.unwrap_or_default()
+            ),
             Action::Register if diff.changed => format!("{} change(s)", diff.summary.len()),
             Action::Register => "tags changed".to_string(),
         };
@@ -408,7 +418,7 @@ async fn register_and_update(
                         .ok_or_else(|| anyhow!("RegisterTaskDefinition answered without an ARN"))?
                         .to_string();
                 }
-                Action::Redeploy => {}
+                Action::Redeploy | Action::Scale => {}
             }
             let force = cfg.force_new_deployment || p.action == Action::Redeploy;
             let id = services::update(

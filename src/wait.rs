@@ -393,8 +393,9 @@ async fn explain(
         .iter()
         .filter(|t| t.started_by == w.deployment && tasks::classify(t) != Kind::Routine)
         .collect();
+    // `why` may quote ECS's rolloutStateReason: text from AWS.
     if failed.is_empty() {
-        out.line(&format!("{}: {why}", w.service));
+        out.untrusted(&[format!("{}: {why}", w.service)]);
         return why.to_string();
     }
     failed.sort_by(|a, b| a.stopped_at.total_cmp(&b.stopped_at));
@@ -406,12 +407,12 @@ async fn explain(
             .is_none_or(|c| c.essential)
     };
     let lines = tasks::summary(&failed, &essential);
-    out.line(&format!(
+    out.untrusted(&[format!(
         "{}: {why}; {} stopped task(s) of deployment {}:",
         w.service,
         failed.len(),
         w.deployment
-    ));
+    )]);
     out.untrusted(&lines.iter().map(|l| format!("  {l}")).collect::<Vec<_>>());
     if let Some(newest) = failed.last() {
         for c in containers

@@ -593,11 +593,18 @@ fn desired_count_is_sent_only_when_given() {
         assert_eq!(moto.service(&s.cluster, &name)["desiredCount"], 1);
     }
 
+    let deployments_before: Vec<String> = s
+        .services()
+        .iter()
+        .map(|name| primary_id(&moto, &s, name))
+        .collect();
     let out = dataspace(&moto, &s).input("desired-count", "2").run();
     out.assert_code(0);
-    for name in s.services() {
-        let svc = moto.service(&s.cluster, &name);
+    for (name, before) in s.services().iter().zip(&deployments_before) {
+        let svc = moto.service(&s.cluster, name);
         assert_eq!(svc["desiredCount"], 2, "{name}: {}", out.all_text());
+        // A scaling change, not a redeploy: no forced new deployment replaces the tasks.
+        assert_eq!(&primary_id(&moto, &s, name), before, "{name}");
     }
     assert_eq!(out.output("result"), "deployed");
     // Same files: the count changed, the revisions did not.
