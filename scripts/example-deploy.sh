@@ -19,9 +19,9 @@ export IMAGE_TAG="${IMAGE_TAG:-$(git rev-parse --short HEAD 2>/dev/null || echo 
 ECR_REGISTRY="$("$(dirname "$MOTO_SERVER")/python" scripts/seed-dataspace.py "$AWS_ENDPOINT_URL" "$AWS_REGION" "$IMAGE_TAG")"
 export ECR_REGISTRY ECR_REPOSITORY=dataspace ENVIRONMENT=dev DB_NAME=dataspace
 export ECS_EXECUTION_ROLE_ARN="arn:aws:iam::123456789012:role/dataspace-dev-ecs-execution"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ecs-deploy/target}"
 cargo build --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/ecs-deploy"
-[ -x "$BIN" ] || BIN="${CARGO_TARGET_DIR:-target}/debug/ecs-deploy"
+BIN="$CARGO_TARGET_DIR/debug/ecs-deploy"
 cd examples/dataspace
 deploy() {
   "$BIN" deploy \
