@@ -30,21 +30,7 @@ fn setup() -> (Moto, Seeded) {
 
 /// The app service with its seeded (unchanged) task definition, plus the stack inputs.
 fn base(url: &str, seeded: &Seeded, tpl: &str) -> Run {
-    Run::new(url)
-        .input("cluster", &seeded.cluster)
-        .input("service", &seeded.app_service)
-        .input("task-definition", "aws/task-definition.json")
-        .input("poll-interval-seconds", "0.2")
-        .input("comment-on-pr", "false")
-        // The pre-deploy checks of log groups and secrets are not this file's subject.
-        .input("verify", "false")
-        .input("stack-name", STACK)
-        .input("stack-template", "infra/stack.yml")
-        .file(
-            "aws/task-definition.json",
-            &app_task_definition(&seeded.app_repo_uri).to_string(),
-        )
-        .file("infra/stack.yml", tpl)
+    copy_inputs(Run::new(url), seeded, tpl)
 }
 
 fn stack_xml(moto: &Moto) -> Option<String> {
@@ -214,6 +200,75 @@ fn copy_inputs(run: Run, seeded: &Seeded, tpl: &str) -> Run {
             &app_task_definition(&seeded.app_repo_uri).to_string(),
         )
         .file("infra/stack.yml", tpl)
+}
+
+#[test]
+fn stack_tags_are_applied_and_a_tag_change_alone_sends_a_change_set() {
+    let (moto, seeded) = setup();
+    let tagged = |tags: &str| {
+        base(&moto.url(), &seeded, &template("one"))
+            .input("stack-tags", tags)
+            .run()
+    };
+    let first = tagged("team=data\ncost-center=42");
+    first.assert_code(0);
+    let xml = stack_xml(&moto).expect("the stack exists");
+    let values = xml_values(&xml, "Value");
+    assert!(values.contains(&"data".to_string()), "{xml}");
+    assert!(values.contains(&"42".to_string()), "{xml}");
+
+    let same = tagged("cost-center=42\nteam=data");
+    same.assert_code(0);
+    assert_eq!(
+        same.output("stack-deployed"),
+        "false",
+        "{}",
+        same.all_text()
+    );
+
+    // A tag change alone sends a change set carrying the new tags (moto then finds nothing to
+    // change, which is the empty-change-set path; AWS updates the tags).
+    let target = moto.url();
+    let proxy = HttpServer::start(move |req| forward(&target, req));
+    let changed = copy_inputs(Run::new(&proxy.url()), &seeded, &template("one"))
+        .input("stack-tags", "team=platform\ncost-center=42")
+        .run();
+    changed.assert_code(0);
+    assert!(
+        changed.stdout.contains("the tags changed"),
+        "{}",
+        changed.all_text()
+    );
+    let sent: Vec<String> = proxy
+        .requests()
+        .iter()
+        .filter(|r| action(r) == "CreateChangeSet")
+        .map(|r| r.body_str())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains("Tags.member.") && sent[0].contains("platform"),
+        "{}",
+        sent[0]
+    );
+}
+
+#[test]
+fn verify_reads_the_stack_and_never_deploys_it() {
+    let (moto, seeded) = setup();
+    let target = moto.url();
+    let proxy = HttpServer::start(move |req| forward(&target, req));
+    let out = copy_inputs(Run::new(&proxy.url()), &seeded, &template("one"))
+        .input("mode", "verify")
+        .run();
+    out.assert_code(0);
+    assert_eq!(cfn_calls(&proxy.requests(), "CreateChangeSet"), 0);
+    assert_eq!(stack_status(&moto), None, "verify created the stack");
+    assert!(
+        out.stdout.contains("deploy-stack: never"),
+        "{}",
+        out.all_text()
+    );
 }
 
 #[test]
