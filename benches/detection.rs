@@ -617,32 +617,10 @@ struct Measured {
     baseline: Baseline,
 }
 
-/// The awslogs group the app's task definition names: the deploy's verify step checks it.
-fn create_log_group(moto: &Moto, group: &str) {
-    let req = Request {
-        method: "POST".into(),
-        path: "/".into(),
-        headers: vec![
-            ("Authorization".into(), moto::authorization("logs")),
-            ("X-Amz-Target".into(), "Logs_20140328.CreateLogGroup".into()),
-            ("Content-Type".into(), "application/x-amz-json-1.1".into()),
-        ],
-        body: json!({ "logGroupName": group }).to_string().into_bytes(),
-    };
-    let answer = forward(&moto.url(), &req);
-    assert_eq!(
-        answer.status,
-        200,
-        "CreateLogGroup {group}: {}",
-        answer.body_str()
-    );
-}
-
 fn run_scenario(scenario: Scenario, phase: Phase) -> Measured {
     let moto = Moto::start_with(MotoOptions::default().service_running(1));
     let s: Seeded = seed_dataspace(&moto);
     push_image(&moto, APP_REPO, "v2");
-    create_log_group(&moto, "/ecs/dataspace");
     let script = Arc::new(Mutex::new(Script {
         scenario,
         phase,

@@ -40,7 +40,7 @@ pub fn render_all(
             line,
             col,
         };
-        let text = match read_text(path) {
+        let text = match read_text(path, "task-definition") {
             Ok(text) => text,
             Err(msg) => {
                 problems.push(InputProblem::at(
@@ -147,7 +147,9 @@ fn collect_public<'a>(v: &'a Value, pointer: &str, out: &mut Vec<&'a str>) {
     }
 }
 
-fn read_text(path: &std::path::Path) -> Result<String, String> {
+/// Reads a file the user named (`what`: "task-definition", "template", …), refusing
+/// directories, files over `MAX_FILE_BYTES`, empty files and invalid UTF-8.
+pub fn read_text(path: &std::path::Path, what: &str) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             "file not found: check the path (it is relative to the repository root)".to_string()
@@ -155,17 +157,17 @@ fn read_text(path: &std::path::Path) -> Result<String, String> {
         _ => format!("cannot read the file: {e}"),
     })?;
     if meta.is_dir() {
-        return Err("is a directory, not a task-definition file".into());
+        return Err(format!("is a directory, not a {what} file"));
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(format!(
-            "file is {} bytes, over the {MAX_FILE_BYTES}-byte limit for a task definition",
+            "file is {} bytes, over the {MAX_FILE_BYTES}-byte limit for a {what} file",
             meta.len()
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err("file is empty: it must hold a task definition (JSON or YAML)".into());
+        return Err(format!("file is empty: it must hold a {what} (JSON or YAML)"));
     }
     String::from_utf8(bytes).map_err(|e| {
         format!(

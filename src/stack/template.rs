@@ -174,24 +174,7 @@ impl Problem {
 }
 
 fn read_text(path: &Path, what: &str) -> Result<String, Problem> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Problem::plain(match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                "file not found: check the path (it is relative to the repository root)".into()
-            }
-            std::io::ErrorKind::IsADirectory => format!("is a directory, not a {what} file"),
-            _ => format!("cannot read the file: {e}"),
-        })
-    })?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Problem::plain(format!("the {what} file is empty")));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        Problem::plain(format!(
-            "file is not valid UTF-8 (first bad byte at offset {}): save it as UTF-8",
-            e.utf8_error().valid_up_to()
-        ))
-    })
+    crate::render::read_text(path, what).map_err(Problem::plain)
 }
 
 /// Parses a template as CloudFormation does: JSON when it looks like JSON, YAML otherwise,
