@@ -167,7 +167,9 @@ pub fn read_text(path: &std::path::Path, what: &str) -> Result<String, String> {
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(format!("file is empty: it must hold a {what} (JSON or YAML)"));
+        return Err(format!(
+            "file is empty: it must hold a {what} (JSON or YAML)"
+        ));
     }
     String::from_utf8(bytes).map_err(|e| {
         format!(
