@@ -9,7 +9,7 @@ import boto3
 endpoint, region, tag = sys.argv[1], sys.argv[2], sys.argv[3]
 kw = dict(endpoint_url=endpoint, region_name=region,
           aws_access_key_id="AKIDLOCALEXAMPLE", aws_secret_access_key="local-example-secret")
-ecs, ecr, ec2, sts, ssm, logs = (boto3.client(s, **kw) for s in ("ecs", "ecr", "ec2", "sts", "ssm", "logs"))
+ecs, ecr, ec2, sts, ssm, logs, iam = (boto3.client(s, **kw) for s in ("ecs", "ecr", "ec2", "sts", "ssm", "logs", "iam"))
 account = sts.get_caller_identity()["Account"]
 registry = f"{account}.dkr.ecr.{region}.amazonaws.com"
 
@@ -18,6 +18,9 @@ ecs.create_cluster(clusterName="dataspace-dev")
 for name in ("db/username", "db/password", "django/secret-key", "elasticsearch/password"):
     ssm.put_parameter(Name=f"/dataspace/dev/{name}", Value="local-example-value", Type="SecureString")
 logs.create_log_group(logGroupName="/ecs/dataspace-dev")
+iam.create_role(RoleName="dataspace-dev-ecs-execution", AssumeRolePolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
 manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
                        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": "sha256:" + "0" * 64},
                        "layers": []})

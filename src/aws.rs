@@ -22,6 +22,7 @@ pub struct Aws {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub iam: aws_sdk_iam::Client,
 }
 
 impl Aws {
@@ -53,6 +54,7 @@ impl Aws {
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
             ssm: aws_sdk_ssm::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            iam: aws_sdk_iam::Client::new(&sdk),
             sdk,
         }
     }

@@ -96,7 +96,7 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
     }
     // Secrets and log groups may be made by the stack, so they are checked after it.
     if cfg.mode == Mode::Verify || (cfg.mode == Mode::Deploy && cfg.verify) {
-        verify::run(&aws, cfg, &rendered, out).await?;
+        verify::run(&aws, cfg, &account, &rendered, out).await?;
     }
     let mut plans = diff_services(&aws, cfg, rendered, live, out).await?;
     let mut report = Report {

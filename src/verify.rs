@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::anyhow;
 use serde_json::Value;
 
+use aws_sdk_iam::error::ProvideErrorMetadata;
+
 use crate::aws::{aws_error_message, Aws};
 use crate::config::Config;
 use crate::error::Failure;
@@ -34,9 +36,15 @@ enum Source {
     Secret { region: String, id: String },
 }
 
-/// Runs the checks beyond preflight (images, secrets, log groups). An error lists every
-/// failed item.
-pub async fn run(aws: &Aws, cfg: &Config, docs: &[Rendered], out: &Printer) -> Result<(), Failure> {
+/// Runs the checks beyond preflight (images in verify mode, secrets, log groups, roles).
+/// `account` is the caller's. An error lists every failed item.
+pub async fn run(
+    aws: &Aws,
+    cfg: &Config,
+    account: &str,
+    docs: &[Rendered],
+    out: &Printer,
+) -> Result<(), Failure> {
     out.group("Verify");
     let mut report = Tally::new(out);
     report.ok(&format!("cluster {}: ACTIVE", cfg.cluster));
@@ -49,11 +57,7 @@ pub async fn run(aws: &Aws, cfg: &Config, docs: &[Rendered], out: &Printer) -> R
     }
     check_secrets(aws, docs, &mut report).await;
     check_log_groups(aws, docs, &mut report).await;
-    for (kind, arn) in roles(docs) {
-        report.line(&format!(
-            "SKIPPED {kind} {arn}: not checked (that needs iam:GetRole; ECS reports a missing role when it starts a task)"
-        ));
-    }
+    check_roles(aws, account, docs, &mut report).await;
     out.end_group();
     if report.failed.is_empty() {
         return Ok(());
@@ -392,6 +396,31 @@ async fn log_group_exists(
 }
 
 /// (kind, ARN) of every execution and task role, once each.
+/// The execution and task roles exist (`iam:GetRole`, names only). A role the credentials may
+/// not read (another account, no permission) is reported as not checked rather than failed.
+async fn check_roles(aws: &Aws, account: &str, docs: &[Rendered], report: &mut Tally<'_>) {
+    for (kind, arn) in roles(docs) {
+        let name = arn.rsplit('/').next().unwrap_or(&arn);
+        let role_account = arn.split(':').nth(4).unwrap_or_default();
+        if !account.is_empty() && role_account != account {
+            report.line(&format!(
+                "SKIPPED {kind} {arn}: in account {role_account}, not {account}: iam:GetRole cannot read it"
+            ));
+            continue;
+        }
+        match aws.iam.get_role().role_name(name).send().await {
+            Ok(_) => report.ok(&format!("{kind} {arn}")),
+            Err(e) if e.code() == Some("NoSuchEntity") => report.failed(&format!(
+                "{kind} {arn}: not found: create the role, or fix the ARN in the task definition"
+            )),
+            Err(e) => report.line(&format!(
+                "SKIPPED {kind} {arn}: not checked ({}; iam:GetRole on the role allows it)",
+                aws_error_message(&e)
+            )),
+        }
+    }
+}
+
 fn roles(docs: &[Rendered]) -> BTreeSet<(&'static str, String)> {
     let mut out = BTreeSet::new();
     for d in docs {

@@ -440,6 +440,8 @@ fn verify_prints_ok_or_failed_per_item_and_fails_on_a_missing_parameter() {
         format!("FAILED  ssm parameter {missing} (used by dataspace/API_KEY): not found"),
         format!("OK      secret {secret_arn}:key::"),
         "OK      log group /ecs/dataspace".to_string(),
+        "OK      execution role arn:aws:iam::123456789012:role/dataspace-ecs-execution".to_string(),
+        "OK      task role arn:aws:iam::123456789012:role/dataspace-ecs-task".to_string(),
     ] {
         assert!(
             o.stdout.contains(&want),
@@ -463,4 +465,22 @@ fn verify_prints_ok_or_failed_per_item_and_fails_on_a_missing_parameter() {
         .contains(&format!("OK      ssm parameter {missing}")));
     assert!(!o.stdout.contains("FAILED"), "{}", o.all_text());
     assert_hidden(&o, &["canary-ssm-value-0003"]);
+
+    // A task role that does not exist fails verify too; one in another account is not checked.
+    td["taskRoleArn"] = json!("arn:aws:iam::123456789012:role/dataspace-typo");
+    td["executionRoleArn"] = json!("arn:aws:iam::999999999999:role/elsewhere");
+    let o = deploy_app(&moto.url(), &td).input("mode", "verify").run();
+    o.assert_code(1);
+    assert!(
+        o.stdout
+            .contains("FAILED  task role arn:aws:iam::123456789012:role/dataspace-typo: not found"),
+        "{}",
+        o.all_text()
+    );
+    assert!(
+        o.stdout
+            .contains("SKIPPED execution role arn:aws:iam::999999999999:role/elsewhere"),
+        "{}",
+        o.all_text()
+    );
 }

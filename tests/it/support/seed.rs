@@ -17,6 +17,9 @@ pub const OTEL_REPO: &str = "otel-collector";
 /// Container names inside the task definitions.
 pub const APP_CONTAINER: &str = "dataspace";
 pub const OTEL_CONTAINER: &str = "otel-collector";
+/// The roles the DataSpace task definitions name (`executionRoleArn`, `taskRoleArn`).
+pub const ROLES: [&str; 2] = ["dataspace-ecs-execution", "dataspace-ecs-task"];
+const ECS_TASKS_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 /// The log groups the DataSpace task definitions name (`awslogs-group`).
 pub const LOG_GROUPS: [&str; 2] = ["/ecs/dataspace", "/ecs/dataspace-otel"];
 
@@ -73,8 +76,19 @@ pub fn seed_dataspace(moto: &Moto) -> Seeded {
 
     let (subnet_id, security_group_id) = default_network(moto);
 
-    // What the infrastructure stack makes for the services: their awslogs log groups (deploy
-    // checks them before any change).
+    // What the infrastructure stack makes for the services: their IAM roles and awslogs log
+    // groups (deploy checks them before any change).
+    for role in ROLES {
+        moto.query(
+            "iam",
+            &[
+                ("Action", "CreateRole"),
+                ("Version", "2010-05-08"),
+                ("RoleName", role),
+                ("AssumeRolePolicyDocument", ECS_TASKS_TRUST),
+            ],
+        );
+    }
     for group in LOG_GROUPS {
         moto.call_json(
             "logs",
