@@ -2,6 +2,7 @@
 //! (throttling, 5xx bursts, a permanently failing call), text from AWS that tries to issue
 //! workflow commands, credentials that must never be printed, and two deploys at once.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -393,4 +394,69 @@ fn a_refused_registration_of_one_service_rolls_the_other_back() {
         "1",
         "rolled back"
     );
+}
+
+#[test]
+fn dropped_connections_are_retried_without_duplicate_registrations() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let seen: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let counts = Arc::clone(&seen);
+    let proxy = HttpServer::start(move |req: &Request| {
+        let op = amz_target(req).unwrap_or("?").to_string();
+        let n = {
+            let mut c = counts.lock().unwrap();
+            let n = c.entry(op.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        // The first register, the first update and the second poll never get an answer.
+        let drop = matches!(
+            (op.as_str(), n),
+            ("RegisterTaskDefinition", 1) | ("UpdateService", 1) | ("DescribeServices", 2)
+        );
+        if drop {
+            return Response::drop_connection();
+        }
+        forward(&url, req)
+    });
+    let before = families(&moto).len();
+    let out = deploy(&moto, &proxy.url(), &seeded, "t8").run();
+    out.assert_code(0);
+    assert_eq!(out.output("result"), "deployed", "{}", out.all_text());
+    assert_eq!(
+        families(&moto).len(),
+        before + 2,
+        "one new revision per family"
+    );
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen["RegisterTaskDefinition"] >= 3,
+        "the dropped register was retried: {seen:?}"
+    );
+    assert_eq!(revision(&service_td(&moto, APP_SERVICE)), "2");
+    assert_eq!(revision(&service_td(&moto, OTEL_SERVICE)), "2");
+}
+
+#[test]
+fn a_response_slower_than_the_attempt_timeout_is_abandoned_and_retried() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let describes = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&describes);
+    let proxy = HttpServer::start(move |req: &Request| {
+        // The preflight's first DescribeServices answers after the SDK's 30 s attempt timeout.
+        if amz_target(req) == Some("DescribeServices") && seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::thread::sleep(std::time::Duration::from_secs(32));
+        }
+        forward(&url, req)
+    });
+    let out = deploy(&moto, &proxy.url(), &seeded, "t9").run();
+    out.assert_code(0);
+    assert_eq!(out.output("result"), "deployed", "{}", out.all_text());
+    assert!(
+        describes.load(Ordering::SeqCst) >= 2,
+        "the slow call was retried"
+    );
+    assert_eq!(revision(&service_td(&moto, APP_SERVICE)), "2");
 }

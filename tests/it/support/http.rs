@@ -83,6 +83,16 @@ impl Response {
         }
     }
 
+    /// Not a response: the server closes the connection without answering, as a network
+    /// failure or a crashed load balancer does.
+    pub fn drop_connection() -> Self {
+        Response {
+            status: 0,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
     /// A success in the AWS JSON 1.1 protocol (ECS, ECR, CloudWatch Logs).
     pub fn aws_json(body: &Value) -> Self {
         Response::json(200, body).with_header("Content-Type", "application/x-amz-json-1.1")
@@ -221,6 +231,9 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
                     .unwrap_or_else(|| "unknown panic".into());
                 Response::text(500, &format!("test handler panicked: {msg}"))
             });
+        if response.status == 0 {
+            break; // `Response::drop_connection`
+        }
         let close = wants_close(&request);
         if write_response(&mut writer, &request.method, &response, close).is_err() || close {
             break;
