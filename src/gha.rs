@@ -340,6 +340,24 @@ mod tests {
     }
 
     #[test]
+    fn a_value_cannot_break_out_of_its_heredoc() {
+        let dir = std::env::temp_dir().join(format!("gha-test-{}", random_token()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("out");
+        let evil = "x\nghadelimiter_00000000000000000000000000000000\nresult<<EOF\npwned\nEOF";
+        write_outputs(&f, &[("stack-outputs".into(), evil.into())]).unwrap();
+        let text = std::fs::read_to_string(&f).unwrap();
+        // Parse as the runner does: name<<DELIM, lines until DELIM.
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        let (name, delim) = header.split_once("<<").unwrap();
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != delim).collect();
+        assert_eq!(name, "stack-outputs");
+        assert_eq!(body.join("\n"), evil);
+        assert_eq!(lines.next(), None, "nothing after the one output");
+    }
+
+    #[test]
     fn inputs_skip_empty_values() {
         let rt = Runtime::from_map(BTreeMap::from([
             ("INPUT_CLUSTER".to_string(), "c".to_string()),
