@@ -4,11 +4,8 @@
 //! deployment ids), the outputs and job summary, and the exit code; the CLI tests run the same
 //! binary without `GITHUB_ACTIONS`.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
-use crate::support::moto::authorization;
 use crate::support::seed::{self, APP_CONTAINER, OTEL_CONTAINER};
 use crate::support::*;
 
@@ -159,36 +156,12 @@ fn start() -> (Moto, Seeded) {
     let s = seed_dataspace(&moto);
     push_image(&moto, seed::APP_REPO, TAG);
     push_image(&moto, seed::OTEL_REPO, TAG);
-    aws_json(
-        &moto,
+    moto.call_json(
         "ssm",
         "AmazonSSM.PutParameter",
         json!({ "Name": DB_PASSWORD_PARAMETER, "Value": DB_PASSWORD, "Type": "SecureString" }),
     );
     (moto, s)
-}
-
-/// A JSON-protocol call to moto for services the support code has no helper for.
-fn aws_json(moto: &Moto, service: &str, target: &str, body: Value) -> Value {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .new_agent();
-    let mut resp = agent
-        .post(format!("{}/", moto.url()))
-        .header("Authorization", authorization(service))
-        .header("X-Amz-Target", target)
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .send(body.to_string())
-        .unwrap_or_else(|e| panic!("{target}: {e}"));
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    assert!(
-        (200..300).contains(&status),
-        "{target}: HTTP {status}: {text}"
-    );
-    serde_json::from_str(&text).unwrap_or(json!({}))
 }
 
 /// The workflow step of the user story: both services, both files, the variables a workflow
