@@ -77,12 +77,26 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         Err(e) => return finish_failure(&rt, &out, Some(&cfg), Failure::Other(e.into())).0,
     };
     runtime.block_on(async {
-        let (code, markdown) = match deploy::run(&cfg, &rt, &out).await {
+        let run = deploy::run(&cfg, &rt, &out);
+        tokio::pin!(run);
+        // A cancelled job (SIGTERM, SIGINT) still gets its outputs and summary: the wait
+        // stops by itself within a poll; any other phase is given a moment, then abandoned.
+        let (result, cancelled) = tokio::select! {
+            r = &mut run => (r, false),
+            name = shutdown_signal() => match tokio::time::timeout(CANCEL_GRACE, &mut run).await {
+                Ok(r) => (r, true),
+                Err(_) => (Err(Failure::Other(anyhow::anyhow!(
+                    "{name} received: cancelled before the deploy finished; what was already started in AWS (a stack operation, a rollout) carries on there"
+                ))), true),
+            },
+        };
+        let (code, markdown) = match result {
             Ok(report) => (finish(&rt, &out, &cfg, &report), report::markdown(&report)),
             Err(f) => finish_failure(&rt, &out, Some(&cfg), f),
         };
-        // After outputs and summary are written: a slow GitHub API cannot lose them.
-        if cfg.comment_on_pr {
+        // After outputs and summary are written: a slow GitHub API cannot lose them. A
+        // cancelled job has seconds left before the runner kills it: no comment then.
+        if cfg.comment_on_pr && !cancelled {
             let post = github::comment(&cfg, &rt, &markdown, &out);
             if tokio::time::timeout(COMMENT_DEADLINE, post).await.is_err() {
                 out.warning(&format!(
@@ -93,6 +107,24 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
         code
     })
+}
+
+/// How long a cancelled run may take to finish what it is doing before it is abandoned.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Resolves with the signal's name on SIGTERM or SIGINT (never, where they cannot be caught).
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 /// The sticky comment is a courtesy: it may not hold a finished (or cancelled) job for long.

@@ -603,6 +603,59 @@ fn a_stack_already_updating_is_waited_for() {
 }
 
 #[test]
+fn sigterm_while_waiting_for_the_stack_writes_outputs_and_exits() {
+    let (moto, seeded) = setup();
+    base(&moto.url(), &seeded, &template("one"))
+        .run()
+        .assert_code(0);
+    let target = moto.url();
+    let describes = Arc::new(AtomicUsize::new(0));
+    let d = Arc::clone(&describes);
+    // Someone else's update that never ends.
+    let proxy = HttpServer::start(move |req| match action(req).as_str() {
+        "DescribeStacks" => {
+            d.fetch_add(1, Ordering::SeqCst);
+            describe_stacks_xml("UPDATE_IN_PROGRESS", "User Initiated")
+        }
+        _ => forward(&target, req),
+    });
+    let run = copy_inputs(Run::new(&proxy.url()), &seeded, &template("one"));
+    let mut child = run.spawn();
+    // Hang guards, not timing assertions.
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while describes.load(Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < guard,
+            "the stack was never waited for"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < guard,
+            "ecs-deploy did not exit after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("SIGTERM received: cancelled"), "{stdout}");
+    let (outputs, summary) = run.files_written();
+    assert_eq!(outputs.get("result").map(String::as_str), Some("failed"));
+    assert!(summary.contains("SIGTERM received"), "{summary}");
+    assert_eq!(cfn_calls(&proxy.requests(), "CreateChangeSet"), 0);
+}
+
+#[test]
 fn update_rollback_failed_is_refused_with_the_console_link() {
     let (moto, seeded) = setup();
     let target = moto.url();

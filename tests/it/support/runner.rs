@@ -185,12 +185,13 @@ impl Run {
         self.runner.path().join("temp")
     }
 
-    pub fn run(&self) -> Outcome {
+    /// Starts the binary and returns at once (for tests that signal it); `run` waits.
+    pub fn spawn(&self) -> std::process::Child {
         let rp = self.runner.path();
         for name in ["output", "step_summary", "env", "path", "state"] {
             fs::write(rp.join(name), "").expect("truncating a file-command file");
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ecs-deploy"))
+        Command::new(env!("CARGO_BIN_EXE_ecs-deploy"))
             .args(&self.args)
             .env_clear()
             .envs(&self.env)
@@ -199,7 +200,19 @@ impl Run {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("starting ecs-deploy");
+            .expect("starting ecs-deploy")
+    }
+
+    /// The `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` files as the last run left them.
+    pub fn files_written(&self) -> (BTreeMap<String, String>, String) {
+        let read =
+            |name: &str| fs::read_to_string(self.runner.path().join(name)).unwrap_or_default();
+        (parse_outputs(&read("output")), read("step_summary"))
+    }
+
+    pub fn run(&self) -> Outcome {
+        let rp = self.runner.path();
+        let mut child = self.spawn();
         let stdout = drain(child.stdout.take().expect("piped stdout"));
         let stderr = drain(child.stderr.take().expect("piped stderr"));
         let deadline = Instant::now() + RUN_TIMEOUT;
