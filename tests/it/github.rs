@@ -15,6 +15,9 @@ use crate::support::*;
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const TOKEN: &str = "ghs_canaryToken16C7e42F292c6912E7710c838347Ae178B4a";
 const SECRET: &str = "canary-6f1c2f0e9b";
+const SESSION_TOKEN: &str = "canary-session-token-3a9f0c";
+const OIDC_REQUEST_TOKEN: &str = "canary-oidc-request-token-71be";
+const OIDC_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.canary-oidc-jwt-5d2e.sig";
 const MARKER: &str = "<!-- ecs-deploy:dataspace-dev -->";
 /// The open pull request of the pushed branch `dev`.
 const DEV_PR: u64 = 12;
@@ -689,24 +692,51 @@ fn server_errors_are_retried_then_a_warning() {
 /// nothing the run printed or wrote, nor in anything GitHub received (the token only in the
 /// `Authorization` header), for a plan with its diff and for a deploy.
 #[test]
-fn canary_secret_and_token_reach_neither_output_nor_github() {
+fn no_secret_from_any_entry_point_reaches_output_or_github() {
     let moto = moto();
     let github = GitHub::start(json!([pull(DEV_PR, "open", "dev", false)]), Fail::Never);
     let plan = deploy_run(&moto, &github).input("mode", "plan");
     let planned = plan.run();
     planned.assert_code(0);
-    let deploy = deploy_run(&moto, &github).arg("--output").arg("json");
+    // The deploy also assumes a role with a GitHub OIDC token, on top of session credentials:
+    // every place a secret can enter the process, in one run.
+    let oidc = HttpServer::start(|_: &Request| Response::json(200, &json!({ "value": OIDC_JWT })));
+    let deploy = deploy_run(&moto, &github)
+        .arg("--output")
+        .arg("json")
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+        .env(
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            &format!("{}/token?x=1", oidc.url()),
+        )
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", OIDC_REQUEST_TOKEN)
+        .input("role-to-assume", "arn:aws:iam::123456789012:role/deployer");
     let deployed = deploy.run();
     deployed.assert_code(0);
-    assert_eq!(deployed.output("result"), "deployed");
+    assert_eq!(
+        deployed.output("result"),
+        "deployed",
+        "{}",
+        deployed.all_text()
+    );
+    assert_eq!(oidc.requests().len(), 1, "the OIDC token was fetched");
     // The secret did reach ECS: the check below is not vacuous.
     let td = moto.task_definition("dataspace-app:2");
     assert!(td.to_string().contains(SECRET), "{td}");
 
+    let canaries = [
+        SECRET,
+        TOKEN,
+        SESSION_TOKEN,
+        OIDC_REQUEST_TOKEN,
+        OIDC_JWT,
+        crate::support::runner::SECRET_ACCESS_KEY,
+    ];
     for o in [&planned, &deployed] {
         let text = o.all_text();
-        assert!(!text.contains(SECRET), "the secret leaked:\n{text}");
-        assert!(!text.contains(TOKEN), "the token leaked:\n{text}");
+        for canary in canaries {
+            assert!(!text.contains(canary), "{canary} leaked:\n{text}");
+        }
     }
     let requests = github.server.requests();
     assert!(
@@ -716,10 +746,9 @@ fn canary_secret_and_token_reach_neither_output_nor_github() {
     );
     for r in &requests {
         let seen = format!("{} {}\n{}", r.method, r.path, r.body_str());
-        assert!(
-            !seen.contains(SECRET),
-            "GitHub received the secret:\n{seen}"
-        );
+        for canary in [SECRET, SESSION_TOKEN, OIDC_REQUEST_TOKEN, OIDC_JWT] {
+            assert!(!seen.contains(canary), "GitHub received {canary}:\n{seen}");
+        }
         assert!(
             !seen.contains(TOKEN),
             "GitHub received the token in a body:\n{seen}"
