@@ -361,7 +361,7 @@ impl Api {
             Value::Array(items) => Ok(items),
             other => Err(ApiError::Unexpected(format!(
                 "the pull requests of a commit are not a list: {}",
-                kind(&other)
+                crate::taskdef::kind(&other)
             ))),
         }
     }
@@ -511,17 +511,6 @@ fn segment(s: &str) -> String {
             }
         })
         .collect()
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The innermost cause: octocrab's own text for a transport error is a generic wrapper.

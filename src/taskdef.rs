@@ -639,13 +639,15 @@ pub fn family(doc: &Value) -> Option<&str> {
     doc.get("family")?.as_str()
 }
 
-fn containers(doc: &Value) -> &[Value] {
+/// The container definitions of a task-definition document (empty when there are none).
+pub(crate) fn containers(doc: &Value) -> &[Value] {
     doc.get("containerDefinitions")
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
 }
 
-fn kind(v: &Value) -> &'static str {
+/// What kind of JSON value `v` is, for messages ("a string", "an array").
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

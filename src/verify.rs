@@ -137,7 +137,7 @@ async fn check_images(aws: &Aws, cfg: &Config, docs: &[Rendered], report: &mut T
 fn secret_refs(docs: &[Rendered]) -> BTreeMap<String, Vec<String>> {
     let mut refs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for d in docs {
-        for c in containers(&d.body) {
+        for c in crate::taskdef::containers(&d.body) {
             let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
             let lists = [
                 c.get("secrets"),
@@ -322,7 +322,7 @@ async fn check_log_groups(aws: &Aws, docs: &[Rendered], report: &mut Tally<'_>) 
     // group → (region, created by ECS when missing)
     let mut groups: BTreeMap<String, (Option<String>, bool)> = BTreeMap::new();
     for d in docs {
-        for c in containers(&d.body) {
+        for c in crate::taskdef::containers(&d.body) {
             let Some(conf) = c.get("logConfiguration") else {
                 continue;
             };
@@ -434,12 +434,6 @@ fn roles(docs: &[Rendered]) -> BTreeSet<(&'static str, String)> {
         }
     }
     out
-}
-
-fn containers(doc: &Value) -> &[Value] {
-    doc.get("containerDefinitions")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
 }
 
 fn in_region(aws: &Aws, region: Option<&str>) -> Option<aws_config::Region> {
