@@ -99,23 +99,10 @@ pub async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Fa
         verify::run(&aws, cfg, &account, &rendered, out).await?;
     }
     let mut plans = diff_services(&aws, cfg, rendered, live, out).await?;
-    let mut report = Report {
-        mode: cfg.mode,
-        cluster: cfg.cluster.clone(),
-        region,
-        account,
-        commit: rt.sha.clone(),
-        trigger: rt.event_name.clone(),
-        run_url: rt.run_url(),
-        services: Vec::new(),
-        result: RunResult::Unchanged,
-        stack_deployed: stack.deployed,
-        stack_outputs: stack.outputs.clone(),
-        stack_summary: stack.summary.clone(),
-        errors: Vec::new(),
-        phases: Vec::new(),
-        duration: Duration::ZERO,
-    };
+    let mut report = new_report(cfg, rt, region, account);
+    report.stack_deployed = stack.deployed;
+    report.stack_outputs = stack.outputs.clone();
+    report.stack_summary = stack.summary.clone();
     if cfg.mode != Mode::Deploy {
         report.services = plans.iter().map(|p| plan_report(p, cfg.mode)).collect();
         report.result = if cfg.mode == Mode::Verify {
@@ -169,6 +156,27 @@ fn phase(name: &str, start: Duration, end: Duration) -> Phase {
         name: name.to_string(),
         start,
         end,
+    }
+}
+
+/// The report of this run before anything is known about its services: where and what ran.
+pub(crate) fn new_report(cfg: &Config, rt: &Runtime, region: String, account: String) -> Report {
+    Report {
+        mode: cfg.mode,
+        cluster: cfg.cluster.clone(),
+        region,
+        account,
+        commit: rt.sha.clone(),
+        trigger: rt.event_name.clone(),
+        run_url: rt.run_url(),
+        services: Vec::new(),
+        result: RunResult::Unchanged,
+        stack_deployed: false,
+        stack_outputs: BTreeMap::new(),
+        stack_summary: Vec::new(),
+        errors: Vec::new(),
+        phases: Vec::new(),
+        duration: Duration::ZERO,
     }
 }
 

@@ -7,7 +7,7 @@
 //! otherwise.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 
@@ -18,7 +18,7 @@ use crate::gha::{Printer, Runtime};
 use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
 use crate::services::{self, Snapshot};
 use crate::wait::{self, Outcome, Watch};
-use crate::{ecs_json, taskdef};
+use crate::{deploy, ecs_json, taskdef};
 
 /// Runs the rollback of every target service; `live` is what preflight found.
 #[allow(clippy::too_many_arguments)]
@@ -135,27 +135,15 @@ pub async fn run(
             }
         };
     }
-    Ok(Report {
-        mode: cfg.mode,
-        cluster: cfg.cluster.clone(),
-        region,
-        account,
-        commit: rt.sha.clone(),
-        trigger: rt.event_name.clone(),
-        run_url: rt.run_url(),
-        services: services_report,
-        result: if ok && !cfg.targets.is_empty() {
-            RunResult::RolledBack
-        } else {
-            RunResult::Failed
-        },
-        stack_deployed: false,
-        stack_outputs: BTreeMap::new(),
-        stack_summary: Vec::new(),
-        errors: Vec::new(),
-        phases: Vec::new(),
-        duration: started.elapsed().max(Duration::ZERO),
-    })
+    let mut report = deploy::new_report(cfg, rt, region, account);
+    report.services = services_report;
+    report.result = if ok && !cfg.targets.is_empty() {
+        RunResult::RolledBack
+    } else {
+        RunResult::Failed
+    };
+    report.duration = started.elapsed();
+    Ok(report)
 }
 
 fn rev(arn: &str) -> &str {
