@@ -11,6 +11,10 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+/// The bound of one attempt of an AWS call, and of the call with its retries.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// The clients of one run.
 #[derive(Clone, Debug)]
 pub struct Aws {
@@ -39,10 +43,19 @@ impl Aws {
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))
-                    .operation_attempt_timeout(Duration::from_secs(30))
-                    .operation_timeout(Duration::from_secs(120))
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
                     .build(),
             )
+    }
+
+    /// The run's settings and credentials for another region (an SSM parameter or a log
+    /// group named by an ARN of another region).
+    pub(crate) fn sdk_in(&self, region: &str) -> SdkConfig {
+        self.sdk
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build()
     }
 
     pub fn from_sdk(sdk: SdkConfig) -> Aws {
@@ -74,7 +87,7 @@ impl Aws {
 
 /// The service's own error code and message when there is one, instead of the SDK's generic
 /// "service error" text.
-pub fn aws_error_message<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> String
+pub(crate) fn aws_error_message<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -89,8 +102,50 @@ where
                 _ => format!("{inner}"),
             }
         }
-        SdkError::TimeoutError(_) => "the request timed out".to_string(),
+        SdkError::TimeoutError(_) => format!(
+            "the request timed out: no answer within {} s per attempt ({} s in all, retries included)",
+            ATTEMPT_TIMEOUT.as_secs(),
+            OPERATION_TIMEOUT.as_secs()
+        ),
         SdkError::DispatchFailure(e) => format!("could not reach AWS: {e:?}"),
+        // An answer that is not AWS's (a proxy's HTML page, a captive portal): say so.
+        SdkError::ResponseError(e) => format!(
+            "the answer was not an AWS response (a proxy or a wrong AWS_ENDPOINT_URL?): {}",
+            crate::aws::describe_raw(e.raw())
+        ),
         other => format!("{other}"),
+    }
+}
+
+/// The status and the start of the body of an answer that could not be read as AWS's.
+pub(crate) fn describe_raw<R: std::fmt::Debug>(raw: &R) -> String {
+    let text = format!("{raw:?}");
+    let cut: String = text.chars().take(300).collect();
+    if cut.len() < text.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+/// `.aws_context(|| "what was being done")` on any SDK call: the service's error code and
+/// message, then what we were doing, in one `anyhow::Error`.
+pub(crate) trait AwsContext<T> {
+    fn aws_context<C: std::fmt::Display + Send + Sync + 'static>(
+        self,
+        what: impl FnOnce() -> C,
+    ) -> Result<T>;
+}
+
+impl<T, E, R> AwsContext<T> for std::result::Result<T, aws_sdk_ecs::error::SdkError<E, R>>
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    fn aws_context<C: std::fmt::Display + Send + Sync + 'static>(
+        self,
+        what: impl FnOnce() -> C,
+    ) -> Result<T> {
+        self.map_err(|e| anyhow::anyhow!(aws_error_message(&e)).context(what()))
     }
 }

@@ -19,6 +19,8 @@ use crate::gha::{Printer, Runtime};
 use crate::redact;
 
 const AUDIENCE: &str = "sts.amazonaws.com";
+/// The runner answers the OIDC token request at once; one that does not must not hold the run.
+const OIDC_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The AWS clients of this run, with the credentials the inputs ask for.
 pub async fn connect(
@@ -46,8 +48,15 @@ pub async fn connect(
                 return Err(no_oidc(role).into());
             };
             redact::register(request_token);
-            let jwt = fetch_oidc_token(url, request_token)
+            let jwt = tokio::time::timeout(OIDC_LIMIT, fetch_oidc_token(url, request_token))
                 .await
+                .map_err(|_| {
+                    anyhow!(
+                        "the runner's OIDC token endpoint did not answer within {} s",
+                        OIDC_LIMIT.as_secs()
+                    )
+                })
+                .and_then(|r| r)
                 .context("getting the GitHub OIDC token for role-to-assume: check the job has `permissions: id-token: write`")?;
             redact::register(&jwt);
             let sts = aws_sdk_sts::Client::new(&Aws::loader(region).no_credentials().load().await);

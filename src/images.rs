@@ -13,7 +13,7 @@ use anyhow::{anyhow, Context, Result};
 use aws_sdk_ecr::types::ImageIdentifier;
 
 use crate::aws::{aws_error_message, Aws};
-use crate::config::{Config, Mode};
+use crate::config::Config;
 use crate::error::Failure;
 use crate::gha::Printer;
 use crate::render::Rendered;
@@ -183,10 +183,7 @@ fn ecr_client(aws: &Aws, region: &str) -> aws_sdk_ecr::Client {
     if aws.sdk.region().is_some_and(|r| r.as_ref() == region) {
         return aws.ecr.clone();
     }
-    let conf = aws_sdk_ecr::config::Builder::from(&aws.sdk)
-        .region(aws_sdk_ecr::config::Region::new(region.to_string()))
-        .build();
-    aws_sdk_ecr::Client::from_conf(conf)
+    aws_sdk_ecr::Client::new(&aws.sdk_in(region))
 }
 
 type Answer = BTreeMap<Reference, Result<String, String>>;
@@ -323,10 +320,6 @@ pub async fn check(
     docs: &mut [Rendered],
     out: &Printer,
 ) -> Result<(), Failure> {
-    // `verify` checks images with every other item and reports them as OK / FAILED.
-    if cfg.mode == Mode::Verify {
-        return Ok(());
-    }
     if !cfg.verify_images && !cfg.pin_image_digests {
         out.debug("verify-images is false: images are not checked");
         return Ok(());

@@ -3,43 +3,59 @@
 //! `run` is the whole program: parse, validate, dispatch to a command, report, exit code.
 //! See ARCHITECTURE.md for the codemap.
 
-pub mod aws;
-pub mod cli;
-pub mod config;
-pub mod credentials;
-pub mod deploy;
-pub mod ecs_json;
-pub mod error;
-pub mod gha;
-pub mod github;
-pub mod images;
+mod arn;
+mod aws;
+mod cancel;
+mod cli;
+mod config;
+mod context;
+mod credentials;
+mod decide;
+mod deploy;
+mod ecs_json;
+mod error;
+mod gha;
+mod github;
+mod images;
 pub mod inputs;
-pub mod redact;
-pub mod render;
-pub mod report;
-pub mod rollback;
-pub mod services;
-pub mod stack;
-pub mod subst;
-pub mod taskdef;
-pub mod tasks;
-pub mod verify;
-pub mod wait;
+mod prelude;
+mod record;
+mod redact;
+mod render;
+mod report;
+mod rollback;
+mod rollout;
+mod services;
+mod stack;
+mod subst;
+mod taskdef;
+mod tasks;
+mod verify;
+mod wait;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use config::{Config, Mode};
+use context::Intent;
 use error::{Failure, EXIT_FAILED, EXIT_INPUT, EXIT_OK};
 use gha::{Printer, Runtime};
 use report::{Report, RunResult};
 
 /// Runs the program with these arguments and returns its exit code.
 pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let wants_json = asks_for_json(&args);
     let raw = match cli::parse(args) {
         Ok(r) => r,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_INPUT } else { EXIT_OK });
+            let code = if e.use_stderr() { EXIT_INPUT } else { EXIT_OK };
+            if wants_json && code == EXIT_INPUT {
+                let failure = Failure::Input(vec![error::InputProblem::new(e.kind().to_string())]);
+                let report = Report::stopped(empty_report(None, &Runtime::from_env()), &failure);
+                print_stdout(&redact::scrub(&report::outputs_json(&report).to_string()));
+            }
+            return ExitCode::from(code);
         }
     };
     let rt = Runtime::from_env();
@@ -60,7 +76,10 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
     let cwd = std::env::current_dir().unwrap_or_default();
     let cfg = match config::build(&raw, &rt, &cwd) {
         Ok(c) => c,
-        Err(problems) => return finish_failure(&rt, &out, None, Failure::Input(problems)).0,
+        Err(problems) => {
+            let report = stopped(None, &rt, &out, Failure::Input(problems));
+            return finish(&rt, &out, raw.output_json, &report, Mode::Deploy).0;
+        }
     };
     if let Some(token) = &cfg.github_token {
         redact::register(token);
@@ -74,30 +93,41 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         .build()
     {
         Ok(r) => r,
-        Err(e) => return finish_failure(&rt, &out, Some(&cfg), Failure::Other(e.into())).0,
+        Err(e) => {
+            let report = stopped(Some(&cfg), &rt, &out, Failure::Other(e.into()));
+            return finish(&rt, &out, cfg.output_json, &report, cfg.mode).0;
+        }
     };
-    runtime.block_on(async {
-        let run = deploy::run(&cfg, &rt, &out);
-        tokio::pin!(run);
+    // The run is a task of its own, so a signal is seen even while it parses files or waits
+    // on a call: the process ends a few seconds after the runner asks, whatever it was doing.
+    let (cfg, rt, out): (&'static Config, &'static Runtime, &'static Printer) = (
+        Box::leak(Box::new(cfg)),
+        Box::leak(Box::new(rt)),
+        Box::leak(Box::new(out)),
+    );
+    let code = runtime.block_on(async {
+        cancel::listen();
+        let mut run = tokio::spawn(dispatch(cfg, rt, out));
         // A cancelled job (SIGTERM, SIGINT) still gets its outputs and summary: the wait
         // stops by itself within a poll; any other phase is given a moment, then abandoned.
         let (result, cancelled) = tokio::select! {
-            r = &mut run => (r, false),
-            name = shutdown_signal() => match tokio::time::timeout(CANCEL_GRACE, &mut run).await {
-                Ok(r) => (r, true),
+            r = &mut run => (joined(r), false),
+            name = cancel::cancelled() => match tokio::time::timeout(CANCEL_GRACE, &mut run).await {
+                Ok(r) => (joined(r), true),
                 Err(_) => (Err(Failure::Other(anyhow::anyhow!(
                     "{name} received: cancelled before the deploy finished; what was already started in AWS (a stack operation, a rollout) carries on there"
                 ))), true),
             },
         };
-        let (code, markdown) = match result {
-            Ok(report) => (finish(&rt, &out, &cfg, &report), report::markdown(&report)),
-            Err(f) => finish_failure(&rt, &out, Some(&cfg), f),
+        let report = match result {
+            Ok(report) => report,
+            Err(f) => stopped(Some(cfg), rt, out, f),
         };
+        let (code, markdown) = finish(rt, out, cfg.output_json, &report, cfg.mode);
         // After outputs and summary are written: a slow GitHub API cannot lose them. A
         // cancelled job has seconds left before the runner kills it: no comment then.
         if cfg.comment_on_pr && !cancelled {
-            let post = github::comment(&cfg, &rt, &markdown, &out);
+            let post = github::comment(cfg, rt, &markdown, out);
             if tokio::time::timeout(COMMENT_DEADLINE, post).await.is_err() {
                 out.warning(&format!(
                     "the pull-request comment took longer than {} s and was abandoned",
@@ -106,26 +136,75 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             }
         }
         code
-    })
+    });
+    // An abandoned phase may still be busy (a file being parsed): do not wait for it.
+    runtime.shutdown_background();
+    code
+}
+
+/// The one dispatch of the commands that talk to AWS.
+async fn dispatch(
+    cfg: &'static Config,
+    rt: &'static Runtime,
+    out: &'static Printer,
+) -> Result<Report, Failure> {
+    match cfg.mode {
+        Mode::Deploy => deploy::run(cfg, rt, out, Intent::Deploy).await,
+        Mode::Plan => deploy::run(cfg, rt, out, Intent::Preview).await,
+        Mode::Verify => deploy::run(cfg, rt, out, Intent::ReadOnly).await,
+        Mode::Rollback => rollback::run(cfg, rt, out).await,
+        // Handled before the runtime starts: it needs no AWS.
+        Mode::Render => Err(Failure::Other(anyhow::anyhow!("render needs no AWS"))),
+    }
+}
+
+fn joined(r: Result<Result<Report, Failure>, tokio::task::JoinError>) -> Result<Report, Failure> {
+    r.unwrap_or_else(|e| Err(Failure::Other(anyhow::anyhow!("the run stopped: {e}"))))
+}
+
+/// `--output json` (or `--output=json`) among raw arguments, for a command line that does not
+/// even parse: that exit prints the same JSON shape as every other.
+fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .zip(args.iter().skip(1))
+        .any(|(a, b)| a == "--output" && b == "json")
+        || args.iter().any(|a| a == "--output=json")
+}
+
+/// Prints every problem of a run that stopped before it had a report (with its file and line
+/// where a file is at fault) and returns that run's report.
+fn stopped(cfg: Option<&Config>, rt: &Runtime, out: &Printer, f: Failure) -> Report {
+    match &f {
+        Failure::Input(problems) => {
+            for p in problems {
+                out.error(&p.at, &p.message);
+            }
+            // GitHub shows at most 10 annotations per step: the log has them all.
+            if out.actions() && problems.len() > 10 {
+                for p in problems {
+                    out.line(&format!("error: {}", p.message));
+                }
+            }
+        }
+        Failure::Other(e) => out.error(&Default::default(), &format!("{e:#}")),
+    }
+    Report::stopped(empty_report(cfg, rt), &f)
+}
+
+/// What is known of a run that stopped before it had a report.
+fn empty_report(cfg: Option<&Config>, rt: &Runtime) -> Report {
+    let region = cfg.and_then(|c| c.region.clone()).unwrap_or_default();
+    Report::new(
+        cfg.map_or(Mode::Deploy, |c| c.mode),
+        cfg.map_or("", |c| c.cluster.as_str()),
+        &region,
+        "",
+        rt,
+    )
 }
 
 /// How long a cancelled run may take to finish what it is doing before it is abandoned.
 const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Resolves with the signal's name on SIGTERM or SIGINT (never, where they cannot be caught).
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    }
-}
 
 /// The sticky comment is a courtesy: it may not hold a finished (or cancelled) job for long.
 const COMMENT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -165,52 +244,72 @@ impl<W: std::io::Write> std::io::Write for ScrubbingWriter<W> {
     }
 }
 
-/// `render` keeps stdout for the document: progress and errors go to stderr (the runner reads
-/// workflow commands from both).
+/// Writes a line to stdout; a closed stdout (a pipe whose reader left) ends nothing: the run
+/// still exits with its own code.
+fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|_| stdout.flush());
+}
+
+/// `render` keeps stdout for the documents: progress and errors go to stderr (the runner reads
+/// workflow commands from both). One document prints as it is; several print one per line
+/// (JSON Lines), each a document `aws ecs register-task-definition --cli-input-json` takes.
 fn render(cfg: &Config, rt: &Runtime) -> ExitCode {
     let out = Printer::to_stderr(rt);
     match deploy::render_files(cfg, rt, Some(&out), &Default::default()) {
         Ok(docs) => {
-            let value = if docs.len() == 1 {
-                docs[0].body.clone()
-            } else {
-                serde_json::Value::Array(docs.into_iter().map(|d| d.body).collect())
-            };
             // `render` prints the whole document on purpose: that is what it is asked for.
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&value).unwrap_or_default()
-            );
+            let text = if docs.len() == 1 {
+                serde_json::to_string_pretty(&docs[0].body).unwrap_or_default()
+            } else {
+                docs.iter()
+                    .map(|d| serde_json::to_string(&d.body).unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            print_stdout(&text);
             ExitCode::from(EXIT_OK)
         }
-        Err(f) => finish_failure(rt, &out, Some(cfg), f).0,
+        Err(f) => {
+            let report = stopped(Some(cfg), rt, &out, f);
+            finish(rt, &out, cfg.output_json, &report, cfg.mode).0
+        }
     }
 }
 
-/// Writes outputs and summary, prints the result, and picks the exit code.
-fn finish(rt: &Runtime, out: &Printer, cfg: &Config, report: &Report) -> ExitCode {
+/// Writes outputs and summary, prints the result, and picks the exit code. Every run ends
+/// here, whatever stopped it. Returns the exit code and the Markdown (for the PR comment).
+fn finish(
+    rt: &Runtime,
+    out: &Printer,
+    json: bool,
+    report: &Report,
+    mode: Mode,
+) -> (ExitCode, String) {
+    let markdown = report::markdown(report);
     if let Some(path) = &rt.output_file {
         if let Err(e) = gha::write_outputs(path, &report::outputs(report)) {
             out.error(&Default::default(), &format!("{e:#}"));
         }
     }
     if let Some(path) = &rt.summary_file {
-        if let Err(e) = gha::write_summary(path, &report::markdown(report)) {
+        if let Err(e) = gha::write_summary(path, &markdown) {
             out.warning(&format!("{e:#}"));
         }
     }
-    if cfg.output_json {
-        println!(
-            "{}",
-            redact::scrub(&report::outputs_json(report).to_string())
-        );
+    if json {
+        print_stdout(&redact::scrub(&report::outputs_json(report).to_string()));
     }
     let code = match report.result {
+        _ if report.invalid_input => EXIT_INPUT,
         RunResult::Deployed | RunResult::Unchanged | RunResult::Planned => EXIT_OK,
         // `rollback` asked for a rollback: having done it is success.
-        RunResult::RolledBack if cfg.mode == Mode::Rollback => EXIT_OK,
+        RunResult::RolledBack if mode == Mode::Rollback => EXIT_OK,
         RunResult::RolledBack | RunResult::Failed => EXIT_FAILED,
     };
+    if !report.errors.is_empty() {
+        return (ExitCode::from(code), markdown);
+    }
     let line = format!("result: {}", report.result.as_str());
     if code == EXIT_OK {
         out.line(&line);
@@ -227,62 +326,5 @@ fn finish(rt: &Runtime, out: &Printer, cfg: &Config, report: &Report) -> ExitCod
             .collect();
         out.error(&Default::default(), &format!("{line}; {}", why.join("; ")));
     }
-    ExitCode::from(code)
-}
-
-/// Reports a run that stopped before it had a report: every problem, `result=failed`.
-/// Returns the exit code and the Markdown written to the summary (for the PR comment).
-fn finish_failure(
-    rt: &Runtime,
-    out: &Printer,
-    cfg: Option<&Config>,
-    f: Failure,
-) -> (ExitCode, String) {
-    let (code, lines) = match &f {
-        Failure::Input(problems) => {
-            for p in problems {
-                out.error(&p.at, &p.message);
-            }
-            // GitHub shows at most 10 annotations per step: the log has them all.
-            if out.actions() && problems.len() > 10 {
-                for p in problems {
-                    out.line(&format!("error: {}", p.message));
-                }
-            }
-            (
-                EXIT_INPUT,
-                problems
-                    .iter()
-                    .map(|p| p.message.clone())
-                    .collect::<Vec<_>>(),
-            )
-        }
-        Failure::Other(e) => {
-            let text = format!("{e:#}");
-            out.error(&Default::default(), &text);
-            (EXIT_FAILED, vec![text])
-        }
-    };
-    if let Some(path) = &rt.output_file {
-        let _ = gha::write_outputs(path, &[("result".into(), "failed".into())]);
-    }
-    let what = if code == EXIT_INPUT {
-        "invalid input, nothing was changed"
-    } else {
-        "failed"
-    };
-    let mut md = format!("## ❌ ecs-deploy: {what}\n\n");
-    for l in &lines {
-        md.push_str(&format!("- {}\n", report::md(l)));
-    }
-    if let Some(path) = &rt.summary_file {
-        let _ = gha::write_summary(path, &md);
-    }
-    if cfg.is_some_and(|c| c.output_json) {
-        println!(
-            "{}",
-            serde_json::json!({"result": "failed", "errors": lines.iter().map(|l| redact::scrub(l).into_owned()).collect::<Vec<_>>()})
-        );
-    }
-    (ExitCode::from(code), md)
+    (ExitCode::from(code), markdown)
 }

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::arn::{ecs_cluster_url, revision_label as revision};
 use crate::config::{Mode, Role};
+use crate::error::Failure;
+use crate::gha::Runtime;
 use crate::taskdef::Diff;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +96,8 @@ pub struct ServiceReport {
     pub rollout: Option<Duration>,
     /// This run called UpdateService on it (a new deployment started), whatever came after.
     pub updated: bool,
+    /// How it rolls out (`rollout::Way::label`): shown by `plan` when it is not rolling.
+    pub rolls_out: String,
 }
 
 /// One bar of the timeline.
@@ -118,13 +123,58 @@ pub struct Report {
     pub stack_outputs: BTreeMap<String, String>,
     /// The stack step's lines: its result and the changes of its change set.
     pub stack_summary: Vec<String>,
+    /// Why the run stopped when that is not one service's failure (bad input, AWS refused).
     pub errors: Vec<String>,
+    /// The errors are problems with the inputs: nothing in AWS was changed (exit 2).
+    pub invalid_input: bool,
     pub duration: Duration,
     /// What happened when, for the timeline (offsets from the start of the run).
     pub phases: Vec<Phase>,
 }
 
 impl Report {
+    /// The report of a run before anything is known about its services: where and what ran.
+    pub(crate) fn new(
+        mode: Mode,
+        cluster: &str,
+        region: &str,
+        account: &str,
+        rt: &Runtime,
+    ) -> Report {
+        Report {
+            mode,
+            cluster: cluster.to_string(),
+            region: region.to_string(),
+            account: account.to_string(),
+            commit: rt.sha.clone(),
+            trigger: rt.event_name.clone(),
+            run_url: rt.run_url(),
+            services: Vec::new(),
+            result: RunResult::Unchanged,
+            stack_deployed: false,
+            stack_outputs: BTreeMap::new(),
+            stack_summary: Vec::new(),
+            errors: Vec::new(),
+            invalid_input: false,
+            duration: Duration::ZERO,
+            phases: Vec::new(),
+        }
+    }
+
+    /// A run that stopped with `failure` before it had a result of its own: `failed`, with
+    /// every problem, rendered like every other report. `base` is what was known by then.
+    pub(crate) fn stopped(mut base: Report, failure: &Failure) -> Report {
+        match failure {
+            Failure::Input(problems) => {
+                base.invalid_input = true;
+                base.errors = problems.iter().map(|p| p.message.clone()).collect();
+            }
+            Failure::Other(e) => base.errors = vec![format!("{e:#}")],
+        }
+        base.result = RunResult::Failed;
+        base
+    }
+
     fn arn_of(&self, role: Role) -> String {
         self.services
             .iter()
@@ -176,6 +226,7 @@ pub fn outputs_json(r: &Report) -> Value {
         };
         m.insert(k, value);
     }
+    m.insert("errors".into(), json!(r.errors));
     Value::Object(m)
 }
 
@@ -222,10 +273,6 @@ fn code(text: &str) -> String {
     format!("`{}`", inner.replace('|', "\\|"))
 }
 
-fn revision(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 /// `123.dkr.ecr.us-east-1.amazonaws.com/dataspace:v2` → `dataspace:v2`; digests shortened to
 /// 12 hex digits, which is what a person compares.
 fn short_image(image: &str) -> String {
@@ -236,7 +283,7 @@ fn short_image(image: &str) -> String {
         }
         None => (image, String::new()),
     };
-    format!("{}{suffix}", name.rsplit('/').next().unwrap_or(name))
+    format!("{}{suffix}", crate::arn::last_segment(name))
 }
 
 /// The image each container ran before, read from the diff's summary line
@@ -283,36 +330,6 @@ fn safe_url(u: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || "()[]<>\"'`\\".contains(c))
 }
 
-/// The ECS console page of the cluster's services, in the console of the region's partition.
-pub fn console_url(region: &str, cluster: &str) -> Option<String> {
-    let region_ok = !region.is_empty()
-        && region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    let cluster_ok = !cluster.is_empty()
-        && cluster
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !region_ok || !cluster_ok {
-        return None;
-    }
-    let host = if region.starts_with("cn-") {
-        format!("{region}.console.amazonaws.cn")
-    } else if region.starts_with("us-gov-") {
-        "console.amazonaws-us-gov.com".to_string()
-    } else {
-        format!("{region}.console.aws.amazon.com")
-    };
-    Some(format!(
-        "https://{host}/ecs/v2/clusters/{cluster}/services?region={region}"
-    ))
-}
-
-/// The cluster name of a cluster ARN (`arn:aws:ecs:…:cluster/name`), or the name itself.
-fn cluster_name(cluster: &str) -> &str {
-    cluster.rsplit('/').next().unwrap_or(cluster)
-}
-
 /// The job summary and the pull-request comment body: one renderer for both.
 /// Cut to `SUMMARY_LIMIT_BYTES`; `fit` cuts further for a comment.
 pub fn markdown(r: &Report) -> String {
@@ -322,13 +339,21 @@ pub fn markdown(r: &Report) -> String {
         Mode::Rollback => "ecs-deploy rollback",
         _ => "ecs-deploy",
     };
-    let _ = writeln!(
-        out,
-        "## {} {title}: {} on {}\n",
-        r.result.icon(),
-        r.result.as_str(),
-        code(&r.cluster)
-    );
+    if r.invalid_input {
+        let _ = writeln!(
+            out,
+            "## {} {title}: invalid input, nothing was changed\n",
+            r.result.icon()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "## {} {title}: {} on {}\n",
+            r.result.icon(),
+            r.result.as_str(),
+            code(&r.cluster)
+        );
+    }
     let mut facts = vec![format!("region {}", code(&r.region))];
     if !r.account.is_empty() {
         facts.push(format!("account {}", code(&r.account)));
@@ -349,17 +374,19 @@ pub fn markdown(r: &Report) -> String {
     if let Some(u) = r.run_url.as_deref().filter(|u| safe_url(u)) {
         links.push(format!("[workflow run]({u})"));
     }
-    if let Some(u) = console_url(&r.region, cluster_name(&r.cluster)) {
+    if let Some(u) = ecs_cluster_url(&r.region, &r.cluster) {
         links.push(format!("[ECS console]({u})"));
     }
     if !links.is_empty() {
         let _ = writeln!(out, "{}\n", links.join(" · "));
     }
-    let _ = writeln!(
-        out,
-        "| service | task definition | images | result | rollout |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|");
+    if !r.services.is_empty() {
+        let _ = writeln!(
+            out,
+            "| service | task definition | images | result | rollout |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|");
+    }
     for s in &r.services {
         let td = if s.result == ServiceResult::WouldDeploy {
             format!("{} → new revision", code(revision(&s.old_task_definition)))
@@ -373,12 +400,15 @@ pub fn markdown(r: &Report) -> String {
                 code(revision(&s.new_task_definition))
             )
         };
+        let mut result = s.result.label();
+        if r.mode == Mode::Plan && !s.rolls_out.is_empty() && s.rolls_out != "rolling" {
+            result = format!("{result} ({})", md(&s.rolls_out));
+        }
         let _ = writeln!(
             out,
-            "| {} | {td} | {} | {} | {} |",
+            "| {} | {td} | {} | {result} | {} |",
             code(&s.service),
             images_cell(s),
-            s.result.label(),
             s.rollout.map(secs).unwrap_or_else(|| "–".into())
         );
     }
@@ -563,12 +593,14 @@ mod tests {
                 result: ServiceResult::Failed("<img src=x onerror=alert(1)> | x".into()),
                 rollout: Some(Duration::from_secs(75)),
                 updated: true,
+                rolls_out: "rolling".into(),
             }],
             result: RunResult::Failed,
             stack_deployed: false,
             stack_outputs: BTreeMap::new(),
             stack_summary: vec![],
             errors: vec![],
+            invalid_input: false,
             phases: vec![],
             duration: Duration::from_secs(80),
         }
@@ -666,10 +698,10 @@ mod tests {
         assert!(!m.contains("workflow run]"), "{m}");
         assert!(m.contains("clusters/dataspace-dev/services"), "{m}");
         assert_eq!(
-            console_url("cn-north-1", "c").unwrap(),
+            ecs_cluster_url("cn-north-1", "c").unwrap(),
             "https://cn-north-1.console.amazonaws.cn/ecs/v2/clusters/c/services?region=cn-north-1"
         );
-        assert_eq!(console_url("us-east-1", "a/b"), None);
+        assert_eq!(ecs_cluster_url("us-east-1", "a/b"), None);
     }
 
     #[test]

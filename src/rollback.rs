@@ -7,43 +7,34 @@
 //! otherwise.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 
-use crate::aws::{aws_error_message, Aws};
+use crate::arn::{family_revision, revision_label as rev};
+use crate::aws::AwsContext;
 use crate::config::Config;
+use crate::context::Clock;
 use crate::error::Failure;
 use crate::gha::{Printer, Runtime};
+use crate::prelude::{self, Rollouts};
 use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
-use crate::services::{self, Snapshot};
-use crate::wait::{self, Outcome, Watch};
-use crate::{deploy, ecs_json, taskdef};
+use crate::rollout::Watch;
+use crate::wait::Outcome;
+use crate::{ecs_json, taskdef};
 
-/// Runs the rollback of every target service; `live` is what preflight found.
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    aws: &Aws,
-    cfg: &Config,
-    rt: &Runtime,
-    live: BTreeMap<String, Snapshot>,
-    account: String,
-    region: String,
-    started: Instant,
-    since_epoch: f64,
-    out: &Printer,
-) -> Result<Report, Failure> {
+/// Runs the rollback of every target service.
+pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Failure> {
+    let (ctx, runs) = prelude::start(cfg, rt, out, Clock::start(), Rollouts::Started).await?;
+    let aws = &ctx.aws;
     out.group("Roll back to the previous revisions");
     let mut services_report = Vec::new();
     let mut watches = Vec::new();
-    for t in &cfg.targets {
-        let Some(snap) = live.get(services::short_name(&t.service)) else {
-            continue;
-        };
+    for r in &runs {
+        let snap = &r.live;
         let current = snap.task_definition.clone();
         let mut report = ServiceReport {
             service: snap.name.clone(),
-            role: t.role,
+            role: r.target.role,
             old_task_definition: current.clone(),
             new_task_definition: current.clone(),
             images: Vec::new(),
@@ -51,8 +42,12 @@ pub async fn run(
             result: ServiceResult::NotUpdated,
             rollout: None,
             updated: false,
+            rolls_out: r.way.label(),
         };
         let step: Result<String> = async {
+            let rollout = r
+                .rollout
+                .ok_or_else(|| anyhow!("{} cannot be rolled back by ecs-deploy", r.way.label()))?;
             let previous = previous_active(&aws.ecs, &current).await?;
             let (td, _) = ecs_json::describe(&aws.ecs, &previous).await?;
             report.images = taskdef::images(&td);
@@ -68,13 +63,14 @@ pub async fn run(
                     ));
                 }
             }
-            let id =
-                services::update(&aws.ecs, &cfg.cluster, &snap.name, &previous, None, false)
-                    .await?;
+            let id = rollout
+                .undo(aws, &cfg.cluster, &snap.name, &previous, &current)
+                .await?;
             report.new_task_definition = previous.clone();
             report.updated = true;
             watches.push(Watch {
                 service: snap.name.clone(),
+                rollout,
                 deployment: id,
                 before: snap.primary().map(|d| d.id.clone()),
                 before_task_definition: None,
@@ -101,7 +97,9 @@ pub async fn run(
     }
     out.end_group();
     let outcomes = if cfg.wait && !watches.is_empty() {
-        wait::wait_grouped(aws, cfg, &watches, "rollback", since_epoch, out).await
+        ctx.wait(cfg.wait_for, ctx.clock.epoch)
+            .grouped(&watches, "rollback")
+            .await
     } else {
         BTreeMap::new()
     };
@@ -123,7 +121,8 @@ pub async fn run(
             Some(Outcome::Failed(why))
             | Some(Outcome::Superseded(why))
             | Some(Outcome::TimedOut(why))
-            | Some(Outcome::Interrupted(why)) => {
+            | Some(Outcome::Interrupted(why))
+            | Some(Outcome::Abandoned(why)) => {
                 ok = false;
                 ServiceResult::Failed(format!(
                     "{reason}, but that rollout did not complete: {why}"
@@ -135,29 +134,19 @@ pub async fn run(
             }
         };
     }
-    let mut report = deploy::new_report(cfg, rt, region, account);
+    let mut report = Report::new(cfg.mode, &cfg.cluster, &ctx.region, &ctx.account, rt);
     report.services = services_report;
     report.result = if ok && !cfg.targets.is_empty() {
         RunResult::RolledBack
     } else {
         RunResult::Failed
     };
-    report.duration = started.elapsed();
+    report.duration = ctx.clock.elapsed();
     Ok(report)
 }
 
-fn rev(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
-/// `family` and `revision` of `arn:…:task-definition/family:revision` (or `family:revision`).
-pub fn family_revision(td: &str) -> Option<(&str, u32)> {
-    let (family, revision) = rev(td).rsplit_once(':')?;
-    Some((family, revision.parse().ok()?))
-}
-
 /// Of `arns` (any order), the highest revision of `family` below `revision`.
-pub fn pick_previous(arns: &[String], family: &str, revision: u32) -> Option<String> {
+pub(crate) fn pick_previous(arns: &[String], family: &str, revision: u32) -> Option<String> {
     arns.iter()
         .filter_map(|a| {
             let (f, r) = family_revision(a)?;
@@ -182,8 +171,7 @@ async fn previous_active(ecs: &aws_sdk_ecs::Client, current: &str) -> Result<Str
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| anyhow!(aws_error_message(&e)))
-            .with_context(|| format!("listing the revisions of task-definition family {family}"))?;
+            .aws_context(|| format!("listing the revisions of task-definition family {family}"))?;
         arns.extend(page.task_definition_arns().iter().cloned());
         token = page.next_token().map(str::to_string);
         if token.is_none() {

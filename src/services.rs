@@ -5,14 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Context, Result};
-use aws_sdk_ecs::types::Service;
+use anyhow::{anyhow, Result};
+use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
 
-use crate::aws::aws_error_message;
-use crate::error::InputProblem;
+use crate::aws::{aws_error_message, AwsContext};
 
 /// `DescribeServices` takes at most this many names per call.
 const DESCRIBE_BATCH: usize = 10;
+
+/// `deployments[].status` of the deployment that ECS is rolling out to.
+pub(crate) const PRIMARY: &str = "PRIMARY";
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Deployment {
@@ -25,7 +27,7 @@ pub struct Deployment {
     pub running: i32,
     pub failed: i32,
     /// IN_PROGRESS, COMPLETED or FAILED; absent for services behind a Classic Load Balancer.
-    pub rollout_state: Option<String>,
+    pub rollout_state: Option<DeploymentRolloutState>,
     pub rollout_reason: Option<String>,
     /// Seconds since the epoch.
     pub created_at: f64,
@@ -42,12 +44,10 @@ pub struct Event {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub name: String,
-    pub arn: String,
     pub status: String,
     pub task_definition: String,
     pub desired: i32,
     pub running: i32,
-    pub pending: i32,
     pub deployments: Vec<Deployment>,
     /// Newest first, as ECS returns them.
     pub events: Vec<Event>,
@@ -55,6 +55,10 @@ pub struct Snapshot {
     pub controller: String,
     /// `deploymentConfiguration.deploymentCircuitBreaker`, when DescribeServices gives it.
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// `deploymentConfiguration.strategy` (ROLLING, BLUE_GREEN, LINEAR, CANARY), when given.
+    pub strategy: Option<String>,
+    /// `deploymentConfiguration.bakeTimeInMinutes`, when given.
+    pub bake_time_minutes: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,18 +69,16 @@ pub struct CircuitBreaker {
 
 impl Snapshot {
     pub fn primary(&self) -> Option<&Deployment> {
-        self.deployments.iter().find(|d| d.status == "PRIMARY")
+        self.deployments.iter().find(|d| d.status == PRIMARY)
     }
 
     fn from_sdk(s: &Service) -> Snapshot {
         Snapshot {
             name: s.service_name().unwrap_or_default().to_string(),
-            arn: s.service_arn().unwrap_or_default().to_string(),
             status: s.status().unwrap_or_default().to_string(),
             task_definition: s.task_definition().unwrap_or_default().to_string(),
             desired: s.desired_count(),
             running: s.running_count(),
-            pending: s.pending_count(),
             deployments: s
                 .deployments()
                 .iter()
@@ -88,7 +90,7 @@ impl Snapshot {
                     pending: d.pending_count(),
                     running: d.running_count(),
                     failed: d.failed_tasks(),
-                    rollout_state: d.rollout_state().map(|r| r.as_str().to_string()),
+                    rollout_state: d.rollout_state().cloned(),
                     rollout_reason: d.rollout_state_reason().map(str::to_string),
                     created_at: d.created_at().map(|t| t.as_secs_f64()).unwrap_or_default(),
                 })
@@ -113,13 +115,15 @@ impl Snapshot {
                     enable: b.enable(),
                     rollback: b.rollback(),
                 }),
+            strategy: s
+                .deployment_configuration()
+                .and_then(|c| c.strategy())
+                .map(|v| v.as_str().to_string()),
+            bake_time_minutes: s
+                .deployment_configuration()
+                .and_then(|c| c.bake_time_in_minutes()),
         }
     }
-}
-
-/// The last segment of an ARN or the name itself: how services are matched in answers.
-pub fn short_name(name_or_arn: &str) -> &str {
-    name_or_arn.rsplit('/').next().unwrap_or(name_or_arn)
 }
 
 /// Describes `names` in `cluster`, ten per call, all calls at once. Missing services are
@@ -161,55 +165,25 @@ pub enum DescribeError {
     Other(anyhow::Error),
 }
 
-/// Preflight: the cluster and every service exist, are ACTIVE, and use the ECS deployment
-/// controller. Every problem is reported at once; nothing is changed.
-pub async fn preflight(
+/// Describes the services for preflight: `ClusterNotFound` is told apart from other errors,
+/// which name the cluster.
+pub(crate) async fn describe_for_preflight(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
-    region: &str,
     names: &[String],
-) -> Result<BTreeMap<String, Snapshot>, crate::error::Failure> {
-    let found = match describe(ecs, cluster, names).await {
-        Ok(f) => f,
-        Err(DescribeError::ClusterNotFound) => {
-            return Err(InputProblem::new(format!(
-                "cluster `{cluster}` was not found in {region}: check input cluster and region (and that the credentials are for the right account)"
-            ))
-            .into())
-        }
+) -> Result<Option<BTreeMap<String, Snapshot>>> {
+    match describe(ecs, cluster, names).await {
+        Ok(found) => Ok(Some(found)),
+        Err(DescribeError::ClusterNotFound) => Ok(None),
         Err(DescribeError::Other(e)) => {
-            return Err(e
-                .context(format!("describing the services of cluster {cluster}"))
-                .into())
+            Err(e.context(format!("describing the services of cluster {cluster}")))
         }
-    };
-    let mut problems = Vec::new();
-    for name in names {
-        match found.get(short_name(name)) {
-            None => problems.push(InputProblem::new(format!(
-                "service `{name}` was not found in cluster `{cluster}` ({region}): check the service name, and that it belongs to this cluster"
-            ))),
-            Some(s) if s.status != "ACTIVE" => problems.push(InputProblem::new(format!(
-                "service `{name}` in cluster `{cluster}` is {}, not ACTIVE: recreate it, or remove it from the inputs",
-                s.status
-            ))),
-            Some(s) if s.controller != "ECS" => problems.push(InputProblem::new(format!(
-                "service `{name}` uses the {} deployment controller: UpdateService cannot change its task definition; deploy it with CodeDeploy (blue/green is not supported yet)",
-                s.controller
-            ))),
-            Some(_) => {}
-        }
-    }
-    if problems.is_empty() {
-        Ok(found)
-    } else {
-        Err(problems.into())
     }
 }
 
 /// One `UpdateService` call carrying the task definition and any changed attribute (two calls
 /// would start two deployments). Returns the id of the PRIMARY deployment it answers with.
-pub async fn update(
+pub(crate) async fn update(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
@@ -226,8 +200,7 @@ pub async fn update(
         .force_new_deployment(force)
         .send()
         .await
-        .map_err(|e| anyhow!(aws_error_message(&e)))
-        .with_context(|| format!("updating service {service} to {task_definition}"))?;
+        .aws_context(|| format!("updating service {service} to {task_definition}"))?;
     let snap = answer
         .service()
         .map(Snapshot::from_sdk)

@@ -17,12 +17,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Context, Result};
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use aws_sdk_cloudformation::types::{
-    Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, Stack, StackEvent, Tag,
-    TemplateStage,
+    Capability, Change, ChangeSetStatus, ChangeSetType, Parameter, Stack, StackEvent, StackStatus,
+    Tag, TemplateStage,
 };
 
 use crate::aws::{aws_error_message, Aws};
-use crate::config::{Config, DeployStack, Mode, StackInputs};
+use crate::config::{Config, DeployStack, StackInputs};
+use crate::context::Intent;
 use crate::error::Failure;
 use crate::gha::Printer;
 use template::Local;
@@ -52,14 +53,20 @@ pub fn output_keys(cfg: &Config) -> Result<Option<BTreeSet<String>>, Failure> {
     }
 }
 
-/// Deploys the stack when `deploy-stack` says so (plan mode: previews the change set).
-pub async fn run(aws: &Aws, cfg: &Config, out: &Printer) -> Result<StackOutcome, Failure> {
+/// Deploys the stack when `deploy-stack` says so; `Preview` previews the change set and
+/// `ReadOnly` only reads the stack's outputs.
+pub(crate) async fn run(
+    aws: &Aws,
+    cfg: &Config,
+    intent: Intent,
+    out: &Printer,
+) -> Result<StackOutcome, Failure> {
     let Some(inputs) = &cfg.stack else {
         return Ok(StackOutcome::default());
     };
-    // `verify` changes nothing: it only reads the stack's outputs, like `deploy-stack: never`.
+    // A read-only run changes nothing: it only reads the stack's outputs, like `deploy-stack: never`.
     let read_only;
-    let inputs = if cfg.mode == Mode::Verify {
+    let inputs = if intent == Intent::ReadOnly {
         read_only = StackInputs {
             deploy: DeployStack::Never,
             ..inputs.clone()
@@ -82,7 +89,7 @@ pub async fn run(aws: &Aws, cfg: &Config, out: &Printer) -> Result<StackOutcome,
         region: cfg.region.clone().unwrap_or_default(),
         poll: cfg.poll.min(MAX_POLL).max(Duration::from_millis(50)),
         deadline: Instant::now() + inputs.timeout,
-        plan: cfg.mode == Mode::Plan,
+        plan: intent == Intent::Preview,
         summary: Vec::new(),
     };
     let result = job.run().await;
@@ -165,9 +172,9 @@ impl Job<'_> {
                 return Ok(Some(Next::Create));
             };
             let st = status(&stack);
-            match st.as_str() {
-                "REVIEW_IN_PROGRESS" => return Ok(Some(Next::Create)),
-                "ROLLBACK_COMPLETE" | "CREATE_FAILED" => {
+            match state(&stack) {
+                StackStatus::ReviewInProgress => return Ok(Some(Next::Create)),
+                StackStatus::RollbackComplete | StackStatus::CreateFailed => {
                     if self.plan {
                         let line = format!(
                             "stack {} is {st} (its first create failed): a deploy deletes it and creates it again",
@@ -184,11 +191,11 @@ impl Job<'_> {
                     self.delete_stack(&stack).await?;
                     return Ok(Some(Next::Create));
                 }
-                "UPDATE_ROLLBACK_FAILED"
-                | "ROLLBACK_FAILED"
-                | "DELETE_FAILED"
-                | "IMPORT_ROLLBACK_FAILED" => {
-                    let hint = if st == "UPDATE_ROLLBACK_FAILED" {
+                s @ (StackStatus::UpdateRollbackFailed
+                | StackStatus::RollbackFailed
+                | StackStatus::DeleteFailed
+                | StackStatus::ImportRollbackFailed) => {
+                    let hint = if s == StackStatus::UpdateRollbackFailed {
                         "fix the resources that failed and use \"Continue update rollback\" in the CloudFormation console"
                     } else {
                         "fix or delete the stack in the CloudFormation console"
@@ -199,9 +206,9 @@ impl Job<'_> {
                         self.console(&stack)
                     ));
                 }
-                s if s.ends_with("_IN_PROGRESS") => {
+                s if in_progress(&s) => {
                     self.out.line(&format!(
-                        "stack {} is {s} (another operation is running): waiting for it to finish",
+                        "stack {} is {st} (another operation is running): waiting for it to finish",
                         self.name()
                     ));
                     self.wait_settled().await?;
@@ -435,8 +442,7 @@ impl Job<'_> {
                 .await?
                 .ok_or_else(|| anyhow!("stack {} disappeared while it deployed", self.name()))?;
             events.extend(self.new_events(&mut seen).await?);
-            let st = status(&stack);
-            if !st.ends_with("_IN_PROGRESS") {
+            if !in_progress(&state(&stack)) {
                 break stack;
             }
             if Instant::now() > self.deadline {
@@ -445,8 +451,8 @@ impl Job<'_> {
         };
         let st = status(&stack);
         if matches!(
-            st.as_str(),
-            "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE"
+            state(&stack),
+            StackStatus::CreateComplete | StackStatus::UpdateComplete | StackStatus::ImportComplete
         ) {
             let line = format!("stack {} deployed: {st}", self.name());
             self.say(line);
@@ -541,7 +547,7 @@ impl Job<'_> {
     /// preview (or found nothing) is removed again.
     async fn delete_review_stack(&self) {
         match self.describe().await {
-            Ok(Some(s)) if status(&s) == "REVIEW_IN_PROGRESS" => {
+            Ok(Some(s)) if state(&s) == StackStatus::ReviewInProgress => {
                 if let Err(e) = self
                     .aws
                     .cfn
@@ -575,8 +581,8 @@ impl Job<'_> {
             match self.describe().await? {
                 None => return Ok(()),
                 Some(s) if s.stack_id() != stack.stack_id() => return Ok(()),
-                Some(s) if status(&s) == "DELETE_COMPLETE" => return Ok(()),
-                Some(s) if status(&s) == "DELETE_FAILED" => {
+                Some(s) if state(&s) == StackStatus::DeleteComplete => return Ok(()),
+                Some(s) if state(&s) == StackStatus::DeleteFailed => {
                     return Err(anyhow!(
                         "deleting stack {} failed (DELETE_FAILED): {}; delete it in the CloudFormation console, then run again",
                         self.name(),
@@ -595,7 +601,7 @@ impl Job<'_> {
         loop {
             self.new_events(&mut seen).await?;
             match self.describe().await? {
-                Some(s) if status(&s).ends_with("_IN_PROGRESS") => {
+                Some(s) if in_progress(&state(&s)) => {
                     if Instant::now() > self.deadline {
                         return Err(self.still_running(&s));
                     }
@@ -675,11 +681,8 @@ impl Job<'_> {
 
     fn console(&self, stack: &Stack) -> String {
         let id = stack.stack_id().unwrap_or(self.name());
-        format!(
-            "https://{r}.console.aws.amazon.com/cloudformation/home?region={r}#/stacks/stackinfo?stackId={}",
-            url_encode(id),
-            r = self.region
-        )
+        crate::arn::stack_url(&self.region, id)
+            .unwrap_or_else(|| "the CloudFormation console".to_string())
     }
 
     fn still_running(&self, stack: &Stack) -> anyhow::Error {
@@ -691,6 +694,19 @@ impl Job<'_> {
             self.console(stack)
         )
     }
+}
+
+/// The stack's status as the SDK's enum; a status the SDK does not know is `Unknown`.
+fn state(stack: &Stack) -> StackStatus {
+    stack
+        .stack_status()
+        .cloned()
+        .unwrap_or_else(|| StackStatus::from(""))
+}
+
+/// CloudFormation names every running operation's status `…_IN_PROGRESS`.
+fn in_progress(s: &StackStatus) -> bool {
+    s.as_str().ends_with("_IN_PROGRESS")
 }
 
 fn status(stack: &Stack) -> String {
@@ -780,17 +796,6 @@ fn first_failure<'a>(events: &'a [StackEvent], stack: &str) -> Option<&'a StackE
         .or_else(|| failed.iter().find(|e| !is_stack(e)))
         .or_else(|| failed.first())
         .copied()
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::error::Failure;
 use crate::gha::Printer;
 use crate::images;
+use crate::record::ServiceRun;
 use crate::render::Rendered;
 
 /// DescribeParameters accepts at most this many names in one filter.
@@ -36,23 +37,31 @@ enum Source {
     Secret { region: String, id: String },
 }
 
-/// Runs the checks beyond preflight (images in verify mode, secrets, log groups, roles).
-/// `account` is the caller's. An error lists every failed item.
-pub async fn run(
+/// Runs the checks beyond preflight (images when `with_images`, secrets, log groups, roles)
+/// and says how each service rolls out. `account` is the caller's. An error lists every
+/// failed item.
+pub(crate) async fn run(
     aws: &Aws,
     cfg: &Config,
     account: &str,
-    docs: &[Rendered],
+    runs: &[ServiceRun],
+    with_images: bool,
     out: &Printer,
 ) -> Result<(), Failure> {
+    let docs: Vec<Rendered> = runs.iter().filter_map(|r| r.rendered.clone()).collect();
+    let docs = &docs[..];
     out.group("Verify");
     let mut report = Tally::new(out);
     report.ok(&format!("cluster {}: ACTIVE", cfg.cluster));
-    for t in &cfg.targets {
-        report.ok(&format!("service {}: ACTIVE", t.service));
+    for r in runs {
+        report.ok(&format!(
+            "service {}: ACTIVE, rolls out {}",
+            r.target.service,
+            r.way.label()
+        ));
     }
     // In deploy mode `images::check` has already checked (and maybe pinned) the images.
-    if cfg.mode == crate::config::Mode::Verify {
+    if with_images {
         check_images(aws, cfg, docs, &mut report).await;
     }
     check_secrets(aws, docs, &mut report).await;
@@ -436,43 +445,29 @@ fn roles(docs: &[Rendered]) -> BTreeSet<(&'static str, String)> {
     out
 }
 
-fn in_region(aws: &Aws, region: Option<&str>) -> Option<aws_config::Region> {
+/// The run's configuration for `region` when it is not the run's own region.
+fn in_region(aws: &Aws, region: Option<&str>) -> Option<aws_config::SdkConfig> {
     region
         .filter(|r| aws.sdk.region().is_none_or(|own| own.as_ref() != *r))
-        .map(|r| aws_config::Region::new(r.to_string()))
+        .map(|r| aws.sdk_in(r))
 }
 
 fn ssm_client(aws: &Aws, region: Option<&str>) -> aws_sdk_ssm::Client {
-    match in_region(aws, region) {
-        None => aws.ssm.clone(),
-        Some(r) => aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::config::Builder::from(&aws.sdk)
-                .region(r)
-                .build(),
-        ),
-    }
+    in_region(aws, region).map_or_else(|| aws.ssm.clone(), |c| aws_sdk_ssm::Client::new(&c))
 }
 
 fn secrets_client(aws: &Aws, region: &str) -> aws_sdk_secretsmanager::Client {
-    match in_region(aws, Some(region)) {
-        None => aws.secrets.clone(),
-        Some(r) => aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&aws.sdk)
-                .region(r)
-                .build(),
-        ),
-    }
+    in_region(aws, Some(region)).map_or_else(
+        || aws.secrets.clone(),
+        |c| aws_sdk_secretsmanager::Client::new(&c),
+    )
 }
 
 fn logs_client(aws: &Aws, region: Option<&str>) -> aws_sdk_cloudwatchlogs::Client {
-    match in_region(aws, region) {
-        None => aws.logs.clone(),
-        Some(r) => aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::config::Builder::from(&aws.sdk)
-                .region(r)
-                .build(),
-        ),
-    }
+    in_region(aws, region).map_or_else(
+        || aws.logs.clone(),
+        |c| aws_sdk_cloudwatchlogs::Client::new(&c),
+    )
 }
 
 #[cfg(test)]

@@ -1,119 +1,20 @@
-//! Waiting for rollouts: a pure decision per service snapshot, and the polling loop around it.
-//!
-//! Success is narrow on purpose: the deployment that our `UpdateService` returned is still
-//! PRIMARY and its `rolloutState` is COMPLETED (ECS sets that once the new tasks are healthy
-//! at the desired count and the old ones drained). "Running = desired" alone is only used for
-//! services without a rollout state (Classic Load Balancer), with a single deployment.
+//! Waiting for rollouts: the polling loop around each way's pure decision
+//! (`Rollout::decide`), with the deadline, cancellation, progress lines and the evidence of a
+//! failure (stopped tasks, exit codes, log tails).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use crate::arn::last_segment;
 use crate::aws::Aws;
+use crate::cancel;
 use crate::gha::Printer;
-use crate::services::{self, Snapshot};
+use crate::rollout::{self, Verdict, Watch};
+use crate::services::Snapshot;
 use crate::tasks::{self, Kind, StoppedTask};
 
-/// What one service's snapshot says about the deployment we are waiting for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Done,
-    Waiting,
-    /// The rollout failed or cannot succeed; ECS may already be rolling back.
-    Failed(String),
-    /// Someone else's deployment became PRIMARY while ours had not failed.
-    Superseded(String),
-}
-
-/// One service to wait for.
-#[derive(Debug, Clone, Default)]
-pub struct Watch {
-    pub service: String,
-    /// The deployment id our update returned (or the one found in progress).
-    pub deployment: String,
-    /// The PRIMARY deployment id from before our update (to recognise an ECS rollback).
-    pub before: Option<String>,
-    /// The task definition the service ran before our update (same purpose: ECS's rollback
-    /// may come back as a new deployment of the old revision).
-    pub before_task_definition: Option<String>,
-}
-
-/// Decides from one snapshot and the stopped tasks last seen for the service (any deployment:
-/// only those `startedBy` our deployment count).
-pub fn assess(snap: &Snapshot, w: &Watch, stopped: &[StoppedTask]) -> Verdict {
-    let ours = w.deployment.as_str();
-    let primary = snap.primary();
-    let ecs_rolled_back = primary.is_some_and(|p| {
-        p.id != ours
-            && (w.before.as_deref() == Some(p.id.as_str())
-                || w.before_task_definition.as_deref() == Some(p.task_definition.as_str()))
-    });
-    match snap.deployments.iter().find(|d| d.id == ours) {
-        Some(d) if d.rollout_state.as_deref() == Some("FAILED") => Verdict::Failed(format!(
-            "rollout FAILED{}",
-            d.rollout_reason
-                .as_deref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        )),
-        Some(d) if d.status == "PRIMARY" => {
-            if d.rollout_state.as_deref() == Some("COMPLETED") {
-                return Verdict::Done;
-            }
-            if let Some(why) = doomed(snap, ours, d.desired, stopped) {
-                return Verdict::Failed(why);
-            }
-            match d.rollout_state.as_deref() {
-                Some(_) => Verdict::Waiting,
-                None if snap.deployments.len() == 1 && d.running == d.desired => Verdict::Done,
-                None => Verdict::Waiting,
-            }
-        }
-        Some(_) if ecs_rolled_back => Verdict::Failed(ECS_ROLLED_BACK.into()),
-        Some(_) => Verdict::Superseded(format!(
-            "deployment {} became PRIMARY while ours ({ours}) was rolling out: someone else deployed",
-            primary.map(|p| p.id.as_str()).unwrap_or("?")
-        )),
-        None if ecs_rolled_back => Verdict::Failed(ECS_ROLLED_BACK.into()),
-        None => match primary {
-            Some(p) => Verdict::Superseded(format!(
-                "deployment {} replaced ours ({ours}): someone else deployed",
-                p.id
-            )),
-            None => Verdict::Waiting,
-        },
-    }
-}
-
-const ECS_ROLLED_BACK: &str = "ECS rolled the deployment back (deployment circuit breaker or alarm): the previous deployment is PRIMARY again";
-
-/// Our deployment cannot succeed: a task stopped with an error no retry fixes, or as many
-/// tasks failed as the circuit breaker tolerates.
-fn doomed(snap: &Snapshot, ours: &str, desired: i32, stopped: &[StoppedTask]) -> Option<String> {
-    let failed: Vec<&StoppedTask> = stopped
-        .iter()
-        .filter(|t| t.started_by == ours && tasks::classify(t) != Kind::Routine)
-        .collect();
-    if failed.iter().any(|t| tasks::classify(t) == Kind::Fatal) {
-        return Some(
-            "a task of the new revision stopped with an error that retrying cannot fix".into(),
-        );
-    }
-    let limit = tasks::threshold(desired);
-    if failed.len() >= limit {
-        let breaker = match snap.circuit_breaker {
-            Some(b) if b.enable && b.rollback => {
-                "; the service's circuit breaker rolls back at this count too"
-            }
-            Some(b) if b.enable => "; the service's circuit breaker stops at this count too",
-            _ => "",
-        };
-        return Some(format!(
-            "{} tasks of the new revision failed, the circuit breaker's threshold for {desired} desired task(s) is {limit}{breaker}",
-            failed.len()
-        ));
-    }
-    None
-}
+/// How long the evidence of a timed-out rollout may take to gather once the deadline passed.
+const EVIDENCE_GRACE: Duration = Duration::from_secs(10);
 
 /// The result of waiting for one service.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +26,9 @@ pub enum Outcome {
     TimedOut(String),
     /// SIGTERM or SIGINT arrived: waiting stopped, the rollout continues in ECS.
     Interrupted(String),
+    /// Waiting stopped because another service of the run failed (its name): no verdict of
+    /// its own, and it is undone with the others.
+    Abandoned(String),
 }
 
 /// A line describing the deployment counts, printed whenever it changes.
@@ -138,7 +42,7 @@ fn progress_line(snap: &Snapshot, ours: &str) -> String {
             d.pending,
             d.running,
             d.failed,
-            d.rollout_state.as_deref().unwrap_or("-")
+            d.rollout_state.as_ref().map_or("-", |r| r.as_str())
         ),
         None => format!(
             "{}: our deployment is gone; PRIMARY is {}",
@@ -158,153 +62,196 @@ struct Seen {
     stopped: Vec<StoppedTask>,
 }
 
-/// Polls every `poll` until every watched service has an outcome, `deadline` passes, or the
-/// process is asked to stop (SIGTERM/SIGINT). Service events from `since_epoch` on are shown.
-/// `wait_all` for the run's cluster, poll and deadline, inside a log group; `what` names the
-/// kind of rollout ("rollout", "rollback"). A second of slack on `since_epoch` absorbs clock
-/// skew between the runner and AWS.
-pub async fn wait_grouped(
-    aws: &Aws,
-    cfg: &crate::config::Config,
-    watches: &[Watch],
-    what: &str,
-    since_epoch: f64,
-    out: &Printer,
-) -> BTreeMap<String, Outcome> {
-    out.group(&format!(
-        "Wait for {} {what}(s), up to {} min",
-        watches.len(),
-        cfg.wait_for.as_secs() / 60
-    ));
-    let outcomes = wait_all(
-        aws,
-        &cfg.cluster,
-        watches,
-        cfg.poll,
-        cfg.wait_for,
-        since_epoch - 1.0,
-        out,
-    )
-    .await;
-    out.end_group();
-    outcomes
+/// One wait: where, how often, until when. `since_epoch` is when the run started (service
+/// events from then on are shown).
+pub(crate) struct Wait<'a> {
+    pub aws: &'a Aws,
+    pub cluster: &'a str,
+    pub poll: Duration,
+    pub deadline: Duration,
+    pub since_epoch: f64,
+    pub out: &'a Printer,
+    /// Stop waiting for every other service as soon as one fails (they will be undone).
+    pub stop_at_first_failure: bool,
 }
 
-pub async fn wait_all(
-    aws: &Aws,
-    cluster: &str,
-    watches: &[Watch],
-    poll: Duration,
-    deadline: Duration,
-    since_epoch: f64,
-    out: &Printer,
-) -> BTreeMap<String, Outcome> {
-    let started = Instant::now();
-    let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
-    let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
-    let mut seen_events: BTreeSet<String> = BTreeSet::new();
-    let signal = interrupted();
-    tokio::pin!(signal);
-    loop {
-        let poll_once = async {
-            let pending: Vec<&Watch> = watches
-                .iter()
-                .filter(|w| !outcomes.contains_key(&w.service))
-                .collect();
-            let names: Vec<String> = pending.iter().map(|w| w.service.clone()).collect();
-            let snaps = match services::describe(&aws.ecs, cluster, &names).await {
-                Ok(s) => s,
-                // A failed poll is not a failed rollout: the SDK already retried; try next time.
-                Err(e) => {
-                    out.warning(&format!("could not describe the services this time: {e}"));
-                    return;
+impl Wait<'_> {
+    /// `all`, inside a log group; `what` names the kind of rollout ("rollout", "rollback").
+    pub(crate) async fn grouped(&self, watches: &[Watch], what: &str) -> BTreeMap<String, Outcome> {
+        self.out.group(&format!(
+            "Wait for {} {what}(s), up to {}",
+            watches.len(),
+            minutes(self.deadline)
+        ));
+        let outcomes = self.all(watches).await;
+        self.out.end_group();
+        outcomes
+    }
+
+    /// Polls every `poll` until every watched service has an outcome, the deadline passes, or
+    /// the process is asked to stop (SIGTERM/SIGINT). Every poll gets at most the time the
+    /// deadline has left, so a silent endpoint cannot hold the run past it.
+    pub(crate) async fn all(&self, watches: &[Watch]) -> BTreeMap<String, Outcome> {
+        let (aws, cluster, out) = (self.aws, self.cluster, self.out);
+        // A second of slack absorbs clock skew between the runner and AWS.
+        let since_epoch = self.since_epoch - 1.0;
+        let started = Instant::now();
+        let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
+        let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
+        let mut seen_events: BTreeSet<String> = BTreeSet::new();
+        let mut outstanding: Option<&str> = None;
+        let signal = cancel::cancelled();
+        tokio::pin!(signal);
+        loop {
+            let poll_once = async {
+                let pending: Vec<&Watch> = watches
+                    .iter()
+                    .filter(|w| !outcomes.contains_key(&w.service))
+                    .collect();
+                let snaps = match rollout::observe(aws, cluster, &pending).await {
+                    Ok(s) => s,
+                    // A failed poll is not a failed rollout: the SDK already retried; try again.
+                    Err(e) => {
+                        out.warning(&format!("could not describe the services this time: {e}"));
+                        return;
+                    }
+                };
+                for w in pending {
+                    let Some(snap) = snaps.get(last_segment(&w.service)) else {
+                        outcomes.insert(
+                            w.service.clone(),
+                            Outcome::Failed("the service disappeared while waiting".into()),
+                        );
+                        continue;
+                    };
+                    let s = seen.entry(w.service.clone()).or_default();
+                    let line = progress_line(snap, &w.deployment);
+                    if s.line != line {
+                        out.line(&line);
+                        s.line = line;
+                    }
+                    let new_events: Vec<String> = snap
+                        .events
+                        .iter()
+                        .rev()
+                        .filter(|e| e.at >= since_epoch && seen_events.insert(e.id.clone()))
+                        .map(|e| format!("{}: event: {}", snap.name, e.message))
+                        .collect();
+                    out.untrusted(&new_events);
+                    // Tasks are listed only when the counts say one stopped: polls stay cheap.
+                    if let Some(d) = snap.deployments.iter().find(|d| d.id == w.deployment) {
+                        let live = d.pending + d.running;
+                        let stopped_one = s.live.is_some_and(|l| live < l);
+                        if (d.failed > 0 && d.failed != s.failed) || stopped_one {
+                            refresh_stopped(aws, cluster, w, s, out).await;
+                            s.failed = d.failed;
+                        }
+                        s.live = Some(live);
+                    }
+                    let outcome = match w.rollout.decide(snap, w, &s.stopped) {
+                        Verdict::Done => Outcome::Completed(started.elapsed()),
+                        Verdict::Waiting => continue,
+                        Verdict::Failed(why) => {
+                            if s.stopped.is_empty() {
+                                refresh_stopped(aws, cluster, w, s, out).await;
+                            }
+                            Outcome::Failed(explain(aws, w, &why, &s.stopped, out).await)
+                        }
+                        Verdict::Superseded(why) => Outcome::Superseded(why),
+                    };
+                    outcomes.insert(w.service.clone(), outcome);
                 }
             };
-            for w in pending {
-                let Some(snap) = snaps.get(services::short_name(&w.service)) else {
-                    outcomes.insert(
-                        w.service.clone(),
-                        Outcome::Failed("the service disappeared while waiting".into()),
-                    );
-                    continue;
-                };
-                let s = seen.entry(w.service.clone()).or_default();
-                let line = progress_line(snap, &w.deployment);
-                if s.line != line {
-                    out.line(&line);
-                    s.line = line;
-                }
-                let new_events: Vec<String> = snap
-                    .events
-                    .iter()
-                    .rev()
-                    .filter(|e| e.at >= since_epoch && seen_events.insert(e.id.clone()))
-                    .map(|e| format!("{}: event: {}", snap.name, e.message))
-                    .collect();
-                out.untrusted(&new_events);
-                // Tasks are listed only when the counts say one stopped: polls stay cheap.
-                if let Some(d) = snap.deployments.iter().find(|d| d.id == w.deployment) {
-                    let live = d.pending + d.running;
-                    let stopped_one = s.live.is_some_and(|l| live < l);
-                    if (d.failed > 0 && d.failed != s.failed) || stopped_one {
-                        refresh_stopped(aws, cluster, w, s, out).await;
-                        s.failed = d.failed;
+            let left = self.deadline.saturating_sub(started.elapsed());
+            let stop = tokio::select! {
+                biased;
+                name = &mut signal => Some(name),
+                r = tokio::time::timeout(left, poll_once) => {
+                    if r.is_err() {
+                        outstanding = Some("DescribeServices (or the stopped tasks' ListTasks/DescribeTasks)");
                     }
-                    s.live = Some(live);
+                    None
                 }
-                let outcome = match assess(snap, w, &s.stopped) {
-                    Verdict::Done => Outcome::Completed(started.elapsed()),
-                    Verdict::Waiting => continue,
-                    Verdict::Failed(why) => {
-                        if s.stopped.is_empty() {
+            };
+            if let Some(name) = stop {
+                interrupt(watches, &mut outcomes, name, out);
+                break;
+            }
+            if outcomes.len() == watches.len() {
+                break;
+            }
+            if self.stop_at_first_failure {
+                let first = outcomes
+                    .iter()
+                    .find(|(_, o)| matches!(o, Outcome::Failed(_) | Outcome::TimedOut(_)));
+                if let Some((failed, _)) = first {
+                    let failed = failed.clone();
+                    let rest: Vec<&Watch> = watches
+                        .iter()
+                        .filter(|w| !outcomes.contains_key(&w.service))
+                        .collect();
+                    out.line(&format!(
+                        "{failed} failed: stopped waiting for {} (they are rolled back with it)",
+                        rest.iter()
+                            .map(|w| w.service.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    for w in rest {
+                        outcomes.insert(w.service.clone(), Outcome::Abandoned(failed.clone()));
+                    }
+                    break;
+                }
+            }
+            if outstanding.is_some() || started.elapsed() + self.poll > self.deadline {
+                let why = match outstanding {
+                    Some(call) => format!(
+                        "the rollout did not complete within wait-for-minutes ({}); AWS had not answered {call} when the deadline passed",
+                        minutes(self.deadline)
+                    ),
+                    None => format!(
+                        "the rollout did not complete within wait-for-minutes ({})",
+                        minutes(self.deadline)
+                    ),
+                };
+                let evidence = async {
+                    for w in watches {
+                        if outcomes.contains_key(&w.service) {
+                            continue;
+                        }
+                        let s = seen.entry(w.service.clone()).or_default();
+                        if outstanding.is_none() {
                             refresh_stopped(aws, cluster, w, s, out).await;
                         }
-                        Outcome::Failed(explain(aws, w, &why, &s.stopped, out).await)
+                        let text = explain(aws, w, &why, &s.stopped, out).await;
+                        outcomes.insert(w.service.clone(), Outcome::TimedOut(text));
                     }
-                    Verdict::Superseded(why) => Outcome::Superseded(why),
                 };
-                outcomes.insert(w.service.clone(), outcome);
-            }
-        };
-        let stop = tokio::select! {
-            biased;
-            name = &mut signal => Some(name),
-            _ = poll_once => None,
-        };
-        if let Some(name) = stop {
-            interrupt(watches, &mut outcomes, name, out);
-            break;
-        }
-        if outcomes.len() == watches.len() {
-            break;
-        }
-        if started.elapsed() + poll > deadline {
-            for w in watches {
-                if outcomes.contains_key(&w.service) {
-                    continue;
+                if tokio::time::timeout(EVIDENCE_GRACE, evidence)
+                    .await
+                    .is_err()
+                {
+                    out.warning("gathering the evidence of the timed-out rollouts took too long and was abandoned");
                 }
-                let s = seen.entry(w.service.clone()).or_default();
-                refresh_stopped(aws, cluster, w, s, out).await;
-                let why = format!(
-                    "the rollout did not complete within wait-for-minutes ({})",
-                    minutes(deadline)
-                );
-                let text = explain(aws, w, &why, &s.stopped, out).await;
-                outcomes.insert(w.service.clone(), Outcome::TimedOut(text));
+                for w in watches {
+                    outcomes
+                        .entry(w.service.clone())
+                        .or_insert_with(|| Outcome::TimedOut(why.clone()));
+                }
+                break;
             }
-            break;
+            let stop = tokio::select! {
+                biased;
+                name = &mut signal => Some(name),
+                _ = tokio::time::sleep(self.poll) => None,
+            };
+            if let Some(name) = stop {
+                interrupt(watches, &mut outcomes, name, out);
+                break;
+            }
         }
-        let stop = tokio::select! {
-            biased;
-            name = &mut signal => Some(name),
-            _ = tokio::time::sleep(poll) => None,
-        };
-        if let Some(name) = stop {
-            interrupt(watches, &mut outcomes, name, out);
-            break;
-        }
+        outcomes
     }
-    outcomes
 }
 
 fn minutes(d: Duration) -> String {
@@ -346,30 +293,6 @@ fn interrupt(
                 w.deployment
             )),
         );
-    }
-}
-
-/// Resolves when SIGTERM or SIGINT arrives, with the signal's name. Registered on the first
-/// poll, so a cancelled workflow gets its outputs and summary instead of a hard kill.
-async fn interrupted() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            },
-            _ => std::future::pending().await,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
     }
 }
 
@@ -443,207 +366,4 @@ async fn explain(
     }
     let shown: Vec<&str> = lines.iter().take(6).map(String::as_str).collect();
     format!("{why}: {}", shown.join("; "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::services::Deployment;
-
-    fn dep(id: &str, status: &str, rollout: Option<&str>, running: i32) -> Deployment {
-        Deployment {
-            id: id.into(),
-            status: status.into(),
-            desired: 2,
-            running,
-            rollout_state: rollout.map(str::to_string),
-            ..Deployment::default()
-        }
-    }
-
-    fn snap(deps: Vec<Deployment>) -> Snapshot {
-        Snapshot {
-            name: "app".into(),
-            deployments: deps,
-            ..Snapshot::default()
-        }
-    }
-
-    fn watch() -> Watch {
-        Watch {
-            service: "app".into(),
-            deployment: "ecs-svc/new".into(),
-            before: Some("ecs-svc/old".into()),
-            before_task_definition: Some("td:1".into()),
-        }
-    }
-
-    fn check(deps: Vec<Deployment>, expected: &str) {
-        check_with(deps, &[], expected)
-    }
-
-    fn check_with(deps: Vec<Deployment>, stopped: &[StoppedTask], expected: &str) {
-        let v = assess(&snap(deps), &watch(), stopped);
-        let got = match &v {
-            Verdict::Done => "done".to_string(),
-            Verdict::Waiting => "waiting".to_string(),
-            Verdict::Failed(r) => format!("failed: {r}"),
-            Verdict::Superseded(r) => format!("superseded: {r}"),
-        };
-        assert!(
-            got.starts_with(expected),
-            "{got} does not start with {expected}"
-        );
-    }
-
-    #[test]
-    fn verdicts() {
-        check(
-            vec![dep("ecs-svc/new", "PRIMARY", Some("COMPLETED"), 2)],
-            "done",
-        );
-        check(
-            vec![
-                dep("ecs-svc/new", "PRIMARY", Some("IN_PROGRESS"), 1),
-                dep("ecs-svc/old", "ACTIVE", Some("COMPLETED"), 2),
-            ],
-            "waiting",
-        );
-        check(
-            vec![dep("ecs-svc/new", "PRIMARY", Some("FAILED"), 0)],
-            "failed: rollout FAILED",
-        );
-        check(
-            vec![dep("ecs-svc/old", "PRIMARY", Some("COMPLETED"), 2)],
-            "failed: ECS rolled the deployment back",
-        );
-        check(
-            vec![
-                dep("ecs-svc/other", "PRIMARY", Some("IN_PROGRESS"), 0),
-                dep("ecs-svc/new", "ACTIVE", Some("IN_PROGRESS"), 1),
-            ],
-            "superseded",
-        );
-        check(
-            vec![dep("ecs-svc/other", "PRIMARY", Some("IN_PROGRESS"), 0)],
-            "superseded",
-        );
-        // Classic Load Balancer: no rollout state.
-        check(vec![dep("ecs-svc/new", "PRIMARY", None, 2)], "done");
-        check(
-            vec![
-                dep("ecs-svc/new", "PRIMARY", None, 2),
-                dep("ecs-svc/old", "ACTIVE", None, 1),
-            ],
-            "waiting",
-        );
-    }
-
-    fn stopped(started_by: &str, code: &str, reason: &str) -> StoppedTask {
-        StoppedTask {
-            arn: format!("arn:aws:ecs:us-east-1:1:task/c/{started_by}-{reason}"),
-            started_by: started_by.into(),
-            stop_code: Some(code.into()),
-            stopped_reason: Some(reason.into()),
-            ..StoppedTask::default()
-        }
-    }
-
-    #[test]
-    fn stopped_tasks_doom_a_rollout() {
-        let going = || {
-            vec![
-                dep("ecs-svc/new", "PRIMARY", Some("IN_PROGRESS"), 0),
-                dep("ecs-svc/old", "ACTIVE", Some("COMPLETED"), 2),
-            ]
-        };
-        let crash = stopped(
-            "ecs-svc/new",
-            "EssentialContainerExited",
-            "Essential container in task exited",
-        );
-        // Two crashes of two desired tasks: below the threshold of 3.
-        check_with(going(), &[crash.clone(), crash.clone()], "waiting");
-        check_with(
-            going(),
-            &[crash.clone(), crash.clone(), crash.clone()],
-            "failed: 3 tasks of the new revision failed",
-        );
-        // Someone else's deployment's tasks and routine stops do not count.
-        let old = stopped(
-            "ecs-svc/old",
-            "EssentialContainerExited",
-            "Essential container in task exited",
-        );
-        let spot = stopped(
-            "ecs-svc/new",
-            "SpotInterruption",
-            "Your Spot Task was interrupted.",
-        );
-        check_with(
-            going(),
-            &[crash.clone(), old.clone(), old, spot.clone(), spot],
-            "waiting",
-        );
-        let pull = stopped(
-            "ecs-svc/new",
-            "TaskFailedToStart",
-            "CannotPullContainerError: not found",
-        );
-        check_with(
-            going(),
-            std::slice::from_ref(&pull),
-            "failed: a task of the new revision stopped with an error that retrying cannot fix",
-        );
-        // A completed rollout is done whatever stopped on the way.
-        check_with(
-            vec![dep("ecs-svc/new", "PRIMARY", Some("COMPLETED"), 2)],
-            &[pull],
-            "done",
-        );
-    }
-
-    #[test]
-    fn ecs_rollback_as_a_new_deployment_of_the_old_revision_is_a_failure() {
-        let mut back = dep("ecs-svc/rollback", "PRIMARY", Some("IN_PROGRESS"), 0);
-        back.task_definition = "td:1".into();
-        let mut ours = dep("ecs-svc/new", "ACTIVE", Some("IN_PROGRESS"), 0);
-        ours.task_definition = "td:2".into();
-        check(
-            vec![back.clone(), ours],
-            "failed: ECS rolled the deployment back",
-        );
-        check(vec![back], "failed: ECS rolled the deployment back");
-    }
-
-    /// A recorded sequence: the verdict of each poll, in order.
-    #[test]
-    fn recorded_sequence_of_a_crash_looping_rollout() {
-        let crash = stopped(
-            "ecs-svc/new",
-            "EssentialContainerExited",
-            "Essential container in task exited",
-        );
-        let mut verdicts = Vec::new();
-        for n in 0..4 {
-            let deps = vec![
-                Deployment {
-                    failed: n,
-                    ..dep("ecs-svc/new", "PRIMARY", Some("IN_PROGRESS"), 0)
-                },
-                dep("ecs-svc/old", "ACTIVE", Some("COMPLETED"), 2),
-            ];
-            let tasks: Vec<StoppedTask> = (0..n)
-                .map(|i| StoppedTask {
-                    arn: format!("t{i}"),
-                    ..crash.clone()
-                })
-                .collect();
-            verdicts.push(matches!(
-                assess(&snap(deps), &watch(), &tasks),
-                Verdict::Failed(_)
-            ));
-        }
-        assert_eq!(verdicts, vec![false, false, false, true]);
-    }
 }

@@ -1,0 +1,100 @@
+//! What every step of a run shares: the AWS clients, the configuration, the runtime, the
+//! printer, who and where the run is, its clock and its timeline. Steps take `&Ctx` instead
+//! of six arguments.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::gha::Printer;
+use crate::report::Phase;
+use crate::wait::Wait;
+
+/// What a step is allowed to do: the modes differ only in this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Intent {
+    /// `deploy`: change what needs changing.
+    Deploy,
+    /// `plan`: show what would change; a stack change set may be created and is deleted again.
+    Preview,
+    /// `verify`: read only.
+    ReadOnly,
+}
+
+/// When the run started, on both clocks: `Instant` for durations, the epoch for comparing
+/// with AWS's timestamps (service events).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub started: Instant,
+    pub epoch: f64,
+}
+
+pub(crate) fn epoch_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+impl Clock {
+    pub(crate) fn start() -> Clock {
+        Clock {
+            started: Instant::now(),
+            epoch: epoch_now(),
+        }
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// The bars of the summary's timeline, added by the phases as they end.
+#[derive(Debug, Default)]
+pub(crate) struct Timeline(Mutex<Vec<Phase>>);
+
+impl Timeline {
+    pub(crate) fn add(&self, name: &str, start: Duration, end: Duration) {
+        if let Ok(mut phases) = self.0.lock() {
+            phases.push(Phase {
+                name: name.to_string(),
+                start,
+                end,
+            });
+        }
+    }
+
+    pub(crate) fn take(&self) -> Vec<Phase> {
+        self.0
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) struct Ctx<'a> {
+    pub aws: Aws,
+    pub cfg: &'a Config,
+    pub out: &'a Printer,
+    pub account: String,
+    pub region: String,
+    pub clock: Clock,
+    pub timeline: Timeline,
+}
+
+impl Ctx<'_> {
+    /// A wait in the run's cluster with the run's poll interval, up to `deadline`, showing
+    /// service events from `since_epoch` on.
+    pub(crate) fn wait(&self, deadline: Duration, since_epoch: f64) -> Wait<'_> {
+        Wait {
+            aws: &self.aws,
+            cluster: &self.cfg.cluster,
+            poll: self.cfg.poll,
+            deadline,
+            since_epoch,
+            out: self.out,
+            stop_at_first_failure: false,
+        }
+    }
+}

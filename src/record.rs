@@ -1,0 +1,138 @@
+//! One record per service, carried through every phase of a run: what the service is, what
+//! runs now, how it rolls out, what its file renders to, the diff, the decided action, the
+//! revision registered, the deployment started, the outcome, and the undo.
+//!
+//! Phases read and write these records instead of keeping maps keyed by service name; the
+//! pure `decide` and `conclude` (in `decide.rs`) read them to say what to do and what happened.
+
+use crate::config::Target;
+use crate::render::Rendered;
+use crate::rollout::{Rollout, Way};
+use crate::services::Snapshot;
+use crate::taskdef::Diff;
+use crate::wait::Outcome;
+
+/// What to do with one service, decided from the diff and its live state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Identical and settled: nothing to do.
+    Nothing,
+    /// Identical, but a rollout of it is still going: wait for that one, start none.
+    WaitForCurrent(String),
+    /// Same task definition, new deployment (force, or a failed last rollout).
+    Redeploy,
+    /// Same task definition, only `desired-count` differs: a scaling change, no new deployment
+    /// (replacing every task to change the count would be a needless rollout).
+    Scale,
+    /// Register a new revision and deploy it.
+    Register,
+}
+
+/// The undo of one service: where it went back to, and what ECS confirmed of it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Undo {
+    /// The revision it is put back on.
+    pub to: String,
+    /// ECS had already started this rollback itself (circuit breaker): we followed it.
+    pub by_ecs: bool,
+    /// The deployment of the undo, or why it could not be started (the call was refused).
+    pub started: Result<String, String>,
+    /// How the undo's rollout ended; `None` when it was not waited for.
+    pub outcome: Option<Outcome>,
+    /// The revision ECS said the service runs when the undo began.
+    pub runs_now: Option<String>,
+}
+
+impl Undo {
+    /// ECS confirmed the service is back: the undo's rollout completed.
+    pub(crate) fn completed(&self) -> bool {
+        matches!(self.outcome, Some(Outcome::Completed(_)))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceRun {
+    pub target: Target,
+    /// What ECS said at preflight.
+    pub live: Snapshot,
+    pub way: Way,
+    /// `None` for a way this build cannot drive (only `plan` and `verify` get that far).
+    pub rollout: Option<Rollout>,
+    pub rendered: Option<Rendered>,
+    /// The containers' images of the revision it runs now.
+    pub live_images: Vec<(String, String)>,
+    pub diff: Option<Diff>,
+    pub action: Action,
+    /// The task definition it is deployed to in this run (registered now or reused).
+    pub new_task_definition: Option<String>,
+    /// The deployment followed: the one our update started, or one found in progress.
+    pub deployment: Option<String>,
+    /// This run called UpdateService on it (a new deployment started), whatever came after.
+    pub updated: bool,
+    /// Registering or starting failed.
+    pub error: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub undo: Option<Undo>,
+}
+
+impl ServiceRun {
+    pub(crate) fn new(target: Target, live: Snapshot) -> ServiceRun {
+        let way = Way::of(&live);
+        ServiceRun {
+            rollout: way.rollout().ok(),
+            way,
+            target,
+            live,
+            rendered: None,
+            live_images: Vec::new(),
+            diff: None,
+            action: Action::Nothing,
+            new_task_definition: None,
+            deployment: None,
+            updated: false,
+            error: None,
+            outcome: None,
+            undo: None,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.live.name
+    }
+
+    /// Why this service failed in this run, if it did.
+    pub(crate) fn failure(&self) -> Option<&str> {
+        if let Some(e) = &self.error {
+            return Some(e);
+        }
+        match &self.outcome {
+            Some(Outcome::Failed(r) | Outcome::TimedOut(r) | Outcome::Interrupted(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The revision the service is on at the end, as far as ECS confirmed it.
+    pub(crate) fn final_task_definition(&self) -> &str {
+        match &self.undo {
+            Some(u) if u.completed() => &u.to,
+            _ => self
+                .new_task_definition
+                .as_deref()
+                .unwrap_or(&self.live.task_definition),
+        }
+    }
+
+    /// The revision an undo returns to: that of the last COMPLETED deployment before the run,
+    /// or what the service named when none had completed.
+    pub(crate) fn previous_revision(&self) -> String {
+        self.live
+            .deployments
+            .iter()
+            .find(|d| {
+                d.rollout_state == Some(aws_sdk_ecs::types::DeploymentRolloutState::Completed)
+                    && !d.task_definition.is_empty()
+            })
+            .map(|d| d.task_definition.clone())
+            .unwrap_or_else(|| self.live.task_definition.clone())
+    }
+}
