@@ -332,23 +332,28 @@ impl Validator {
     /// The command (positional) and input `mode` name one setting: when both are given they
     /// must agree.
     fn mode(&mut self, raw: &RawArgs) -> Mode {
-        let given = self.get("mode").is_some();
-        let from_input = self.choice("mode").and_then(Mode::parse);
-        let command = raw.command.as_deref().and_then(Mode::parse);
-        match (command, from_input) {
-            (Some(c), Some(m)) if given && c != m => {
-                let source = self.source("mode");
-                self.problem(format!(
-                    "command `{}` and input mode `{}` ({source}) disagree: give one of them, or the same in both",
-                    c.as_str(),
-                    m.as_str()
-                ));
+        let spec = inputs::spec("mode");
+        // The mode as given (flag or INPUT_MODE), apart from the table's default: only a
+        // given, valid mode can disagree with the command. A bad one is reported by `choice`.
+        let given = self.get("mode").and_then(|m| match spec.parse(m) {
+            Ok(Value::Choice(c)) => Mode::parse(c),
+            _ => None,
+        });
+        let mode = self.choice("mode").and_then(Mode::parse);
+        match raw.command.as_deref().and_then(Mode::parse) {
+            Some(c) => {
+                if let Some(m) = given.filter(|m| *m != c) {
+                    let source = self.source("mode");
+                    self.problem(format!(
+                        "command `{}` and input mode `{}` ({source}) disagree: give one of them, or the same in both",
+                        c.as_str(),
+                        m.as_str()
+                    ));
+                }
                 c
             }
-            (Some(c), _) => c,
-            (None, Some(m)) => m,
-            // A bad mode was reported; the value is never used.
-            (None, None) => Mode::Deploy,
+            // The table has a valid default, so `None` is unreachable; the run stops anyway.
+            None => mode.unwrap_or(Mode::Deploy),
         }
     }
 
@@ -1059,6 +1064,8 @@ mod tests {
                 Err("input mode `destroy` is not one of deploy, plan"),
             ),
         ];
+        let only_bad = run(Some("plan"), &with(&[("mode", "destroy")]), &[]).unwrap_err();
+        assert_eq!(only_bad.len(), 1, "{only_bad:?}");
         for (command, flag, env, want) in cases {
             let mut flags = APP.to_vec();
             flags.extend(flag.map(|m| ("mode", m)));
