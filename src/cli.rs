@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use clap::{Arg, ArgAction, Command};
 
-use crate::inputs::INPUTS;
+use crate::inputs::{Kind, INPUTS};
 
 /// What the command line asked for, before validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,6 +65,9 @@ fn command() -> Command {
         );
     for spec in INPUTS {
         let mut help = spec.description.to_string();
+        if !matches!(spec.kind, Kind::String | Kind::Lines | Kind::Path) {
+            help.push_str(&format!(" [{}]", spec.accepts().replace('`', "")));
+        }
         if let Some(d) = spec.default {
             help.push_str(&format!(" [default: {d}]"));
         }
@@ -124,6 +127,12 @@ mod tests {
             Some("t.json")
         );
         assert!(raw.output_json);
+    }
+
+    #[test]
+    fn commands_are_the_modes_of_the_inputs_table() {
+        let names: Vec<&str> = COMMANDS.iter().map(|(c, _)| *c).collect();
+        assert_eq!(names, crate::inputs::MODES);
     }
 
     #[test]

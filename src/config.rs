@@ -3,14 +3,18 @@
 //! Raw strings from flags and `INPUT_*` are merged (flags win), checked all at once (every
 //! problem is reported, not only the first), and turned into one `Config` that the rest of the
 //! program reads. Nothing below this module looks at the environment or the raw inputs.
+//! Each input's kind, default and the message for a bad value come from `inputs::INPUTS`;
+//! this module adds what a kind cannot say (names, ARNs, pairs of inputs). The rules for a
+//! setting given in two places are listed at `build`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::RawArgs;
 use crate::error::InputProblem;
 use crate::gha::Runtime;
+use crate::inputs::{self, env_name, not_substituted_hint, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -22,6 +26,19 @@ pub enum Mode {
 }
 
 impl Mode {
+    const ALL: [Mode; 5] = [
+        Mode::Deploy,
+        Mode::Plan,
+        Mode::Render,
+        Mode::Verify,
+        Mode::Rollback,
+    ];
+
+    /// A mode by its name in the inputs table (`inputs::MODES`).
+    pub fn parse(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Deploy => "deploy",
@@ -107,6 +124,23 @@ pub struct Config {
 }
 
 /// Merges flags over `INPUT_*` and validates. `cwd` resolves relative paths.
+///
+/// Where one setting can come from two places, the rule is decided here, once:
+/// - an input given as `--flag` and as `INPUT_*`: the flag wins (DESIGN section 1). An empty
+///   value counts as not given, so `--cluster ''` leaves `INPUT_CLUSTER` in force.
+/// - `INPUT_*` is read only inside GitHub Actions (`GITHUB_ACTIONS=true`); outside, a stray
+///   `INPUT_MODE` in a shell never changes what a command does.
+/// - the positional command and input `mode` (its flag or `INPUT_MODE`, merged as above): when
+///   both are given and differ, exit 2 naming both; `deploy --mode plan` must not deploy. A bad
+///   `mode` next to a command is reported too.
+/// - `region` wins over `AWS_REGION`, which wins over `AWS_DEFAULT_REGION` (the input is the
+///   explicit choice; the variables are the job's defaults). A cluster or service ARN whose
+///   region is not the run's region is exit 2.
+/// - a service ARN naming another cluster than `cluster`, or another account than a cluster
+///   ARN, is exit 2; a service named twice (by name and by ARN, or in two inputs) is exit 2.
+/// - `github-token` is the only token the comment uses; a `GITHUB_TOKEN` variable is never
+///   read as one (it is only scrubbed).
+/// - input `verify` applies to `deploy`; the `verify` command always runs its checks.
 pub fn build(raw: &RawArgs, rt: &Runtime, cwd: &Path) -> Result<Config, Vec<InputProblem>> {
     let mut inputs = if rt.actions {
         rt.inputs()
@@ -118,6 +152,7 @@ pub fn build(raw: &RawArgs, rt: &Runtime, cwd: &Path) -> Result<Config, Vec<Inpu
     }
     let mut v = Validator {
         inputs,
+        flags: raw.flags.keys().copied().collect(),
         problems: Vec::new(),
         cwd: cwd.to_path_buf(),
         workspace: rt.workspace.clone(),
@@ -132,12 +167,22 @@ pub fn build(raw: &RawArgs, rt: &Runtime, cwd: &Path) -> Result<Config, Vec<Inpu
 
 struct Validator {
     inputs: BTreeMap<&'static str, String>,
+    /// The inputs given as `--flag` (the rest came from `INPUT_*`), for messages.
+    flags: BTreeSet<&'static str>,
     problems: Vec<InputProblem>,
     cwd: PathBuf,
     workspace: Option<PathBuf>,
 }
 
+/// A target as the inputs gave it, with where it was given (for messages).
+struct Given {
+    target: Target,
+    /// `input service`, `input services, line 3`.
+    origin: String,
+}
+
 impl Validator {
+    /// The value given for an input, trimmed; `None` when absent or empty.
     fn get(&self, name: &str) -> Option<&str> {
         self.inputs
             .get(name)
@@ -145,8 +190,48 @@ impl Validator {
             .filter(|s| !s.is_empty())
     }
 
+    /// Where an input's value came from, for messages: `--mode` or `INPUT_MODE`.
+    fn source(&self, name: &str) -> String {
+        if self.flags.contains(name) {
+            format!("--{name}")
+        } else {
+            env_name(name)
+        }
+    }
+
     fn problem(&mut self, message: String) {
         self.problems.push(InputProblem::new(message));
+    }
+
+    /// The input's value read by its kind: the given one, or (when it is not given or not
+    /// valid, which is reported) the table's default.
+    fn value(&mut self, name: &str) -> Option<Value> {
+        let spec = inputs::spec(name);
+        if let Some(text) = self.get(name).map(str::to_string) {
+            match spec.parse(&text) {
+                Ok(v) => return Some(v),
+                Err(message) => self.problem(message),
+            }
+        }
+        spec.binary_default().and_then(|d| spec.parse(d).ok())
+    }
+
+    fn boolean(&mut self, name: &str) -> bool {
+        matches!(self.value(name), Some(Value::Bool(true)))
+    }
+
+    fn number(&mut self, name: &str) -> Option<f64> {
+        match self.value(name) {
+            Some(Value::Number(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn choice(&mut self, name: &str) -> Option<&'static str> {
+        match self.value(name) {
+            Some(Value::Choice(c)) => Some(c),
+            _ => None,
+        }
     }
 
     fn config(&mut self, raw: &RawArgs, rt: &Runtime) -> Config {
@@ -164,7 +249,8 @@ impl Validator {
             .or_else(|| rt.env_region());
         match &region {
             Some(r) if !valid_region(r) => self.problem(format!(
-                "input region `{r}` is not an AWS region name (like eu-west-1)"
+                "input region `{r}` is not an AWS region name (like eu-west-1){}",
+                not_substituted_hint(r)
             )),
             None if mode != Mode::Render => self.problem(
                 "no AWS region: set input `region`, or AWS_REGION in the job's env (aws-actions/configure-aws-credentials sets it)"
@@ -172,31 +258,24 @@ impl Validator {
             ),
             _ => {}
         }
+        let cluster_arn = self.cluster(&cluster, region.as_deref());
         let targets = self.targets(mode);
+        let targets =
+            self.check_targets(targets, &cluster, cluster_arn.as_ref(), region.as_deref());
         let images = self.images();
-        let wait = self.boolean("wait-for-service-stability", true);
-        let wait_minutes = self.number("wait-for-minutes", 15.0, 1.0, 360.0, true);
-        let poll = self.number("poll-interval-seconds", 5.0, 0.1, 300.0, false);
-        let rollback_on_failure = self.boolean("rollback-on-failure", true);
-        let force_new_deployment = self.boolean("force-new-deployment", false);
-        let desired_count =
-            self.get("desired-count")
-                .map(str::to_string)
-                .and_then(|s| match s.parse::<i32>() {
-                    Ok(n) if n >= 0 => Some(n),
-                    _ => {
-                        self.problem(format!(
-                            "input desired-count `{s}` is not a whole number of tasks (0 or more)"
-                        ));
-                        None
-                    }
-                });
+        let wait = self.boolean("wait-for-service-stability");
+        let wait_minutes = self.number("wait-for-minutes").unwrap_or_default();
+        let poll = self.number("poll-interval-seconds").unwrap_or_default();
+        let rollback_on_failure = self.boolean("rollback-on-failure");
+        let force_new_deployment = self.boolean("force-new-deployment");
+        // Bounded by the table (0 to ECS's 5,000 tasks per service), so the cast is exact.
+        let desired_count = self.number("desired-count").map(|n| n as i32);
         let stack = self.stack();
-        let verify_images = self.boolean("verify-images", true);
-        let pin_image_digests = self.boolean("pin-image-digests", false);
-        let comment_on_pr = self.boolean("comment-on-pr", true);
-        let ecr_repository_shorthand = self.boolean("ecr-repository-shorthand", false);
-        let verify = self.boolean("verify", true);
+        let verify_images = self.boolean("verify-images");
+        let pin_image_digests = self.boolean("pin-image-digests");
+        let comment_on_pr = self.boolean("comment-on-pr");
+        let ecr_repository_shorthand = self.boolean("ecr-repository-shorthand");
+        let verify = self.boolean("verify");
         let role_session_name = self.get("role-session-name").map(str::to_string);
         if let Some(name) = &role_session_name {
             let ok = (2..=64).contains(&name.len())
@@ -205,13 +284,13 @@ impl Validator {
                     .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
             if !ok {
                 self.problem(format!(
-                    "input role-session-name `{name}` is not 2 to 64 characters of letters, digits and _+=,.@-"
+                    "input role-session-name `{name}` is not 2 to 64 characters of letters, digits and _+=,.@-{}",
+                    not_substituted_hint(name)
                 ));
             }
         }
-        let role_duration_seconds =
-            self.number("role-duration-seconds", 3600.0, 900.0, 43200.0, true) as i32;
-        let allow_prt = self.boolean("allow-pull-request-target", false);
+        let role_duration_seconds = self.number("role-duration-seconds").unwrap_or_default() as i32;
+        let allow_prt = self.boolean("allow-pull-request-target");
         if mode == Mode::Deploy
             && rt.event_name.as_deref() == Some("pull_request_target")
             && !allow_prt
@@ -221,6 +300,8 @@ impl Validator {
                     .into(),
             );
         }
+        // Its table default is the runner's `${{ github.token }}`: the binary has none.
+        let github_token = self.get("github-token").map(str::to_string);
         Config {
             mode,
             cluster,
@@ -241,35 +322,73 @@ impl Validator {
             role_to_assume: self.get("role-to-assume").map(str::to_string),
             role_session_name,
             role_duration_seconds,
-            github_token: self.get("github-token").map(str::to_string),
+            github_token,
             comment_on_pr,
             comment_key: self.get("comment-key").map(str::to_string),
             output_json: raw.output_json,
         }
     }
 
+    /// The command (positional) and input `mode` name one setting: when both are given they
+    /// must agree.
     fn mode(&mut self, raw: &RawArgs) -> Mode {
-        let text = raw
-            .command
-            .clone()
-            .or_else(|| self.get("mode").map(str::to_string))
-            .unwrap_or_else(|| "deploy".into());
-        match text.to_ascii_lowercase().as_str() {
-            "deploy" => Mode::Deploy,
-            "plan" => Mode::Plan,
-            "render" => Mode::Render,
-            "verify" => Mode::Verify,
-            "rollback" => Mode::Rollback,
-            other => {
-                self.problem(format!(
-                    "input mode `{other}` is not one of deploy, plan, render, verify, rollback"
-                ));
-                Mode::Deploy
+        let spec = inputs::spec("mode");
+        // The mode as given (flag or INPUT_MODE), apart from the table's default: only a
+        // given, valid mode can disagree with the command. A bad one is reported by `choice`.
+        let given = self.get("mode").and_then(|m| match spec.parse(m) {
+            Ok(Value::Choice(c)) => Mode::parse(c),
+            _ => None,
+        });
+        let mode = self.choice("mode").and_then(Mode::parse);
+        match raw.command.as_deref().and_then(Mode::parse) {
+            Some(c) => {
+                if let Some(m) = given.filter(|m| *m != c) {
+                    let source = self.source("mode");
+                    self.problem(format!(
+                        "command `{}` and input mode `{}` ({source}) disagree: give one of them, or the same in both",
+                        c.as_str(),
+                        m.as_str()
+                    ));
+                }
+                c
             }
+            // The table has a valid default, so `None` is unreachable; the run stops anyway.
+            None => mode.unwrap_or(Mode::Deploy),
         }
     }
 
-    fn targets(&mut self, mode: Mode) -> Vec<Target> {
+    /// Checks the form of input `cluster`; returns its parts when it is an ARN.
+    fn cluster<'a>(&mut self, cluster: &'a str, region: Option<&str>) -> Option<EcsArn<'a>> {
+        if cluster.is_empty() {
+            return None;
+        }
+        if !cluster.starts_with("arn:") {
+            if !valid_name(cluster) {
+                self.problem(format!(
+                    "input cluster `{cluster}` is not an ECS cluster name (letters, digits, hyphens and underscores, up to 255) or ARN{}",
+                    not_substituted_hint(cluster)
+                ));
+            }
+            return None;
+        }
+        let Some(arn) = EcsArn::parse(cluster).filter(|a| a.kind == "cluster" && a.path.len() == 1)
+        else {
+            self.problem(format!(
+                "input cluster `{cluster}` is not an ECS cluster ARN (arn:aws:ecs:<region>:<account>:cluster/<name>){}",
+                not_substituted_hint(cluster)
+            ));
+            return None;
+        };
+        if let Some(r) = region.filter(|r| *r != arn.region) {
+            self.problem(format!(
+                "input cluster `{cluster}` is in region {}, but this run works in {r} (input region, else AWS_REGION): set `region: {}`, or give the cluster's name",
+                arn.region, arn.region
+            ));
+        }
+        Some(arn)
+    }
+
+    fn targets(&mut self, mode: Mode) -> Vec<Given> {
         let mut targets = Vec::new();
         for (svc_input, file_input, role) in [
             ("service", "task-definition", Role::App),
@@ -279,22 +398,16 @@ impl Validator {
             let file = self.get(file_input).map(str::to_string);
             match (svc, file) {
                 (Some(s), Some(f)) => {
-                    if let Some(t) = self.target(&s, Some(&f), role, file_input) {
-                        targets.push(t);
-                    }
+                    targets.extend(self.target(&s, Some(&f), role, svc_input, file_input));
                 }
                 (Some(s), None) if mode == Mode::Rollback => {
-                    if let Some(t) = self.target(&s, None, role, file_input) {
-                        targets.push(t);
-                    }
+                    targets.extend(self.target(&s, None, role, svc_input, file_input));
                 }
                 (Some(s), None) => self.problem(format!(
                     "input {svc_input} `{s}` is given without {file_input}: add `{file_input}:` with the path of its task-definition file"
                 )),
                 (None, Some(f)) if mode == Mode::Render => {
-                    if let Some(t) = self.target("", Some(&f), role, file_input) {
-                        targets.push(t);
-                    }
+                    targets.extend(self.target("", Some(&f), role, svc_input, file_input));
                 }
                 (None, Some(f)) => self.problem(format!(
                     "input {file_input} `{f}` is given without {svc_input}: add `{svc_input}:` with the ECS service that runs it"
@@ -308,21 +421,16 @@ impl Validator {
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
+                let label = format!("services, line {}", i + 1);
                 match line.split_once('=') {
                     Some((s, f)) if !s.trim().is_empty() && !f.trim().is_empty() => {
-                        if let Some(t) = self.target(s.trim(), Some(f.trim()), Role::Extra, "services") {
-                            targets.push(t);
-                        }
+                        targets.extend(self.target(s.trim(), Some(f.trim()), Role::Extra, &label, "services"));
                     }
                     Some((s, _)) if !s.trim().is_empty() && mode == Mode::Rollback => {
-                        if let Some(t) = self.target(s.trim(), None, Role::Extra, "services") {
-                            targets.push(t);
-                        }
+                        targets.extend(self.target(s.trim(), None, Role::Extra, &label, "services"));
                     }
                     _ if mode == Mode::Rollback && !line.contains('=') => {
-                        if let Some(t) = self.target(line, None, Role::Extra, "services") {
-                            targets.push(t);
-                        }
+                        targets.extend(self.target(line, None, Role::Extra, &label, "services"));
                     }
                     _ => self.problem(format!(
                         "input services, line {}: `{line}` is not `service-name=path/to/taskdef.json`",
@@ -337,29 +445,101 @@ impl Validator {
                     .into(),
             );
         }
-        let mut seen: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
-        let mut unique = Vec::new();
-        for t in targets {
-            if t.service.is_empty() {
-                unique.push(t);
+        targets
+    }
+
+    /// Each service once, in the input `cluster` and the run's region.
+    fn check_targets(
+        &mut self,
+        given: Vec<Given>,
+        cluster: &str,
+        cluster_arn: Option<&EcsArn>,
+        region: Option<&str>,
+    ) -> Vec<Target> {
+        let cluster_name = cluster_arn.map_or(cluster, |a| a.path[0]);
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        let mut unique: Vec<Given> = Vec::new();
+        for g in given {
+            let service = g.target.service.as_str();
+            if service.is_empty() {
+                unique.push(g);
                 continue;
             }
-            match seen.get(&t.service) {
-                Some(f) if *f == t.file => self.problem(format!(
-                    "service `{}` is listed twice: remove one of the entries",
-                    t.service
-                )),
-                Some(_) => self.problem(format!(
-                    "service `{}` is listed twice with different task-definition files: a service runs one task definition, keep one entry",
-                    t.service
-                )),
+            if let Some(arn) = EcsArn::parse(service) {
+                if !self.service_arn_fits(&g, &arn, cluster_name, cluster_arn, region) {
+                    continue;
+                }
+            }
+            let name = service.rsplit('/').next().unwrap_or(service).to_string();
+            match seen.get(&name).map(|i| &unique[*i]) {
+                Some(first) if first.target.service != g.target.service => {
+                    let message = format!(
+                        "service `{name}` is given twice, as `{}` ({}) and as `{service}` ({}): name each service once",
+                        first.target.service, first.origin, g.origin
+                    );
+                    self.problem(message);
+                }
+                Some(first) if first.target.file == g.target.file => {
+                    let message = format!(
+                        "service `{service}` is listed twice: remove one of the entries ({} and {})",
+                        first.origin, g.origin
+                    );
+                    self.problem(message);
+                }
+                Some(first) => {
+                    let message = format!(
+                        "service `{service}` is listed twice with different task-definition files: a service runs one task definition, keep one entry ({} and {})",
+                        first.origin, g.origin
+                    );
+                    self.problem(message);
+                }
                 None => {
-                    seen.insert(t.service.clone(), t.file.clone());
-                    unique.push(t);
+                    seen.insert(name, unique.len());
+                    unique.push(g);
                 }
             }
         }
-        unique
+        unique.into_iter().map(|g| g.target).collect()
+    }
+
+    /// A service ARN must name the cluster, account and region this run works in: ECS would
+    /// otherwise act on another cluster's service, or refuse it after the stack changed.
+    fn service_arn_fits(
+        &mut self,
+        g: &Given,
+        arn: &EcsArn,
+        cluster_name: &str,
+        cluster_arn: Option<&EcsArn>,
+        region: Option<&str>,
+    ) -> bool {
+        let service = &g.target.service;
+        let origin = &g.origin;
+        let before = self.problems.len();
+        // The long form is `service/<cluster>/<name>`; the old short form names no cluster.
+        if let [other, _] = arn.path[..] {
+            if !cluster_name.is_empty() && other != cluster_name {
+                self.problem(format!(
+                    "{origin}: service `{service}` was not found in cluster `{cluster_name}`: its ARN names cluster `{other}`; give a service of cluster `{cluster_name}` (input cluster), or set `cluster: {other}`"
+                ));
+            }
+        }
+        if let Some(c) = cluster_arn {
+            if (c.partition, c.account) != (arn.partition, arn.account) {
+                self.problem(format!(
+                    "{origin}: service `{service}` is in account {}, but input cluster `{}` is in account {}: give the service of the cluster's account",
+                    arn.account,
+                    c.text,
+                    c.account
+                ));
+            }
+        }
+        if let Some(r) = region.filter(|r| *r != arn.region) {
+            self.problem(format!(
+                "{origin}: service `{service}` is in region {}, but this run works in {r} (input region, else AWS_REGION): set `region: {}`, or name a service of {r}",
+                arn.region, arn.region
+            ));
+        }
+        self.problems.len() == before
     }
 
     fn target(
@@ -367,23 +547,28 @@ impl Validator {
         service: &str,
         file: Option<&str>,
         role: Role,
-        input: &str,
-    ) -> Option<Target> {
-        if !service.is_empty() && !valid_service_name(service) {
+        svc_label: &str,
+        file_input: &str,
+    ) -> Option<Given> {
+        if !service.is_empty() && !valid_service(service) {
             self.problem(format!(
-                "input {input}: `{service}` is not an ECS service name (letters, digits, hyphens and underscores, up to 255) or ARN"
+                "input {svc_label}: `{service}` is not an ECS service name (letters, digits, hyphens and underscores, up to 255) or ARN{}",
+                not_substituted_hint(service)
             ));
             return None;
         }
         let file_path = match file {
-            Some(f) => Some(self.path(f, input)?),
+            Some(f) => Some(self.path(f, file_input)?),
             None => None,
         };
-        Some(Target {
-            service: service.to_string(),
-            file: file_path,
-            shown: file.unwrap_or_default().to_string(),
-            role,
+        Some(Given {
+            target: Target {
+                service: service.to_string(),
+                file: file_path,
+                shown: file.unwrap_or_default().to_string(),
+                role,
+            },
+            origin: format!("input {svc_label}"),
         })
     }
 
@@ -440,69 +625,18 @@ impl Validator {
         out
     }
 
-    fn boolean(&mut self, name: &str, default: bool) -> bool {
-        match self.get(name).map(str::to_ascii_lowercase) {
-            None => default,
-            Some(v) if v == "true" => true,
-            Some(v) if v == "false" => false,
-            Some(v) => {
-                self.problem(format!("input {name} `{v}` is not true or false"));
-                default
-            }
-        }
-    }
-
-    fn number(&mut self, name: &str, default: f64, min: f64, max: f64, whole: bool) -> f64 {
-        let Some(text) = self.get(name).map(str::to_string) else {
-            return default;
-        };
-        match text.parse::<f64>() {
-            Ok(n) if n.is_finite() && n >= min && n <= max && (!whole || n.fract() == 0.0) => n,
-            _ => {
-                let kind = if whole { "a whole number" } else { "a number" };
-                self.problem(format!(
-                    "input {name} `{text}` is not {kind} from {min} to {max}"
-                ));
-                default
-            }
-        }
-    }
-
     fn stack(&mut self) -> Option<StackInputs> {
         let name = self.get("stack-name").map(str::to_string);
         let template = self.get("stack-template").map(str::to_string);
-        let deploy = match self
-            .get("deploy-stack")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("auto") => DeployStack::Auto,
+        let deploy = match self.choice("deploy-stack") {
             Some("always") => DeployStack::Always,
             Some("never") => DeployStack::Never,
-            Some(other) => {
-                self.problem(format!(
-                    "input deploy-stack `{other}` is not one of auto, always, never"
-                ));
-                DeployStack::Auto
-            }
+            _ => DeployStack::Auto,
         };
-        let capabilities: Vec<String> = self
-            .get("stack-capabilities")
-            .unwrap_or("CAPABILITY_IAM,CAPABILITY_NAMED_IAM")
-            .split(',')
-            .map(|c| c.trim().to_string())
-            .filter(|c| !c.is_empty())
-            .collect();
-        for c in &capabilities {
-            if !matches!(
-                c.as_str(),
-                "CAPABILITY_IAM" | "CAPABILITY_NAMED_IAM" | "CAPABILITY_AUTO_EXPAND"
-            ) {
-                self.problem(format!(
-                    "input stack-capabilities: `{c}` is not CAPABILITY_IAM, CAPABILITY_NAMED_IAM or CAPABILITY_AUTO_EXPAND"
-                ));
-            }
-        }
+        let capabilities: Vec<String> = match self.value("stack-capabilities") {
+            Some(Value::Choices(c)) => c.into_iter().map(str::to_string).collect(),
+            _ => Vec::new(),
+        };
         let parameters = match self.get("stack-parameters").map(str::to_string) {
             None => StackParameters::Pairs(Vec::new()),
             Some(p) if p.starts_with("file://") => {
@@ -518,7 +652,7 @@ impl Validator {
             None => Vec::new(),
         };
         let timeout = Duration::from_secs_f64(
-            self.number("stack-timeout-minutes", 30.0, 1.0, 720.0, true) * 60.0,
+            self.number("stack-timeout-minutes").unwrap_or_default() * 60.0,
         );
         match (name, template) {
             (Some(name), Some(t)) => {
@@ -585,14 +719,56 @@ fn valid_region(r: &str) -> bool {
             .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
-fn valid_service_name(s: &str) -> bool {
-    if s.starts_with("arn:") {
-        return s.contains(":service/") && !s.contains(char::is_whitespace);
-    }
+/// An ECS name: letters, digits, hyphens and underscores, up to 255 characters.
+fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn valid_service(s: &str) -> bool {
+    if s.starts_with("arn:") {
+        return EcsArn::parse(s).is_some_and(|a| {
+            a.kind == "service"
+                && (1..=2).contains(&a.path.len())
+                && a.path.iter().all(|p| valid_name(p))
+        });
+    }
+    valid_name(s)
+}
+
+/// The parts of an ECS ARN: `arn:<partition>:ecs:<region>:<account>:<kind>/<path…>`.
+#[derive(Debug, PartialEq, Eq)]
+struct EcsArn<'a> {
+    text: &'a str,
+    partition: &'a str,
+    region: &'a str,
+    account: &'a str,
+    kind: &'a str,
+    path: Vec<&'a str>,
+}
+
+impl<'a> EcsArn<'a> {
+    fn parse(text: &'a str) -> Option<Self> {
+        let parts: Vec<&str> = text.splitn(6, ':').collect();
+        let ["arn", partition, "ecs", region, account, resource] = parts[..] else {
+            return None;
+        };
+        let (kind, rest) = resource.split_once('/')?;
+        let ok = !partition.is_empty()
+            && valid_region(region)
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| EcsArn {
+            text,
+            partition,
+            region,
+            account,
+            kind,
+            path: rest.split('/').collect(),
+        })
+    }
 }
 
 fn normalize_lexically(p: &Path) -> PathBuf {
@@ -704,5 +880,271 @@ mod tests {
             &[("cluster", "c"), ("service", "app")],
             Some("without task-definition"),
         );
+    }
+
+    fn run(
+        command: Option<&str>,
+        flags: &[(&'static str, &str)],
+        env: &[(&str, &str)],
+    ) -> Result<Config, Vec<String>> {
+        let raw = RawArgs {
+            command: command.map(str::to_string),
+            flags: flags.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            output_json: false,
+        };
+        let mut vars: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.insert("AWS_REGION".into(), "eu-west-1".into());
+        let rt = Runtime {
+            actions: true,
+            workspace: Some(PathBuf::from("/ws")),
+            env: vars,
+            ..Runtime::default()
+        };
+        build(&raw, &rt, Path::new("/ws")).map_err(|p| p.into_iter().map(|p| p.message).collect())
+    }
+
+    const APP: [(&str, &str); 3] = [
+        ("cluster", "dataspace-dev"),
+        ("service", "app"),
+        ("task-definition", "t.json"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut v = APP.to_vec();
+        v.extend_from_slice(extra);
+        v
+    }
+
+    fn errors(r: Result<Config, Vec<String>>) -> String {
+        match r {
+            Ok(c) => panic!("expected problems, got a config in mode {:?}", c.mode),
+            Err(p) => p.join("\n"),
+        }
+    }
+
+    #[test]
+    fn defaults_come_from_the_table() {
+        let c = run(None, &APP, &[]).unwrap();
+        let minutes: f64 = inputs::spec("wait-for-minutes")
+            .default
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(c.wait_for, Duration::from_secs_f64(minutes * 60.0));
+        let poll: f64 = inputs::spec("poll-interval-seconds")
+            .default
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(c.poll, Duration::from_secs_f64(poll));
+        let duration: i32 = inputs::spec("role-duration-seconds")
+            .default
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(c.role_duration_seconds, duration);
+        assert_eq!(c.mode.as_str(), inputs::spec("mode").default.unwrap());
+        assert!(c.wait && c.rollback_on_failure && c.verify_images && c.verify && c.comment_on_pr);
+        assert!(!c.force_new_deployment && !c.pin_image_digests && !c.ecr_repository_shorthand);
+        assert_eq!(c.desired_count, None);
+        assert_eq!(c.github_token, None, "the runner's expression is no token");
+        let c = run(
+            None,
+            &with(&[("stack-name", "s"), ("stack-template", "t.yaml")]),
+            &[],
+        )
+        .unwrap();
+        let stack = c.stack.unwrap();
+        assert_eq!(
+            stack.capabilities.join(","),
+            inputs::spec("stack-capabilities").default.unwrap()
+        );
+        assert_eq!(stack.deploy, DeployStack::Auto);
+        assert_eq!(stack.timeout, Duration::from_secs(30 * 60));
+    }
+
+    #[test]
+    fn every_mode_and_deploy_stack_value_of_the_table_is_known() {
+        assert_eq!(
+            Mode::ALL.map(Mode::as_str).to_vec(),
+            inputs::MODES.to_vec(),
+            "Mode and inputs::MODES list the same modes in the same order"
+        );
+        let crate::inputs::Kind::Enum(values) = inputs::spec("deploy-stack").kind else {
+            panic!("deploy-stack is an enum");
+        };
+        let got: Vec<DeployStack> = values
+            .iter()
+            .map(|v| {
+                let c = run(
+                    None,
+                    &with(&[
+                        ("stack-name", "s"),
+                        ("stack-template", "t"),
+                        ("deploy-stack", v),
+                    ]),
+                    &[],
+                );
+                c.unwrap().stack.unwrap().deploy
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [DeployStack::Auto, DeployStack::Always, DeployStack::Never]
+        );
+    }
+
+    #[test]
+    fn wait_for_minutes_takes_decimals() {
+        let c = run(None, &with(&[("wait-for-minutes", "0.05")]), &[]).unwrap();
+        assert_eq!(c.wait_for, Duration::from_secs(3));
+        let e = errors(run(None, &with(&[("wait-for-minutes", "0.001")]), &[]));
+        assert!(
+            e.contains("input wait-for-minutes `0.001` is not a number from 0.01 to 360"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn desired_count_is_bounded_by_the_ecs_quota() {
+        let c = run(None, &with(&[("desired-count", "5000")]), &[]).unwrap();
+        assert_eq!(c.desired_count, Some(5000));
+        for bad in ["5001", "2147483647", "-1", "1.5"] {
+            let e = errors(run(None, &with(&[("desired-count", bad)]), &[]));
+            assert!(
+                e.contains(&format!(
+                    "input desired-count `{bad}` is not a whole number of tasks from 0 to 5000"
+                )),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn command_and_mode_must_agree() {
+        // (command, --mode, INPUT_MODE) → the mode, or the message.
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Result<Mode, &'a str>,
+        );
+        let cases: &[Case] = &[
+            (Some("plan"), None, None, Ok(Mode::Plan)),
+            (None, Some("plan"), Some("deploy"), Ok(Mode::Plan)),
+            (None, None, Some("verify"), Ok(Mode::Verify)),
+            (Some("plan"), Some("PLAN"), None, Ok(Mode::Plan)),
+            // The flag wins over INPUT_MODE, and then agrees with the command.
+            (Some("plan"), Some("plan"), Some("deploy"), Ok(Mode::Plan)),
+            (
+                Some("deploy"),
+                Some("plan"),
+                None,
+                Err("command `deploy` and input mode `plan` (--mode) disagree"),
+            ),
+            (
+                Some("plan"),
+                None,
+                Some("deploy"),
+                Err("command `plan` and input mode `deploy` (INPUT_MODE) disagree"),
+            ),
+            (
+                Some("plan"),
+                Some("destroy"),
+                None,
+                Err("input mode `destroy` is not one of deploy, plan"),
+            ),
+            (
+                Some("plan"),
+                None,
+                Some("destroy"),
+                Err("input mode `destroy` is not one of deploy, plan"),
+            ),
+        ];
+        let only_bad = run(Some("plan"), &with(&[("mode", "destroy")]), &[]).unwrap_err();
+        assert_eq!(only_bad.len(), 1, "{only_bad:?}");
+        for (command, flag, env, want) in cases {
+            let mut flags = APP.to_vec();
+            flags.extend(flag.map(|m| ("mode", m)));
+            let env: Vec<(&str, &str)> = env.map(|m| ("INPUT_MODE", m)).into_iter().collect();
+            match (run(*command, &flags, &env), want) {
+                (Ok(c), Ok(m)) => assert_eq!(c.mode, *m, "{command:?} {flag:?} {env:?}"),
+                (Err(p), Err(frag)) => assert!(
+                    p.iter().any(|m| m.contains(frag)),
+                    "{command:?} {flag:?} {env:?}: {p:?} lacks {frag:?}"
+                ),
+                (got, _) => panic!(
+                    "{command:?} {flag:?} {env:?}: got {:?}, want {want:?}",
+                    got.map(|c| c.mode)
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_service_is_named_once_in_this_cluster_and_region() {
+        let arn = |cluster: &str, name: &str| {
+            format!("arn:aws:ecs:eu-west-1:123456789012:service/{cluster}/{name}")
+        };
+        let app_arn = arn("dataspace-dev", "app");
+        let ok = run(
+            None,
+            &[
+                ("cluster", "dataspace-dev"),
+                ("service", &app_arn),
+                ("task-definition", "t.json"),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.targets[0].service, app_arn);
+        let cases: Vec<(Vec<(&'static str, String)>, &str)> = vec![
+            (
+                vec![("services", format!("{app_arn}=t.json"))],
+                "service `app` is given twice, as `app` (input service) and as `arn:aws:ecs:eu-west-1:123456789012:service/dataspace-dev/app` (input services, line 1)",
+            ),
+            (
+                vec![("otel-service", "app".into()), ("otel-task-definition", "o.json".into())],
+                "service `app` is listed twice with different task-definition files: a service runs one task definition, keep one entry (input service and input otel-service)",
+            ),
+            (
+                vec![("services", format!("# x\n{}=t.json", arn("dataspace-prod", "worker")))],
+                "input services, line 2: service `arn:aws:ecs:eu-west-1:123456789012:service/dataspace-prod/worker` was not found in cluster `dataspace-dev`: its ARN names cluster `dataspace-prod`",
+            ),
+            (
+                vec![("services", "arn:aws:ecs:us-east-1:123456789012:service/dataspace-dev/w=t.json".into())],
+                "is in region us-east-1, but this run works in eu-west-1",
+            ),
+            (
+                vec![("cluster", "arn:aws:ecs:eu-west-1:123456789012:cluster/dataspace-dev".into()), ("services", "arn:aws:ecs:eu-west-1:210987654321:service/dataspace-dev/w=t.json".into())],
+                "is in account 210987654321, but input cluster `arn:aws:ecs:eu-west-1:123456789012:cluster/dataspace-dev` is in account 123456789012",
+            ),
+            (
+                vec![("cluster", "arn:aws:ecs:us-west-2:123456789012:cluster/dataspace-dev".into())],
+                "input cluster `arn:aws:ecs:us-west-2:123456789012:cluster/dataspace-dev` is in region us-west-2, but this run works in eu-west-1",
+            ),
+            (vec![("cluster", "arn:aws:ecs:eu-west-1:123456789012:service/x".into())], "is not an ECS cluster ARN"),
+            (vec![("cluster", "dataspace dev".into())], "input cluster `dataspace dev` is not an ECS cluster name"),
+            (
+                vec![("service", "${APP_SERVICE}".into())],
+                "input service: `${APP_SERVICE}` is not an ECS service name (letters, digits, hyphens and underscores, up to 255) or ARN; inputs are not substituted: write `${{ env.APP_SERVICE }}`",
+            ),
+            (vec![("service", "arn:aws:ecs:eu-west-1:123456789012:task/dataspace-dev/abc".into())], "input service: `arn:aws:ecs:eu-west-1:123456789012:task/dataspace-dev/abc` is not an ECS service name"),
+        ];
+        for (extra, frag) in cases {
+            let mut flags: Vec<(&'static str, &str)> = APP.to_vec();
+            for (k, v) in &extra {
+                flags.retain(|(f, _)| f != k);
+                flags.push((k, v));
+            }
+            let e = errors(run(None, &flags, &[]));
+            assert!(e.contains(frag), "{extra:?}:\n{e}\nlacks {frag:?}");
+            if frag.contains("${APP_SERVICE}") {
+                assert!(!e.contains("task-definition"), "{e}");
+            }
+        }
     }
 }

@@ -156,7 +156,7 @@ const CASES: &[Case] = &[
         "non-numeric wait-for-minutes",
         &[("wait-for-minutes", "soon")],
         2,
-        &["input wait-for-minutes `soon` is not a whole number from 1 to 360"],
+        &["input wait-for-minutes `soon` is not a number from 0.01 to 360"],
     ),
     case("negative wait-for-minutes", &[("wait-for-minutes", "-5")], 2, &["input wait-for-minutes `-5`"]),
     case("zero wait-for-minutes", &[("wait-for-minutes", "0")], 2, &["input wait-for-minutes `0`"]),
@@ -166,7 +166,12 @@ const CASES: &[Case] = &[
         2,
         &["input wait-for-minutes `100000000000000000000`"],
     ),
-    case("fractional wait-for-minutes", &[("wait-for-minutes", "1.5")], 2, &["input wait-for-minutes `1.5`"]),
+    case(
+        "fractional wait-for-minutes under the minimum",
+        &[("wait-for-minutes", "0.001")],
+        2,
+        &["input wait-for-minutes `0.001` is not a number from 0.01 to 360"],
+    ),
     case("NaN wait-for-minutes", &[("wait-for-minutes", "NaN")], 2, &["input wait-for-minutes `NaN`"]),
     case(
         "zero poll-interval-seconds",
@@ -215,6 +220,122 @@ const CASES: &[Case] = &[
     ),
     case("infinite wait-for-minutes", &[("wait-for-minutes", "inf")], 2, &["input wait-for-minutes `inf`"]),
     case("mode with two words", &[("mode", "deploy now")], 2, &["input mode `deploy now` is not one of"]),
+    // --- issue 18: one setting given twice, the wrong thing named, values ECS refuses -----
+    // (config.rs; the command-line cases are in CLI_CASES below)
+    case(
+        "same service by name and by ARN",
+        &[("services", "arn:aws:ecs:us-east-1:123456789012:service/dataspace-dev/dataspace-app=aws/app.json")],
+        2,
+        &["service `dataspace-app` is given twice, as `dataspace-app` (input service) and as `arn:aws:ecs:us-east-1:123456789012:service/dataspace-dev/dataspace-app` (input services, line 1)"],
+    ),
+    case(
+        "same service by ARN and by name in two inputs",
+        &[
+            ("service", "arn:aws:ecs:us-east-1:123456789012:service/dataspace-dev/dataspace-app"),
+            ("services", "# the app again\ndataspace-app=aws/otel.json"),
+        ],
+        2,
+        &["service `dataspace-app` is given twice", "(input service) and as `dataspace-app` (input services, line 2)"],
+    ),
+    case(
+        "same service as app and collector",
+        &[("otel-service", "dataspace-app")],
+        2,
+        &["service `dataspace-app` is listed twice with different task-definition files", "(input service and input otel-service)"],
+    ),
+    case(
+        "services line with an ARN of another cluster",
+        &[
+            ("services", "arn:aws:ecs:us-east-1:123456789012:service/dataspace-prod/dataspace-worker=aws/app.json"),
+            ("service", ""),
+            ("task-definition", ""),
+        ],
+        2,
+        &["input services, line 1: service `arn:aws:ecs:us-east-1:123456789012:service/dataspace-prod/dataspace-worker` was not found in cluster `dataspace-dev`: its ARN names cluster `dataspace-prod`"],
+    ),
+    case(
+        "service ARN of another region",
+        &[("service", "arn:aws:ecs:eu-west-1:123456789012:service/dataspace-dev/dataspace-app")],
+        2,
+        &["input service: service `arn:aws:ecs:eu-west-1:123456789012:service/dataspace-dev/dataspace-app` is in region eu-west-1, but this run works in us-east-1"],
+    ),
+    case(
+        "cluster ARN of another region",
+        &[("cluster", "arn:aws:ecs:eu-west-1:123456789012:cluster/dataspace-dev")],
+        2,
+        &["input cluster `arn:aws:ecs:eu-west-1:123456789012:cluster/dataspace-dev` is in region eu-west-1, but this run works in us-east-1"],
+    ),
+    case(
+        "service ARN of another account than the cluster ARN",
+        &[
+            ("cluster", "arn:aws:ecs:us-east-1:123456789012:cluster/dataspace-dev"),
+            ("otel-service", "arn:aws:ecs:us-east-1:210987654321:service/dataspace-dev/dataspace-otel"),
+        ],
+        2,
+        &["input otel-service: service `arn:aws:ecs:us-east-1:210987654321:service/dataspace-dev/dataspace-otel` is in account 210987654321, but input cluster"],
+    ),
+    case(
+        "task ARN given as the service",
+        &[("service", "arn:aws:ecs:us-east-1:123456789012:task/dataspace-dev/0123456789abcdef")],
+        2,
+        &["input service: `arn:aws:ecs:us-east-1:123456789012:task/dataspace-dev/0123456789abcdef` is not an ECS service name"],
+    ),
+    case(
+        "cluster ARN that is not a cluster's",
+        &[("cluster", "arn:aws:ecs:us-east-1:123456789012:service/dataspace-dev/dataspace-app")],
+        2,
+        &["input cluster `arn:aws:ecs:us-east-1:123456789012:service/dataspace-dev/dataspace-app` is not an ECS cluster ARN"],
+    ),
+    case("cluster name with a space", &[("cluster", "dataspace dev")], 2, &["input cluster `dataspace dev` is not an ECS cluster name"]),
+    Case {
+        name: "unsubstituted variable as the service",
+        inputs: &[("service", "${APP_SERVICE}")],
+        file: None,
+        env: &[("APP_SERVICE", "dataspace-app")],
+        code: 2,
+        says: &[
+            "input service: `${APP_SERVICE}` is not an ECS service name",
+            "inputs are not substituted: write `${{ env.APP_SERVICE }}`",
+        ],
+        never: &["input task-definition"],
+    },
+    case(
+        "unsubstituted variable as wait-for-minutes",
+        &[("wait-for-minutes", "${WAIT}")],
+        2,
+        &["input wait-for-minutes `${WAIT}` is not a number from 0.01 to 360; inputs are not substituted"],
+    ),
+    case(
+        "desired-count over the ECS per-service quota",
+        &[("desired-count", "5001")],
+        2,
+        &["input desired-count `5001` is not a whole number of tasks from 0 to 5000"],
+    ),
+    case(
+        "desired-count of the largest 32-bit number",
+        &[("desired-count", "2147483647")],
+        2,
+        &["input desired-count `2147483647` is not a whole number of tasks from 0 to 5000"],
+    ),
+    case(
+        "fractional desired-count",
+        &[("desired-count", "1.5")],
+        2,
+        &["input desired-count `1.5` is not a whole number of tasks"],
+    ),
+    case(
+        "wait-for-minutes over the maximum",
+        &[("wait-for-minutes", "360.5")],
+        2,
+        &["input wait-for-minutes `360.5` is not a number from 0.01 to 360"],
+    ),
+    case(
+        "two unknown stack capabilities",
+        &[("stack-capabilities", "CAPABILITY_FOO,CAPABILITY_BAR")],
+        2,
+        &["input stack-capabilities: `CAPABILITY_FOO`, `CAPABILITY_BAR` are not one of CAPABILITY_IAM"],
+    ),
+    // --- end of the issue-18 block --------------------------------------------------------
     // --- images -------------------------------------------------------------------------------
     case(
         "images line without =",
@@ -544,6 +665,77 @@ const CASES: &[Case] = &[
     ),
 ];
 
+/// Cases that also pass command-line arguments (a command, `--flags`): flags win over the
+/// inputs, and a command and a mode that disagree are refused before anything else.
+const CLI_CASES: &[(&[&str], Case)] = &[
+    (
+        &["deploy", "--mode", "plan"],
+        case(
+            "command deploy with --mode plan",
+            &[],
+            2,
+            &["command `deploy` and input mode `plan` (--mode) disagree"],
+        ),
+    ),
+    (
+        &["plan"],
+        case(
+            "command plan with input mode deploy",
+            &[("mode", "deploy")],
+            2,
+            &["command `plan` and input mode `deploy` (INPUT_MODE) disagree"],
+        ),
+    ),
+    (
+        &["deploy"],
+        case(
+            "command deploy with input mode plan",
+            &[("mode", "plan")],
+            2,
+            &["command `deploy` and input mode `plan` (INPUT_MODE) disagree"],
+        ),
+    ),
+    (
+        &["plan", "--mode", "destroy"],
+        case(
+            "bad --mode next to a command",
+            &[],
+            2,
+            &["input mode `destroy` is not one of deploy, plan"],
+        ),
+    ),
+    (
+        &["verify"],
+        case(
+            "bad input mode next to a command",
+            &[("mode", "destroy")],
+            2,
+            &["input mode `destroy` is not one of deploy, plan"],
+        ),
+    ),
+    (
+        &["--wait-for-minutes", "soon"],
+        case(
+            "bad flag over a good input",
+            &[("wait-for-minutes", "5")],
+            2,
+            &["input wait-for-minutes `soon` is not a number"],
+        ),
+    ),
+    (
+        &["plan", "--service", "${APP_SERVICE}"],
+        Case {
+            name: "unsubstituted --service",
+            inputs: &[],
+            file: None,
+            env: &[("APP_SERVICE", "dataspace-app")],
+            code: 2,
+            says: &["input service: `${APP_SERVICE}` is not an ECS service name"],
+            never: &["input task-definition"],
+        },
+    ),
+];
+
 /// The base task-definition files: valid, and equal to what the seeded services run.
 fn base_files(run: Run) -> Run {
     let mut app = seed::app_task_definition("${ECR_REGISTRY}/dataspace");
@@ -674,9 +866,17 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
     // several rows shows them all at once.
     let mut failures: Vec<String> = Vec::new();
     let mut names = std::collections::BTreeSet::new();
-    for c in CASES {
+    let no_args: &[&str] = &[];
+    let cases = CASES
+        .iter()
+        .map(|c| (no_args, c))
+        .chain(CLI_CASES.iter().map(|(args, c)| (*args, c)));
+    for (args, c) in cases {
         assert!(names.insert(c.name), "case name {:?} is used twice", c.name);
         let mut run = base(&moto);
+        for a in args {
+            run = run.arg(a);
+        }
         if let Some((rel, body)) = &c.file {
             write_body(run.workspace(), rel, body);
             run = run.input("task-definition", rel);
@@ -728,13 +928,14 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
         failures.is_empty(),
         "{} of {} bad-input cases failed:\n\n{}",
         failures.len(),
-        CASES.len(),
+        CASES.len() + CLI_CASES.len(),
         failures.join("\n\n")
     );
-    println!("{} bad-input cases passed", CASES.len());
+    let count = CASES.len() + CLI_CASES.len();
+    println!("{count} bad-input cases passed");
     // libtest hides a passing test's output: scripts/test.sh prints this file at the end.
     let _ = std::fs::write(
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bad-input-cases"),
-        CASES.len().to_string(),
+        count.to_string(),
     );
 }

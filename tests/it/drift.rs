@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ecs_deploy::inputs::{INPUTS, OUTPUTS};
+use ecs_deploy::inputs::{InputSpec, INPUTS, OUTPUTS};
 use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
 
@@ -456,5 +456,212 @@ fn container_contract_render_needs_no_aws_and_no_arguments() {
         !out.all_text().contains("ghs_containercontracttoken0000"),
         "the token leaked:\n{}",
         out.all_text()
+    );
+}
+
+// --- generated parts ---------------------------------------------------------------------
+//
+// The `inputs:` and `outputs:` blocks of action.yml and the README's two tables are generated
+// from src/inputs.rs (rust-analyzer's sourcegen style): the test below rewrites whatever is
+// out of date and then fails, naming what it rewrote, so the fix is to commit the result.
+
+const README_INPUTS: (&str, &str) = ("<!-- inputs:start -->", "<!-- inputs:end -->");
+const README_OUTPUTS: (&str, &str) = ("<!-- outputs:start -->", "<!-- outputs:end -->");
+const GENERATED_NOTE: &str = "<!-- generated from src/inputs.rs by tests/it/drift.rs: edit that table, then run `cargo test --test it drift::` and commit -->";
+
+/// A YAML double-quoted scalar (a JSON string is one).
+fn yaml_quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
+}
+
+fn action_inputs_block(inputs: &[InputSpec]) -> String {
+    let mut out = String::from("inputs:\n");
+    for spec in inputs {
+        out.push_str(&format!(
+            "  {}:\n    description: {}\n",
+            spec.name,
+            yaml_quoted(spec.description)
+        ));
+        if let Some(d) = spec.default {
+            out.push_str(&format!("    default: {}\n", yaml_quoted(d)));
+        }
+    }
+    out
+}
+
+fn action_outputs_block(outputs: &[(&str, &str)]) -> String {
+    let mut out = String::from("outputs:\n");
+    for (name, description) in outputs {
+        out.push_str(&format!(
+            "  {name}:\n    description: {}\n",
+            yaml_quoted(description)
+        ));
+    }
+    out
+}
+
+/// Replaces the top-level mapping `key:` of a YAML file (up to the next line that starts in
+/// column 0, blank lines before it kept) by `block`; every other line stays as it is.
+fn replace_yaml_block(text: &str, key: &str, block: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim_end() == format!("{key}:"))
+        .unwrap_or_else(|| panic!("action.yml has no top-level `{key}:` line"));
+    let mut end = lines[start + 1..]
+        .iter()
+        .position(|l| !l.trim().is_empty() && !l.starts_with([' ', '\t']))
+        .map_or(lines.len(), |i| start + 1 + i);
+    while end > start + 1 && lines[end - 1].trim().is_empty() {
+        end -= 1;
+    }
+    format!(
+        "{}{block}{}",
+        lines[..start].concat(),
+        lines[end..].concat()
+    )
+}
+
+fn regenerate_action(text: &str, inputs: &[InputSpec], outputs: &[(&str, &str)]) -> String {
+    let text = replace_yaml_block(text, "inputs", &action_inputs_block(inputs));
+    replace_yaml_block(&text, "outputs", &action_outputs_block(outputs))
+}
+
+/// A table cell: pipes escaped, and `<` outside code spans (`ecs-deploy-<GITHUB_RUN_ID>`) kept
+/// from being read as HTML.
+fn cell(s: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in s.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 0 {
+            out.push_str(&part.replace('<', "&lt;"));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out.replace('|', "\\|")
+}
+
+fn readme_inputs_table(inputs: &[InputSpec]) -> String {
+    let mut out =
+        format!("{GENERATED_NOTE}\n| input | meaning | accepts | default |\n|---|---|---|---|\n");
+    for spec in inputs {
+        let default = spec.default.map_or("—".to_string(), |d| format!("`{d}`"));
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            spec.name,
+            cell(spec.description),
+            cell(&spec.accepts()),
+            cell(&default)
+        ));
+    }
+    out
+}
+
+fn readme_outputs_table(outputs: &[(&str, &str)]) -> String {
+    let mut out = format!("{GENERATED_NOTE}\n| output | value |\n|---|---|\n");
+    for (name, description) in outputs {
+        out.push_str(&format!("| `{name}` | {} |\n", cell(description)));
+    }
+    out
+}
+
+/// Replaces what lies between the two marker lines.
+fn replace_between(text: &str, (start, end): (&str, &str), body: &str) -> String {
+    let missing = || {
+        panic!("README.md lacks the marker lines `{start}` and `{end}` (in that order) around its generated table")
+    };
+    let a = text.find(start).unwrap_or_else(missing) + start.len();
+    let b = text[a..].find(end).unwrap_or_else(missing) + a;
+    format!("{}\n{body}{}", &text[..a], &text[b..])
+}
+
+fn regenerate_readme(text: &str, inputs: &[InputSpec], outputs: &[(&str, &str)]) -> String {
+    let text = replace_between(text, README_INPUTS, &readme_inputs_table(inputs));
+    replace_between(&text, README_OUTPUTS, &readme_outputs_table(outputs))
+}
+
+#[test]
+fn generated_parts_match_the_inputs_table() {
+    let mut rewritten = Vec::new();
+    for (rel, regenerate) in [
+        (
+            "action.yml",
+            regenerate_action as fn(&str, &[InputSpec], &[(&str, &str)]) -> String,
+        ),
+        ("README.md", regenerate_readme),
+    ] {
+        let old = read(rel);
+        let new = regenerate(&old, INPUTS, OUTPUTS);
+        if new != old {
+            // Through a temporary file, so a test reading it meanwhile never sees half of it.
+            let path = repo_file(rel);
+            let tmp = path.with_extension("drift-tmp");
+            std::fs::write(&tmp, &new).unwrap_or_else(|e| panic!("writing {rel}: {e}"));
+            std::fs::rename(&tmp, &path).unwrap_or_else(|e| panic!("replacing {rel}: {e}"));
+            rewritten.push(rel);
+        }
+    }
+    assert!(
+        rewritten.is_empty(),
+        "{} {} out of date with src/inputs.rs and {} been rewritten from it: review the change (git diff) and commit it",
+        rewritten.join(" and "),
+        if rewritten.len() == 1 { "was" } else { "were" },
+        if rewritten.len() == 1 { "has" } else { "have" },
+    );
+    // What was generated is still a valid action.yml.
+    assert!(action().get("runs").is_some());
+}
+
+#[test]
+fn regeneration_follows_a_changed_default_and_keeps_the_rest() {
+    let mut changed: Vec<InputSpec> = INPUTS.to_vec();
+    let wait = changed
+        .iter_mut()
+        .find(|s| s.name == "wait-for-minutes")
+        .unwrap();
+    wait.default = Some("42");
+    let action_text = read("action.yml");
+    let readme = read("README.md");
+    let new_action = regenerate_action(&action_text, &changed, OUTPUTS);
+    let new_readme = regenerate_readme(&readme, &changed, OUTPUTS);
+    assert!(
+        new_action.contains("  wait-for-minutes:\n    description: ")
+            && new_action.contains("    default: \"42\"\n")
+    );
+    assert!(new_readme.contains("| `42` |"), "{new_readme}");
+    // Only the generated parts move: everything outside them is byte for byte the same.
+    let parsed: Yaml = serde_yaml_ng::from_str(&new_action).expect("still YAML");
+    let old: Yaml = serde_yaml_ng::from_str(&action_text).unwrap();
+    for key in [
+        "name",
+        "description",
+        "author",
+        "branding",
+        "runs",
+        "outputs",
+    ] {
+        assert_eq!(parsed.get(key), old.get(key), "action.yml `{key}` changed");
+    }
+    assert_eq!(
+        parsed["inputs"]["wait-for-minutes"]["default"].as_str(),
+        Some("42")
+    );
+    let outside = |t: &str| {
+        let a = t.find(README_INPUTS.0).unwrap();
+        let b = t.find(README_INPUTS.1).unwrap();
+        format!("{}{}", &t[..a], &t[b..])
+    };
+    assert_eq!(outside(&new_readme), outside(&readme));
+    // Regenerating twice changes nothing more.
+    assert_eq!(
+        regenerate_action(&new_action, &changed, OUTPUTS),
+        new_action
+    );
+    assert_eq!(
+        regenerate_readme(&new_readme, &changed, OUTPUTS),
+        new_readme
     );
 }
