@@ -102,25 +102,49 @@ pub struct Config {
     pub region: Option<String>,
     pub targets: Vec<Target>,
     pub images: Vec<(String, String)>,
+    pub rollout: RolloutSettings,
+    pub stack: Option<StackInputs>,
+    pub image_checks: ImageChecks,
+    /// Run the verify checks (secrets, log groups) before deploying.
+    pub verify: bool,
+    pub credentials: CredentialSettings,
+    pub comment: CommentSettings,
+    pub output_json: bool,
+}
+
+/// How services are rolled out and waited for (the deploy flow and the wait).
+#[derive(Debug, Clone)]
+pub struct RolloutSettings {
     pub wait: bool,
     pub wait_for: Duration,
     pub poll: Duration,
     pub rollback_on_failure: bool,
     pub force_new_deployment: bool,
     pub desired_count: Option<i32>,
-    pub stack: Option<StackInputs>,
+}
+
+/// What is checked and rewritten in the images (`images.rs`).
+#[derive(Debug, Clone)]
+pub struct ImageChecks {
     pub verify_images: bool,
     pub pin_image_digests: bool,
     pub ecr_repository_shorthand: bool,
-    /// Run the verify checks (secrets, log groups) before deploying.
-    pub verify: bool,
+}
+
+/// Which credentials the run uses (`credentials.rs`).
+#[derive(Debug, Clone)]
+pub struct CredentialSettings {
     pub role_to_assume: Option<String>,
     pub role_session_name: Option<String>,
     pub role_duration_seconds: i32,
+}
+
+/// The sticky pull-request comment (`github.rs`).
+#[derive(Debug, Clone)]
+pub struct CommentSettings {
     pub github_token: Option<String>,
     pub comment_on_pr: bool,
     pub comment_key: Option<String>,
-    pub output_json: bool,
 }
 
 /// Merges flags over `INPUT_*` and validates. `cwd` resolves relative paths.
@@ -308,23 +332,31 @@ impl Validator {
             region,
             targets,
             images,
-            wait,
-            wait_for: Duration::from_secs_f64(wait_minutes * 60.0),
-            poll: Duration::from_secs_f64(poll),
-            rollback_on_failure,
-            force_new_deployment,
-            desired_count,
+            rollout: RolloutSettings {
+                wait,
+                wait_for: Duration::from_secs_f64(wait_minutes * 60.0),
+                poll: Duration::from_secs_f64(poll),
+                rollback_on_failure,
+                force_new_deployment,
+                desired_count,
+            },
             stack,
-            verify_images,
-            pin_image_digests,
-            ecr_repository_shorthand,
+            image_checks: ImageChecks {
+                verify_images,
+                pin_image_digests,
+                ecr_repository_shorthand,
+            },
             verify,
-            role_to_assume: self.get("role-to-assume").map(str::to_string),
-            role_session_name,
-            role_duration_seconds,
-            github_token,
-            comment_on_pr,
-            comment_key: self.get("comment-key").map(str::to_string),
+            credentials: CredentialSettings {
+                role_to_assume: self.get("role-to-assume").map(str::to_string),
+                role_session_name,
+                role_duration_seconds,
+            },
+            comment: CommentSettings {
+                github_token,
+                comment_on_pr,
+                comment_key: self.get("comment-key").map(str::to_string),
+            },
             output_json: raw.output_json,
         }
     }
@@ -838,7 +870,7 @@ mod tests {
             c.targets[2].file,
             Some(PathBuf::from("/ws/aws/worker.json"))
         );
-        assert_eq!(c.wait_for, Duration::from_secs(1200));
+        assert_eq!(c.rollout.wait_for, Duration::from_secs(1200));
         assert_eq!(c.region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.mode, Mode::Deploy);
     }
@@ -933,24 +965,37 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        assert_eq!(c.wait_for, Duration::from_secs_f64(minutes * 60.0));
+        assert_eq!(c.rollout.wait_for, Duration::from_secs_f64(minutes * 60.0));
         let poll: f64 = inputs::spec("poll-interval-seconds")
             .default
             .unwrap()
             .parse()
             .unwrap();
-        assert_eq!(c.poll, Duration::from_secs_f64(poll));
+        assert_eq!(c.rollout.poll, Duration::from_secs_f64(poll));
         let duration: i32 = inputs::spec("role-duration-seconds")
             .default
             .unwrap()
             .parse()
             .unwrap();
-        assert_eq!(c.role_duration_seconds, duration);
+        assert_eq!(c.credentials.role_duration_seconds, duration);
         assert_eq!(c.mode.as_str(), inputs::spec("mode").default.unwrap());
-        assert!(c.wait && c.rollback_on_failure && c.verify_images && c.verify && c.comment_on_pr);
-        assert!(!c.force_new_deployment && !c.pin_image_digests && !c.ecr_repository_shorthand);
-        assert_eq!(c.desired_count, None);
-        assert_eq!(c.github_token, None, "the runner's expression is no token");
+        assert!(
+            c.rollout.wait
+                && c.rollout.rollback_on_failure
+                && c.image_checks.verify_images
+                && c.verify
+                && c.comment.comment_on_pr
+        );
+        assert!(
+            !c.rollout.force_new_deployment
+                && !c.image_checks.pin_image_digests
+                && !c.image_checks.ecr_repository_shorthand
+        );
+        assert_eq!(c.rollout.desired_count, None);
+        assert_eq!(
+            c.comment.github_token, None,
+            "the runner's expression is no token"
+        );
         let c = run(
             None,
             &with(&[("stack-name", "s"), ("stack-template", "t.yaml")]),
@@ -1000,7 +1045,7 @@ mod tests {
     #[test]
     fn wait_for_minutes_takes_decimals() {
         let c = run(None, &with(&[("wait-for-minutes", "0.05")]), &[]).unwrap();
-        assert_eq!(c.wait_for, Duration::from_secs(3));
+        assert_eq!(c.rollout.wait_for, Duration::from_secs(3));
         let e = errors(run(None, &with(&[("wait-for-minutes", "0.001")]), &[]));
         assert!(
             e.contains("input wait-for-minutes `0.001` is not a number from 0.01 to 360"),
@@ -1011,7 +1056,7 @@ mod tests {
     #[test]
     fn desired_count_is_bounded_by_the_ecs_quota() {
         let c = run(None, &with(&[("desired-count", "5000")]), &[]).unwrap();
-        assert_eq!(c.desired_count, Some(5000));
+        assert_eq!(c.rollout.desired_count, Some(5000));
         for bad in ["5001", "2147483647", "-1", "1.5"] {
             let e = errors(run(None, &with(&[("desired-count", bad)]), &[]));
             assert!(

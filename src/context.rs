@@ -90,7 +90,7 @@ impl Ctx<'_> {
         Wait {
             aws: &self.aws,
             cluster: &self.cfg.cluster,
-            poll: self.cfg.poll,
+            poll: self.cfg.rollout.poll,
             deadline,
             since_epoch,
             out: self.out,

@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_sts::config::{Credentials, ProvideCredentials};
 
 use crate::aws::{aws_error_message, Aws};
-use crate::config::Config;
+use crate::config::CredentialSettings;
 use crate::error::{Failure, InputProblem};
 use crate::gha::{Printer, Runtime};
 use crate::redact;
@@ -24,7 +24,7 @@ const OIDC_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The AWS clients of this run, with the credentials the inputs ask for.
 pub async fn connect(
-    cfg: &Config,
+    settings: &CredentialSettings,
     rt: &Runtime,
     region: &str,
     out: &Printer,
@@ -34,10 +34,10 @@ pub async fn connect(
             "AWS_ENDPOINT_URL is set: every AWS request, signed with the job's credentials, goes to {url}"
         ));
     }
-    let Some(role) = &cfg.role_to_assume else {
+    let Some(role) = &settings.role_to_assume else {
         return Ok(Aws::connect(region).await);
     };
-    let session = cfg
+    let session = settings
         .role_session_name
         .clone()
         .unwrap_or_else(|| session_name(rt));
@@ -65,7 +65,7 @@ pub async fn connect(
                 .role_arn(role)
                 .role_session_name(&session)
                 .web_identity_token(jwt)
-                .duration_seconds(cfg.role_duration_seconds)
+                .duration_seconds(settings.role_duration_seconds)
                 .send()
                 .await
                 .map_err(|e| anyhow!(aws_error_message(&e)))
@@ -88,7 +88,7 @@ pub async fn connect(
                 .assume_role()
                 .role_arn(role)
                 .role_session_name(&session)
-                .duration_seconds(cfg.role_duration_seconds)
+                .duration_seconds(settings.role_duration_seconds)
                 .send()
                 .await
                 .map_err(|e| anyhow!(aws_error_message(&e)))

@@ -112,7 +112,7 @@ pub(crate) async fn run(
     let wait_start = ctx.clock.elapsed();
     ctx.timeline
         .add("register and update", register_start, wait_start);
-    if cfg.wait {
+    if cfg.rollout.wait {
         wait_for_rollouts(&ctx, &mut runs).await;
     }
     let wait_end = ctx.clock.elapsed();
@@ -214,7 +214,14 @@ async fn check_images(
         return Ok(());
     }
     let mut docs: Vec<Rendered> = runs.iter_mut().filter_map(|r| r.rendered.take()).collect();
-    let checked = images::check(&ctx.aws, ctx.cfg, &ctx.account, &mut docs, ctx.out).await;
+    let checked = images::check(
+        &ctx.aws,
+        &ctx.cfg.image_checks,
+        &ctx.account,
+        &mut docs,
+        ctx.out,
+    )
+    .await;
     attach(runs, docs);
     checked
 }
@@ -229,8 +236,8 @@ async fn diff_services(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) -> Result<(), Fai
     )
     .await;
     let asked = Asked {
-        force_new_deployment: cfg.force_new_deployment,
-        desired_count: cfg.desired_count,
+        force_new_deployment: cfg.rollout.force_new_deployment,
+        desired_count: cfg.rollout.desired_count,
     };
     for (r, described) in runs.iter_mut().zip(described) {
         let (live_td, live_tags) = described?;
@@ -253,7 +260,7 @@ async fn diff_services(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) -> Result<(), Fai
             Action::Scale => format!(
                 "same task definition, desired count {} → {}",
                 r.live.desired,
-                cfg.desired_count.unwrap_or_default()
+                cfg.rollout.desired_count.unwrap_or_default()
             ),
             Action::Register if diff.changed => format!("{} change(s)", diff.summary.len()),
             Action::Register => "tags changed".to_string(),
@@ -368,11 +375,11 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         let force = match &r.action {
             Action::Nothing | Action::WaitForCurrent(_) => return None,
             Action::Redeploy => true,
-            Action::Scale | Action::Register => cfg.force_new_deployment,
+            Action::Scale | Action::Register => cfg.rollout.force_new_deployment,
         };
         let change = Change {
             task_definition: td.clone(),
-            desired_count: cfg.desired_count,
+            desired_count: cfg.rollout.desired_count,
             force,
         };
         Some(
@@ -429,10 +436,10 @@ async fn wait_for_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     if watches.is_empty() {
         return;
     }
-    let mut wait = ctx.wait(ctx.cfg.wait_for, ctx.clock.epoch);
+    let mut wait = ctx.wait(ctx.cfg.rollout.wait_for, ctx.clock.epoch);
     // With rollback on, one failure decides the run: every service is undone at once instead
     // of after the slowest healthy rollout. With it off, each service's own outcome is shown.
-    wait.stop_at_first_failure = ctx.cfg.rollback_on_failure;
+    wait.stop_at_first_failure = ctx.cfg.rollout.rollback_on_failure;
     let mut outcomes = wait.grouped(&watches, "rollout").await;
     for r in runs.iter_mut() {
         r.outcome = outcomes.remove(r.name());
@@ -450,7 +457,7 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     let interrupted = runs
         .iter()
         .any(|r| matches!(r.outcome, Some(Outcome::Interrupted(_))));
-    if !failed || !cfg.rollback_on_failure || interrupted {
+    if !failed || !cfg.rollout.rollback_on_failure || interrupted {
         return;
     }
     let targets: Vec<usize> = runs
@@ -514,8 +521,11 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             })
         })
         .collect();
-    if cfg.wait && !watches.is_empty() {
-        let mut done = ctx.wait(cfg.wait_for, rollback_started).all(&watches).await;
+    if cfg.rollout.wait && !watches.is_empty() {
+        let mut done = ctx
+            .wait(cfg.rollout.wait_for, rollback_started)
+            .all(&watches)
+            .await;
         for &i in &targets {
             let r = &mut runs[i];
             if let (Some(u), Some(o)) = (r.undo.as_mut(), done.remove(&r.live.name)) {

@@ -28,7 +28,12 @@ const DEFAULT_API: &str = "https://api.github.com";
 /// Posts or updates the one comment of this cluster on the pull request of this run.
 /// Never fails the deploy: problems are warnings with the fix.
 pub async fn comment(cfg: &Config, rt: &Runtime, markdown: &str, out: &Printer) {
-    let Some(token) = cfg.github_token.as_deref().filter(|t| !t.trim().is_empty()) else {
+    let Some(token) = cfg
+        .comment
+        .github_token
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    else {
         out.debug("no github-token: no pull-request comment");
         return;
     };
@@ -86,7 +91,7 @@ pub fn comment_key(cfg: &Config) -> String {
         key.push('/');
         key.push_str(&stack.name);
     }
-    if let Some(k) = &cfg.comment_key {
+    if let Some(k) = &cfg.comment.comment_key {
         key.push('/');
         key.push_str(k);
     }

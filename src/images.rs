@@ -13,7 +13,7 @@ use anyhow::{anyhow, Context, Result};
 use aws_sdk_ecr::types::ImageIdentifier;
 
 use crate::aws::{aws_error_message, Aws};
-use crate::config::Config;
+use crate::config::ImageChecks;
 use crate::error::Failure;
 use crate::gha::Printer;
 use crate::render::Rendered;
@@ -313,23 +313,19 @@ pub fn collect(
 
 /// Checks every ECR image of `docs` exists (`verify-images`) and, with `pin-image-digests`,
 /// rewrites tags to digests in place.
-pub async fn check(
+pub(crate) async fn check(
     aws: &Aws,
-    cfg: &Config,
+    checks: &ImageChecks,
     account: &str,
     docs: &mut [Rendered],
     out: &Printer,
 ) -> Result<(), Failure> {
-    if !cfg.verify_images && !cfg.pin_image_digests {
+    if !checks.verify_images && !checks.pin_image_digests {
         out.debug("verify-images is false: images are not checked");
         return Ok(());
     }
-    let region = cfg
-        .region
-        .clone()
-        .or_else(|| aws.sdk.region().map(|r| r.to_string()))
-        .unwrap_or_default();
-    let shorthand = shorthand(cfg, account, &region);
+    let region = aws.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let shorthand = shorthand(checks, account, &region);
     let (ecr, other) = collect(docs, shorthand);
     for image in &other {
         out.debug(&format!("image {image} is not in ECR: not checked"));
@@ -367,11 +363,11 @@ pub async fn check(
     let mut shown = std::collections::BTreeSet::new();
     for (_, i) in &ecr {
         let digest = found.found.get(&i.uri).cloned().unwrap_or_default();
-        if shown.insert(i.uri.clone()) && !cfg.pin_image_digests {
+        if shown.insert(i.uri.clone()) && !checks.pin_image_digests {
             out.line(&format!("found: {} ({digest})", i.uri));
         }
     }
-    if cfg.pin_image_digests {
+    if checks.pin_image_digests {
         pin(docs, &found, shorthand, out);
     }
     out.end_group();
@@ -401,17 +397,13 @@ fn pin(docs: &mut [Rendered], found: &Lookup, shorthand: Option<(&str, &str)>, o
 }
 
 /// Account and region that bare `repo:tag` images resolve against, when the user opted in.
-pub fn shorthand<'a>(
-    cfg: &Config,
+/// Input `ecr-repository-shorthand`: without it, bare names keep their Docker Hub meaning.
+pub(crate) fn shorthand<'a>(
+    checks: &ImageChecks,
     account: &'a str,
     region: &'a str,
 ) -> Option<(&'a str, &'a str)> {
-    shorthand_enabled(cfg).then_some((account, region))
-}
-
-/// Input `ecr-repository-shorthand`: without it, bare names keep their Docker Hub meaning.
-pub fn shorthand_enabled(cfg: &Config) -> bool {
-    cfg.ecr_repository_shorthand
+    checks.ecr_repository_shorthand.then_some((account, region))
 }
 
 #[cfg(test)]

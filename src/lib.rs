@@ -81,7 +81,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             return finish(&rt, &out, raw.output_json, &report, Mode::Deploy).0;
         }
     };
-    if let Some(token) = &cfg.github_token {
+    if let Some(token) = &cfg.comment.github_token {
         redact::register(token);
     }
     if cfg.mode == Mode::Render {
@@ -126,7 +126,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         let (code, markdown) = finish(rt, out, cfg.output_json, &report, cfg.mode);
         // After outputs and summary are written: a slow GitHub API cannot lose them. A
         // cancelled job has seconds left before the runner kills it: no comment then.
-        if cfg.comment_on_pr && !cancelled {
+        if cfg.comment.comment_on_pr && !cancelled {
             let post = github::comment(cfg, rt, &markdown, out);
             if tokio::time::timeout(COMMENT_DEADLINE, post).await.is_err() {
                 out.warning(&format!(

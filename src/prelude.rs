@@ -29,7 +29,7 @@ pub(crate) async fn start<'a>(
     rollouts: Rollouts,
 ) -> Result<(Ctx<'a>, Vec<ServiceRun>), Failure> {
     let region = cfg.region.clone().unwrap_or_default();
-    let aws = credentials::connect(cfg, rt, &region, out).await?;
+    let aws = credentials::connect(&cfg.credentials, rt, &region, out).await?;
     let account = aws.account_id().await?;
     let ctx = Ctx {
         aws,

@@ -96,8 +96,8 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
         services_report.push(report);
     }
     out.end_group();
-    let outcomes = if cfg.wait && !watches.is_empty() {
-        ctx.wait(cfg.wait_for, ctx.clock.epoch)
+    let outcomes = if cfg.rollout.wait && !watches.is_empty() {
+        ctx.wait(cfg.rollout.wait_for, ctx.clock.epoch)
             .grouped(&watches, "rollback")
             .await
     } else {
@@ -117,7 +117,7 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
                     completed: true,
                 }
             }
-            None if !cfg.wait => s.result.clone(),
+            None if !cfg.rollout.wait => s.result.clone(),
             Some(Outcome::Failed(why))
             | Some(Outcome::Superseded(why))
             | Some(Outcome::TimedOut(why))

@@ -87,7 +87,11 @@ pub(crate) async fn run(
         local: &local,
         out,
         region: cfg.region.clone().unwrap_or_default(),
-        poll: cfg.poll.min(MAX_POLL).max(Duration::from_millis(50)),
+        poll: cfg
+            .rollout
+            .poll
+            .min(MAX_POLL)
+            .max(Duration::from_millis(50)),
         deadline: Instant::now() + inputs.timeout,
         plan: intent == Intent::Preview,
         summary: Vec::new(),

@@ -110,12 +110,12 @@ impl<'a> Tally<'a> {
 async fn check_images(aws: &Aws, cfg: &Config, docs: &[Rendered], report: &mut Tally<'_>) {
     let region = aws.sdk.region().map(|r| r.to_string()).unwrap_or_default();
     // Only bare `repo:tag` names need the account; verify is not handed it.
-    let account = if images::shorthand_enabled(cfg) {
+    let account = if cfg.image_checks.ecr_repository_shorthand {
         aws.account_id().await.unwrap_or_default()
     } else {
         String::new()
     };
-    let shorthand = images::shorthand(cfg, &account, &region);
+    let shorthand = images::shorthand(&cfg.image_checks, &account, &region);
     let (ecr, other) = images::collect(docs, shorthand);
     for image in BTreeSet::from_iter(other) {
         report.line(&format!("SKIPPED image {image}: not in ECR"));
