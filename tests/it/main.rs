@@ -12,3 +12,4 @@ mod github;
 mod images;
 mod rollout;
 mod stack;
+mod trust;

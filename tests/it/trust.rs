@@ -1,0 +1,189 @@
+//! Every exit speaks the same language, and nothing holds the run without a bound (issue 22):
+//! `--output json` at every exit code, a closed stdout, the summary's size on a run with many
+//! problems, a token endpoint that never answers, and a cancelled run mid-parse.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::Run;
+
+/// No AWS behind this: every test here stops before the first AWS call.
+const NO_AWS: &str = "http://127.0.0.1:9";
+
+fn app_doc(environment: Vec<Value>) -> String {
+    json!({
+        "family": "dataspace-app",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [{
+            "name": "web",
+            "image": "nginx:1.27",
+            "environment": environment,
+        }]
+    })
+    .to_string()
+}
+
+fn last_json(stdout: &str) -> Value {
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l.trim())
+                .ok()
+                .filter(Value::is_object)
+        })
+        .unwrap_or_else(|| panic!("no JSON object on stdout:\n{stdout}"))
+}
+
+/// The keys every `--output json` object has, whatever the exit.
+const SHAPE: &[&str] = &[
+    "task-definition-arn",
+    "otel-task-definition-arn",
+    "task-definition-arns",
+    "changed-services",
+    "stack-deployed",
+    "stack-outputs",
+    "result",
+    "errors",
+];
+
+fn assert_shape(doc: &Value) {
+    for key in SHAPE {
+        assert!(doc.get(*key).is_some(), "`{key}` missing from {doc:#}");
+    }
+}
+
+#[test]
+fn output_json_has_one_shape_on_bad_input_in_actions_and_in_the_cli() {
+    // Actions: inputs as INPUT_*, the flag as an argument.
+    let actions = Run::new(NO_AWS)
+        .input("cluster", "dataspace-dev")
+        .input("service", "dataspace-app")
+        .input("task-definition", "aws/missing.json")
+        .arg("--output")
+        .arg("json")
+        .run();
+    actions.assert_code(2);
+    let doc = last_json(&actions.stdout);
+    assert_shape(&doc);
+    assert_eq!(doc["result"], "failed");
+    let errors = doc["errors"].as_array().expect("errors is an array");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().unwrap_or_default().contains("missing.json")),
+        "{doc:#}"
+    );
+    assert_eq!(actions.output("result"), "failed");
+
+    // The CLI, with an input problem clap itself refuses (an unknown flag).
+    let cli = Run::new(NO_AWS)
+        .without_env("GITHUB_ACTIONS")
+        .arg("plan")
+        .arg("--clusterr")
+        .arg("x")
+        .arg("--output")
+        .arg("json")
+        .run();
+    cli.assert_code(2);
+    let doc = last_json(&cli.stdout);
+    assert_shape(&doc);
+    assert_eq!(doc["result"], "failed");
+    assert!(!doc["errors"].as_array().unwrap().is_empty(), "{doc:#}");
+}
+
+#[test]
+fn render_into_a_closed_pipe_ends_quietly_with_its_exit_code() {
+    // Larger than a pipe's buffer, so the write meets the closed pipe.
+    let env: Vec<Value> = (0..3000)
+        .map(|i| json!({ "name": format!("VAR_{i}"), "value": "x".repeat(40) }))
+        .collect();
+    let run = Run::new(NO_AWS)
+        .without_env("GITHUB_ACTIONS")
+        .file("td.json", &app_doc(env))
+        .arg("render")
+        .arg("--task-definition")
+        .arg("td.json")
+        .arg("--service")
+        .arg("app");
+    let mut child = run.spawn();
+    drop(child.stdout.take());
+    let status = child.wait().expect("waiting for render");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn the_summary_of_a_run_with_many_problems_stays_under_the_limit() {
+    // 12,000 unset variables with long names: over 1 MiB of messages.
+    let env: Vec<Value> = (0..12_000)
+        .map(|i| {
+            json!({
+                "name": format!("V{i}"),
+                "value": format!("${{AN_UNSET_VARIABLE_WITH_A_RATHER_LONG_NAME_NUMBER_{i:05}}}")
+            })
+        })
+        .collect();
+    let out = Run::new(NO_AWS)
+        .input("cluster", "dataspace-dev")
+        .input("service", "dataspace-app")
+        .input("task-definition", "td.json")
+        .file("td.json", &app_doc(env))
+        .run();
+    out.assert_code(2);
+    assert!(
+        out.stderr.len() + out.stdout.len() > 1_048_576,
+        "the log has them all"
+    );
+    assert!(
+        out.summary.len() < 1_048_576,
+        "summary is {} bytes",
+        out.summary.len()
+    );
+    assert!(out.summary.contains("invalid input, nothing was changed"));
+}
+
+#[test]
+fn an_oidc_endpoint_that_never_answers_ends_the_run_within_its_bound() {
+    // Accepts the connection and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let hold = std::thread::spawn(move || {
+        let conns: Vec<_> = listener.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(45));
+        drop(conns);
+    });
+    let started = Instant::now();
+    let out = Run::new(NO_AWS)
+        .input("cluster", "dataspace-dev")
+        .input("service", "dataspace-app")
+        .input("task-definition", "td.json")
+        .input("role-to-assume", "arn:aws:iam::123456789012:role/deployer")
+        .file("td.json", &app_doc(vec![]))
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", &url)
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "canary-request-token")
+        .run();
+    let took = started.elapsed();
+    out.assert_code(1);
+    assert!(took < Duration::from_secs(40), "took {took:?}");
+    assert!(
+        out.all_text()
+            .contains("OIDC token endpoint did not answer within 30 s"),
+        "{}",
+        out.all_text()
+    );
+    drop(hold);
+}
