@@ -15,6 +15,7 @@ use aws_smithy_types::body::SdkBody;
 use serde_json::{json, Value};
 
 use crate::aws::aws_error_message;
+use crate::once::Done;
 
 /// Keeps the raw response body of one call.
 #[derive(Debug, Clone, Default)]
@@ -76,21 +77,56 @@ pub async fn register(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    let bytes = serde_json::to_vec(&payload)?;
     let keep = KeepBody::default();
-    ecs.register_task_definition()
-        .family(&family)
-        .customize()
-        .mutate_request(replace_body(serde_json::to_vec(&payload)?))
-        .interceptor(keep.clone())
+    // Never twice: an attempt that registered unseen is found by its content, not repeated.
+    let done = crate::once::call_once(
+        "registration",
+        || {
+            ecs.register_task_definition()
+                .family(&family)
+                .customize()
+                .config_override(crate::once::no_retries())
+                .mutate_request(replace_body(bytes.clone()))
+                .interceptor(keep.clone())
+                .send()
+        },
+        || newest_equal(ecs, &family, body),
+    )
+    .await
+    .with_context(|| format!("registering a task definition for family {family}"))?;
+    match done {
+        // The answer was lost but the revision is there.
+        Done::Found(td) => Ok(td),
+        Done::Sent(_) => keep
+            .json()?
+            .get("taskDefinition")
+            .cloned()
+            .ok_or_else(|| anyhow!("RegisterTaskDefinition answered without a taskDefinition")),
+    }
+}
+
+/// The newest ACTIVE revision of `family` when it is what `body` would register.
+async fn newest_equal(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+    body: &Value,
+) -> Result<Option<Value>> {
+    let page = ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .sort(aws_sdk_ecs::types::SortOrder::Desc)
+        .max_results(1)
         .send()
         .await
         .map_err(|e| anyhow!(aws_error_message(&e)))
-        .with_context(|| format!("registering a task definition for family {family}"))?;
-    let answer = keep.json()?;
-    answer
-        .get("taskDefinition")
-        .cloned()
-        .ok_or_else(|| anyhow!("RegisterTaskDefinition answered without a taskDefinition"))
+        .with_context(|| format!("listing the newest revision of family {family}"))?;
+    let Some(arn) = page.task_definition_arns().first() else {
+        return Ok(None);
+    };
+    let (td, _) = describe(ecs, arn).await?;
+    Ok((!crate::taskdef::diff(&td, body).changed).then_some(td))
 }
 
 /// Describes a task definition (family, family:revision or ARN) with its tags.

@@ -18,6 +18,7 @@ mod gha;
 mod github;
 mod images;
 pub mod inputs;
+mod once;
 mod prelude;
 mod record;
 mod redact;

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, Result};
 use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
 
-use crate::aws::{aws_error_message, AwsContext};
+use crate::aws::aws_error_message;
+use crate::once::Done;
 
 /// `DescribeServices` takes at most this many names per call.
 const DESCRIBE_BATCH: usize = 10;
@@ -191,21 +192,50 @@ pub(crate) async fn update(
     desired_count: Option<i32>,
     force: bool,
 ) -> Result<String> {
-    let answer = ecs
-        .update_service()
-        .cluster(cluster)
-        .service(service)
-        .task_definition(task_definition)
-        .set_desired_count(desired_count)
-        .force_new_deployment(force)
-        .send()
-        .await
-        .aws_context(|| format!("updating service {service} to {task_definition}"))?;
-    let snap = answer
-        .service()
-        .map(Snapshot::from_sdk)
-        .ok_or_else(|| anyhow!("UpdateService for {service} answered without the service"))?;
+    let started = crate::context::epoch_now();
+    // Never twice: an attempt that started a deployment unseen is found, not repeated.
+    let answer = crate::once::call_once(
+        "update",
+        || {
+            ecs.update_service()
+                .cluster(cluster)
+                .service(service)
+                .task_definition(task_definition)
+                .set_desired_count(desired_count)
+                .force_new_deployment(force)
+                .customize()
+                .config_override(crate::once::no_retries())
+                .send()
+        },
+        || async {
+            let now = describe(ecs, cluster, &[service.to_string()])
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            let Some(snap) = now.into_values().next() else {
+                return Ok(None);
+            };
+            let took = snap.task_definition == task_definition
+                && snap
+                    .primary()
+                    .is_some_and(|p| !force || p.created_at >= started - CLOCK_SKEW_S);
+            Ok(took.then_some(snap))
+        },
+    )
+    .await;
+    let snap = match answer {
+        Ok(Done::Sent(a)) => a
+            .service()
+            .map(Snapshot::from_sdk)
+            .ok_or_else(|| anyhow!("UpdateService for {service} answered without the service"))?,
+        Ok(Done::Found(s)) => s,
+        Err(e) => {
+            return Err(e.context(format!("updating service {service} to {task_definition}")))
+        }
+    };
     snap.primary()
         .map(|d| d.id.clone())
         .ok_or_else(|| anyhow!("UpdateService for {service} answered without a PRIMARY deployment"))
 }
+
+/// How far the runner's clock may be from AWS's when a deployment's `createdAt` is compared.
+const CLOCK_SKEW_S: f64 = 5.0;
