@@ -43,7 +43,8 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
     };
     let rt = Runtime::from_env();
-    // The job's own credentials are secrets too: nothing we print may contain them.
+    // The job's own credentials are secrets too: nothing we print may contain them, and no
+    // task definition may carry them (`redact::is_credential`).
     for name in [
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
@@ -52,7 +53,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         "GITHUB_TOKEN",
     ] {
         if let Some(v) = rt.env.get(name) {
-            redact::register(v);
+            redact::register_credential(name, v);
         }
     }
     init_tracing(&rt);
@@ -63,7 +64,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         Err(problems) => return finish_failure(&rt, &out, None, Failure::Input(problems)).0,
     };
     if let Some(token) = &cfg.github_token {
-        redact::register(token);
+        redact::register_credential("github-token", token);
     }
     if cfg.mode == Mode::Render {
         return render(&cfg, &rt);
