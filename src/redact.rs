@@ -138,7 +138,7 @@ fn add(st: &mut State, value: &str) {
 /// by `***`.
 pub fn scrub(text: &str) -> Cow<'_, str> {
     let st = state().read().unwrap_or_else(|e| e.into_inner());
-    if st.secrets.is_empty() || text.is_empty() {
+    if st.secrets.is_empty() || text.is_empty() || text.len() > u32::MAX as usize {
         return Cow::Borrowed(text);
     }
     let mut hits: Vec<Range<usize>> = Vec::new();
@@ -185,19 +185,20 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
 }
 
 /// One character of a decoded view and the bytes of the original text it stands for.
+/// Offsets are `u32` to keep a view of a large summary small (texts are far below 4 GiB).
 #[derive(Debug, Clone, Copy)]
 struct Piece {
     c: char,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 fn pieces(text: &str) -> Vec<Piece> {
     text.char_indices()
         .map(|(i, c)| Piece {
             c,
-            start: i,
-            end: i + c.len_utf8(),
+            start: i as u32,
+            end: (i + c.len_utf8()) as u32,
         })
         .collect()
 }
@@ -214,13 +215,13 @@ fn find(view: &[Piece], secrets: &[String], hits: &mut Vec<Range<usize>>) {
     let mut owner = Vec::with_capacity(view.len());
     for (i, p) in view.iter().enumerate() {
         s.push(p.c);
-        owner.extend(std::iter::repeat_n(i, p.c.len_utf8()));
+        owner.extend(std::iter::repeat_n(i as u32, p.c.len_utf8()));
     }
     for secret in secrets {
         for (i, m) in s.match_indices(secret.as_str()) {
-            let first = view[owner[i]];
-            let last = view[owner[i + m.len() - 1]];
-            hits.push(first.start..last.end);
+            let first = view[owner[i] as usize];
+            let last = view[owner[i + m.len() - 1] as usize];
+            hits.push(first.start as usize..last.end as usize);
         }
     }
 }
