@@ -338,6 +338,18 @@ fn neutralise(line: &str, actions: bool) -> String {
     s
 }
 
+/// JSON text (`--output json`, a rendered document) made inert for the runner without changing
+/// its value: serialised JSON holds no raw line end and no line starts with `::`, but the
+/// legacy `##[` is honoured anywhere in a line; it can only occur inside a string, where
+/// `\u0023` is the same `#`.
+pub fn inert_json(json: &str, actions: bool) -> String {
+    if actions {
+        json.replace("##[", "\\u0023#[")
+    } else {
+        json.to_string()
+    }
+}
+
 /// Writes outputs to `GITHUB_OUTPUT`, each as a heredoc with a fresh random delimiter.
 pub fn write_outputs(path: &Path, outputs: &[(String, String)]) -> Result<()> {
     append("GITHUB_OUTPUT", path, &heredocs(outputs, random_token))
@@ -474,6 +486,20 @@ mod tests {
         // Outside Actions nothing is a command, but a line end is still a line end.
         assert_eq!(printable("a\rb\r\nc\n", false), vec!["a", "b", "c"]);
         assert_eq!(printable("", true), Vec::<String>::new());
+    }
+
+    #[test]
+    fn json_for_the_log_keeps_its_value_and_issues_no_command() {
+        let v = serde_json::json!({"a": "x ##[set-output name=result]pwned", "b": "\\##[", "c": "\r::warning::y"});
+        for text in [v.to_string(), serde_json::to_string_pretty(&v).unwrap()] {
+            let printed = inert_json(&text, true);
+            for l in runner_lines(&printed) {
+                assert!(!is_command(&l), "{l:?}");
+            }
+            let back: serde_json::Value = serde_json::from_str(&printed).unwrap();
+            assert_eq!(back, v);
+        }
+        assert_eq!(inert_json("{\"a\":\"##[\"}", false), "{\"a\":\"##[\"}");
     }
 
     #[test]
