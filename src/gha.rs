@@ -32,7 +32,6 @@ pub struct Runtime {
     pub run_id: Option<String>,
     pub server_url: Option<String>,
     pub api_url: Option<String>,
-    pub actor: Option<String>,
     /// Every environment variable, for substitution (credential carriers are filtered there).
     pub env: BTreeMap<String, String>,
 }
@@ -61,7 +60,6 @@ impl Runtime {
             run_id: get("GITHUB_RUN_ID"),
             server_url: get("GITHUB_SERVER_URL"),
             api_url: get("GITHUB_API_URL"),
-            actor: get("GITHUB_ACTOR"),
             env,
         }
     }
@@ -171,10 +169,21 @@ impl Printer {
 
     /// A line of our own text (may contain input values, so it is neutralised too).
     pub fn line(&self, text: &str) {
-        let text = scrub(text);
-        let mut out = self.out();
-        for l in text.lines() {
-            let _ = writeln!(out, "{}", neutralise(l, self.actions));
+        self.pending_warnings();
+        self.write_lines(self.out(), &scrub(text));
+    }
+
+    /// Writes text line by line, each line inert as a workflow command in Actions.
+    fn write_lines(&self, mut out: Box<dyn std::io::Write>, text: &str) {
+        for l in printable(text, self.actions) {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+
+    /// Prints the warnings the scrubber left (a secret too short to hide), once each.
+    fn pending_warnings(&self) {
+        for w in crate::redact::take_warnings() {
+            self.command("warning", &Location::default(), &w);
         }
     }
 
@@ -189,12 +198,13 @@ impl Printer {
     }
 
     pub fn group(&self, title: &str) {
-        let line = if self.actions {
-            format!("::group::{}", escape_data(&scrub(title)))
+        self.pending_warnings();
+        if self.actions {
+            let line = format!("::group::{}", escape_data(&scrub(title)));
+            let _ = writeln!(self.out(), "{line}");
         } else {
-            format!("== {}", scrub(title))
-        };
-        let _ = writeln!(self.out(), "{line}");
+            self.line(&format!("== {title}"));
+        }
     }
 
     pub fn end_group(&self) {
@@ -204,14 +214,17 @@ impl Printer {
     }
 
     pub fn error(&self, at: &Location, message: &str) {
+        self.pending_warnings();
         self.command("error", at, message);
     }
 
     pub fn warning(&self, message: &str) {
+        self.pending_warnings();
         self.command("warning", &Location::default(), message);
     }
 
     pub fn notice(&self, message: &str) {
+        self.pending_warnings();
         self.command("notice", &Location::default(), message);
     }
 
@@ -223,12 +236,17 @@ impl Printer {
                 (Some(f), None) => format!("{}: ", f.display()),
                 _ => String::new(),
             };
-            eprintln!("{kind}: {place}{message}");
+            let place = scrub(&place);
+            let stderr = Box::new(std::io::stderr().lock());
+            self.write_lines(stderr, &format!("{kind}: {place}{message}"));
             return;
         }
         let mut props = Vec::new();
         if let Some(f) = &at.file {
-            props.push(format!("file={}", escape_property(&f.to_string_lossy())));
+            props.push(format!(
+                "file={}",
+                escape_property(&scrub(&f.to_string_lossy()))
+            ));
         }
         if let Some(l) = at.line {
             props.push(format!("line={l}"));
@@ -245,67 +263,135 @@ impl Printer {
     }
 
     /// Prints text that came from outside (AWS events, stop reasons, log lines) so that it can
-    /// never issue a workflow command: fenced with a random stop-commands token.
+    /// never issue a workflow command: fenced with a random stop-commands token, and each line
+    /// neutralised as well.
     pub fn untrusted(&self, lines: &[String]) {
         if lines.is_empty() {
             return;
         }
-        let mut out = self.out();
+        self.pending_warnings();
+        let text = lines.join("\n");
         if self.actions {
             let token = random_token();
-            let _ = writeln!(out, "::stop-commands::{token}");
-            for l in lines {
-                for part in scrub(l).lines() {
-                    let _ = writeln!(out, "{}", neutralise(part, true));
-                }
-            }
-            let _ = writeln!(out, "::{token}::");
+            let _ = writeln!(self.out(), "::stop-commands::{token}");
+            self.write_lines(self.out(), &scrub(&text));
+            let _ = writeln!(self.out(), "::{token}::");
         } else {
-            for l in lines {
-                let _ = writeln!(out, "{}", scrub(l));
-            }
+            self.write_lines(self.out(), &scrub(&text));
         }
     }
 }
 
-/// Makes one line inert as a workflow command: a leading `::` and the legacy `##[` anywhere.
+/// The characters that end a line. The runner reads a step's output with .NET's `ReadLine`,
+/// which ends a line at `\r`, `\n` and `\r\n`; the Unicode line ends (NEL, LS, PS) end a line
+/// in other readers and in the log viewer, so they count too.
+fn is_line_end(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Splits text into the lines a reader of the log sees (`\r\n` is one line end). Like
+/// `str::lines`, a final line end does not start an empty line.
+fn lines(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if is_line_end(c) {
+            out.push(&text[start..i]);
+            let mut next = i + c.len_utf8();
+            if c == '\r' && chars.peek().is_some_and(|(_, n)| *n == '\n') {
+                chars.next();
+                next += 1;
+            }
+            start = next;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+/// The lines the printer writes for `text` (already scrubbed): THE line-end policy.
+fn printable(text: &str, actions: bool) -> Vec<String> {
+    lines(text)
+        .into_iter()
+        .map(|l| neutralise(l, actions))
+        .collect()
+}
+
+/// Makes one line (without line ends: see [`lines`]) inert as a workflow command: a `::` that
+/// starts the line after blanks (the runner trims the line first), and the legacy `##[`
+/// anywhere in it.
 fn neutralise(line: &str, actions: bool) -> String {
     if !actions {
         return line.to_string();
     }
     let mut s = line.replace("##[", "#\u{200b}#[");
-    if s.trim_start().starts_with("::") {
+    if s.trim_start_matches(|c: char| c.is_whitespace() || c.is_control())
+        .starts_with("::")
+    {
         s.insert(0, '\u{200b}');
     }
     s
 }
 
+/// JSON text (`--output json`, a rendered document) made inert for the runner without changing
+/// its value: serialised JSON holds no raw line end and no line starts with `::`, but the
+/// legacy `##[` is honoured anywhere in a line; it can only occur inside a string, where
+/// `\u0023` is the same `#`.
+pub fn inert_json(json: &str, actions: bool) -> String {
+    if actions {
+        json.replace("##[", "\\u0023#[")
+    } else {
+        json.to_string()
+    }
+}
+
 /// Writes outputs to `GITHUB_OUTPUT`, each as a heredoc with a fresh random delimiter.
 pub fn write_outputs(path: &Path, outputs: &[(String, String)]) -> Result<()> {
+    append("GITHUB_OUTPUT", path, &heredocs(outputs, random_token))
+}
+
+/// The outputs as the runner reads them: `name<<DELIMITER`, the value, `DELIMITER`, each line
+/// ended by `\n`. The runner ends a value at the first line equal to its delimiter, so each
+/// delimiter is chosen to occur nowhere in its value: no line of the value, with or without a
+/// `\r` around it, can end it early, and a `\r` is just part of the value.
+fn heredocs(outputs: &[(String, String)], token: impl Fn() -> String) -> String {
     let mut text = String::new();
     for (name, value) in outputs {
         let value = scrub(value);
-        let delimiter = format!("ghadelimiter_{}", random_token());
-        if value.contains(&delimiter) || name.contains(&delimiter) {
-            bail!("output {name} contains its own delimiter; refusing to write it");
-        }
+        let delimiter = loop {
+            let d = format!("ghadelimiter_{}", token());
+            if !value.contains(&d) && !name.contains(&d) {
+                break d;
+            }
+        };
         let _ = write!(text, "{name}<<{delimiter}\n{value}\n{delimiter}\n");
     }
-    append(path, &text).with_context(|| format!("writing outputs to {}", path.display()))
+    text
 }
 
 /// Appends Markdown to the job summary.
 pub fn write_summary(path: &Path, markdown: &str) -> Result<()> {
-    append(path, &scrub(markdown))
-        .with_context(|| format!("writing job summary to {}", path.display()))
+    append("GITHUB_STEP_SUMMARY", path, &scrub(markdown))
 }
 
-fn append(path: &Path, text: &str) -> std::io::Result<()> {
+/// Appends to the file the runner named in `variable`.
+fn append(variable: &str, path: &Path, text: &str) -> Result<()> {
+    if path.is_dir() {
+        bail!(
+            "{variable} is {}, which is a directory: it must name a file (the runner sets it); unset it or point it at a file",
+            path.display()
+        );
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)?;
+        .open(path)
+        .with_context(|| format!("opening {variable} ({}) to append to it", path.display()))?;
     f.write_all(text.as_bytes())
+        .with_context(|| format!("writing to {variable} ({})", path.display()))
 }
 
 #[cfg(test)]
@@ -355,6 +441,114 @@ mod tests {
         assert_eq!(name, "stack-outputs");
         assert_eq!(body.join("\n"), evil);
         assert_eq!(lines.next(), None, "nothing after the one output");
+    }
+
+    /// The lines the runner sees in a step's output: .NET's `ReadLine` ends a line at `\r`,
+    /// `\n` and `\r\n`.
+    fn runner_lines(out: &str) -> Vec<String> {
+        out.replace("\r\n", "\n")
+            .split(['\r', '\n'])
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Whether the runner would take this line as a workflow command (v2 `::` after trimming,
+    /// or the legacy `##[` anywhere).
+    fn is_command(line: &str) -> bool {
+        line.trim().starts_with("::") || line.contains("##[")
+    }
+
+    #[test]
+    fn no_line_end_lets_text_start_a_command() {
+        for evil in [
+            "family-x\r::warning::pwned",
+            "a\r\n::add-mask::x",
+            "a\n  \t::set-output name=result::deployed",
+            "a\u{85}::error::x\u{2028}::notice::y\u{2029}::debug::z",
+            "\r\r::stop-commands::abc",
+            "ok ##[set-output name=result;]deployed\r##[warning]x",
+            "\u{b}::warning::vertical tab",
+        ] {
+            let printed = printable(evil, true).join("\n") + "\n";
+            for l in runner_lines(&printed) {
+                assert!(!is_command(&l), "{l:?} from {evil:?}");
+            }
+            // Every character but the line ends is still there for the reader.
+            let kept: String = printed
+                .chars()
+                .filter(|c| !is_line_end(*c) && *c != '\u{200b}')
+                .collect();
+            let want: String = evil.chars().filter(|c| !is_line_end(*c)).collect();
+            assert_eq!(kept, want);
+        }
+        // Outside Actions nothing is a command, but a line end is still a line end.
+        assert_eq!(printable("a\rb\r\nc\n", false), vec!["a", "b", "c"]);
+        assert_eq!(printable("", true), Vec::<String>::new());
+    }
+
+    #[test]
+    fn json_for_the_log_keeps_its_value_and_issues_no_command() {
+        let v = serde_json::json!({"a": "x ##[set-output name=result]pwned", "b": "\\##[", "c": "\r::warning::y"});
+        for text in [v.to_string(), serde_json::to_string_pretty(&v).unwrap()] {
+            let printed = inert_json(&text, true);
+            for l in runner_lines(&printed) {
+                assert!(!is_command(&l), "{l:?}");
+            }
+            let back: serde_json::Value = serde_json::from_str(&printed).unwrap();
+            assert_eq!(back, v);
+        }
+        assert_eq!(inert_json("{\"a\":\"##[\"}", false), "{\"a\":\"##[\"}");
+    }
+
+    #[test]
+    fn a_value_with_a_carriage_return_or_the_delimiter_stays_one_output() {
+        let tokens = std::cell::RefCell::new(vec![
+            "third".to_string(),
+            "second".to_string(),
+            "first".to_string(),
+        ]);
+        let token = || tokens.borrow_mut().pop().unwrap();
+        let evil = "x\r\nghadelimiter_first\r\nresult<<EOF\rpwned\nEOF";
+        let text = heredocs(
+            &[
+                ("stack-outputs".into(), evil.into()),
+                ("result".into(), "deployed".into()),
+            ],
+            token,
+        );
+        // Parse as the runner does: name<<DELIM, then lines (split at \n) until DELIM.
+        let mut lines = text.split('\n');
+        let (name, delim) = lines.next().unwrap().split_once("<<").unwrap();
+        assert_eq!((name, delim), ("stack-outputs", "ghadelimiter_second"));
+        let body: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| l.trim_end_matches('\r') != delim)
+            .collect();
+        assert_eq!(body.join("\n"), evil);
+        assert!(lines.next().unwrap().starts_with("result<<"));
+    }
+
+    #[test]
+    fn a_directory_for_outputs_or_summary_is_named() {
+        let dir = std::env::temp_dir().join(format!("gha-test-{}", random_token()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = format!(
+            "{:#}",
+            write_outputs(&dir, &[("result".into(), "failed".into())]).unwrap_err()
+        );
+        assert!(
+            e.contains("GITHUB_OUTPUT") && e.contains(&dir.display().to_string()),
+            "{e}"
+        );
+        assert!(e.contains("is a directory"), "{e}");
+        let e = format!("{:#}", write_summary(&dir, "x").unwrap_err());
+        assert!(e.starts_with("GITHUB_STEP_SUMMARY is "), "{e}");
+        let missing = dir.join("no/such/file");
+        let e = format!("{:#}", write_summary(&missing, "x").unwrap_err());
+        assert!(
+            e.contains("GITHUB_STEP_SUMMARY") && e.contains("no/such/file"),
+            "{e}"
+        );
     }
 
     #[test]

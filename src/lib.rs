@@ -54,13 +54,16 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             if wants_json && code == EXIT_INPUT {
                 let failure = Failure::Input(vec![error::InputProblem::new(e.kind().to_string())]);
                 let report = Report::stopped(empty_report(None, &Runtime::from_env()), &failure);
-                print_stdout(&redact::scrub(&report::outputs_json(&report).to_string()));
+                let rt = Runtime::from_env();
+                let json = redact::scrub(&report::outputs_json(&report).to_string()).into_owned();
+                print_stdout(&gha::inert_json(&json, rt.actions));
             }
             return ExitCode::from(code);
         }
     };
     let rt = Runtime::from_env();
-    // The job's own credentials are secrets too: nothing we print may contain them.
+    // The job's own credentials are secrets too: nothing we print may contain them, and no
+    // task definition may carry them (`redact::is_credential`).
     for name in [
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
@@ -69,7 +72,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         "GITHUB_TOKEN",
     ] {
         if let Some(v) = rt.env.get(name) {
-            redact::register(v);
+            redact::register_credential(name, v);
         }
     }
     init_tracing(&rt);
@@ -83,7 +86,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         }
     };
     if let Some(token) = &cfg.comment.github_token {
-        redact::register(token);
+        redact::register_credential("github-token", token);
     }
     if cfg.mode == Mode::Render {
         return render(&cfg, &rt);
@@ -268,7 +271,7 @@ fn render(cfg: &Config, rt: &Runtime) -> ExitCode {
                     .collect::<Vec<_>>()
                     .join("\n")
             };
-            print_stdout(&text);
+            print_stdout(&gha::inert_json(&text, rt.actions));
             ExitCode::from(EXIT_OK)
         }
         Err(f) => {
@@ -299,7 +302,8 @@ fn finish(
         }
     }
     if json {
-        print_stdout(&redact::scrub(&report::outputs_json(report).to_string()));
+        let text = redact::scrub(&report::outputs_json(report).to_string()).into_owned();
+        print_stdout(&gha::inert_json(&text, rt.actions));
     }
     let code = match report.result {
         _ if report.invalid_input => EXIT_INPUT,

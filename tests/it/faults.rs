@@ -460,3 +460,106 @@ fn a_response_slower_than_the_attempt_timeout_is_abandoned_and_retried() {
     );
     assert_eq!(revision(&service_td(&moto, APP_SERVICE)), "2");
 }
+
+/// The lines the runner reads from a step's output: .NET's `ReadLine` ends a line at `\r`,
+/// `\n` and `\r\n`.
+fn runner_lines(out: &str) -> Vec<&str> {
+    out.split(['\r', '\n']).collect()
+}
+
+/// Adds a `command` holding `text` to the app's live task definition (revision 1) as ECS
+/// describes it, so that the diff prints it.
+fn with_live_command(answer: Response, text: &str) -> Response {
+    let Ok(mut body) = serde_json::from_slice::<Value>(&answer.body) else {
+        return answer;
+    };
+    if let Some(c) = body["taskDefinition"]["containerDefinitions"].get_mut(0) {
+        c["command"] = json!([text]);
+    }
+    Response::aws_json(&body)
+}
+
+/// Issues 18 and 22: a carriage return ends a line for the runner. Text from AWS holding one,
+/// printed in the diff summary (our own lines) and in the service events (fenced lines), may
+/// not start a line the runner takes as a workflow command.
+#[test]
+fn a_carriage_return_from_aws_cannot_start_a_workflow_command() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let hostile =
+        "gunicorn\r::add-mask::pwned-mask\r::warning::pwned-warning\r\n##[set-env name=PWNED]1";
+    let event = "(service dataspace-app) ok\r::set-output name=result::pwned-event";
+    let proxy = HttpServer::start(move |req: &Request| {
+        let answer = forward(&url, req);
+        match amz_target(req) {
+            Some("DescribeTaskDefinition") if req.body_str().contains("dataspace-app:1") => {
+                with_live_command(answer, hostile)
+            }
+            Some("DescribeServices") => with_events(answer, &[event]),
+            _ => answer,
+        }
+    });
+    let out = deploy(&moto, &proxy.url(), &seeded, "t10").run();
+    out.assert_code(0);
+    let stdout = &out.stdout;
+    assert!(
+        stdout.contains("pwned-warning") && stdout.contains("pwned-event"),
+        "the texts are shown: {stdout}"
+    );
+    for line in runner_lines(stdout) {
+        let t = line.trim();
+        assert!(
+            !t.starts_with("::add-mask")
+                && !t.starts_with("::warning::pwned")
+                && !t.starts_with("::set-output")
+                && !line.contains("##["),
+            "the runner would take this line as a command: {line:?}\n{stdout}"
+        );
+    }
+    assert_eq!(out.output("result"), "deployed");
+}
+
+/// Issue 18: a short secret (here `1234`, which every ARN of account 123456789012 contains)
+/// is not scrubbed: outputs are machine data, and an ARN is never corrupted.
+#[test]
+fn a_short_secret_leaves_the_arns_in_the_outputs_whole() {
+    let (moto, seeded) = start();
+    let out = deploy(&moto, &moto.url(), &seeded, "t11")
+        .env("DJANGO_SECRET_KEY", "1234")
+        .arg("--output")
+        .arg("json")
+        .run();
+    out.assert_code(0);
+    let arn = service_td(&moto, APP_SERVICE);
+    assert!(arn.contains(":123456789012:"), "{arn}");
+    assert_eq!(out.output("task-definition-arn"), arn, "{}", out.all_text());
+    assert_eq!(out.output_json("task-definition-arns")[APP_SERVICE], arn);
+    let json_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON printed:\n{}", out.all_text()));
+    let printed: Value = serde_json::from_str(json_line).unwrap();
+    assert_eq!(printed["task-definition-arn"], arn);
+}
+
+/// Issue 22: `GITHUB_OUTPUT` (or the summary) pointing at a directory is an error naming the
+/// variable and the path.
+#[test]
+fn an_output_file_that_is_a_directory_is_named() {
+    let (moto, seeded) = start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_string_lossy().to_string();
+    let out = deploy(&moto, &moto.url(), &seeded, "t12")
+        .input("mode", "plan")
+        .env("GITHUB_OUTPUT", &path)
+        .env("GITHUB_STEP_SUMMARY", &path)
+        .run();
+    let text = out.all_text();
+    for variable in ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"] {
+        assert!(
+            text.contains(&format!("{variable} is {path}, which is a directory")),
+            "{text}"
+        );
+    }
+}

@@ -732,31 +732,116 @@ fn no_secret_from_any_entry_point_reaches_output_or_github() {
         OIDC_JWT,
         crate::support::runner::SECRET_ACCESS_KEY,
     ];
-    for o in [&planned, &deployed] {
-        let text = o.all_text();
-        for canary in canaries {
-            assert!(!text.contains(canary), "{canary} leaked:\n{text}");
-        }
-    }
-    let requests = github.server.requests();
     assert!(
-        requests.iter().any(|r| r.method == "PATCH"),
+        github.server.requests().iter().any(|r| r.method == "PATCH"),
         "{:?}",
         github.calls()
     );
-    for r in &requests {
-        let seen = format!("{} {}\n{}", r.method, r.path, r.body_str());
-        for canary in [SECRET, SESSION_TOKEN, OIDC_REQUEST_TOKEN, OIDC_JWT] {
-            assert!(!seen.contains(canary), "GitHub received {canary}:\n{seen}");
-        }
-        assert!(
-            !seen.contains(TOKEN),
-            "GitHub received the token in a body:\n{seen}"
-        );
-        for (k, v) in &r.headers {
-            if !k.eq_ignore_ascii_case("authorization") {
-                assert!(!v.contains(TOKEN), "header {k} carries the token");
+    assert_never_shown(&[&planned, &deployed], &github, &canaries);
+}
+
+/// The words of a canary: its runs of letters, digits, `-` and `.` (five or more long). Every
+/// encoding the program or GitHub may apply (JSON, Markdown, HTML, URL) leaves such a run as it
+/// is, so a canary printed in any encoding leaves at least one of its words intact: checking
+/// the words checks every encoding at once.
+fn words(canary: &str) -> Vec<&str> {
+    canary
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+        .filter(|w| w.len() >= 5)
+        .collect()
+}
+
+/// No word of any canary is in anything the runs printed or wrote (stdout with `--output json`,
+/// stderr, `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`), nor in anything GitHub received: the
+/// token only in the `Authorization` header.
+fn assert_never_shown(runs: &[&Outcome], github: &GitHub, canaries: &[&str]) {
+    for o in runs {
+        let text = o.all_text();
+        for canary in canaries {
+            for w in words(canary) {
+                assert!(!text.contains(w), "{w} of {canary:?} leaked:\n{text}");
             }
         }
     }
+    for r in &github.server.requests() {
+        let seen = format!("{} {}\n{}", r.method, r.path, r.body_str());
+        for canary in canaries {
+            for w in words(canary) {
+                assert!(
+                    !seen.contains(w),
+                    "GitHub received {w} of {canary:?}:\n{seen}"
+                );
+            }
+            for (k, v) in &r.headers {
+                if !k.eq_ignore_ascii_case("authorization") {
+                    assert!(!v.contains(canary), "header {k} carries {canary}");
+                }
+            }
+        }
+    }
+}
+
+/// Issue 18: secrets holding a quote, a backslash, a TAB, a newline and `&<>`, substituted into
+/// `command` and `dockerLabels` (which the plan's diff shows) and into the environment, appear
+/// in no encoding (as is, JSON-escaped, Markdown-escaped, URL-encoded) in any channel of a plan:
+/// the log, `--output json`, the outputs, the job summary and the pull-request comment.
+#[test]
+fn secrets_with_quotes_and_control_characters_are_hidden_in_every_encoding() {
+    const API_TOKEN: &str = "QzKp7\"WxLm1\\RtNb4\tYuHg8\nPlVc2&<>MkJd9";
+    const LABEL_SECRET: &str = "JhTr5\tGfSd6\"DcXe3\\VbWq2<&>NmZa0";
+    const DATABASE_URL: &str = "pgQw3://uZx8a:LkOp4\"IjUy7\t&<>@dBnY6/TgBn6";
+    let moto = moto();
+    let github = GitHub::start(json!([pull(DEV_PR, "open", "dev", false)]), Fail::Never);
+    let mut td: Value = serde_json::from_str(APP_JSON).unwrap();
+    let c = &mut td["containerDefinitions"][0];
+    c["command"] = json!(["gunicorn", "--token=${API_TOKEN}"]);
+    c["dockerLabels"] = json!({ "build": "${LABEL_SECRET}" });
+    c["environment"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "DATABASE_URL", "value": "${DATABASE_URL}" }));
+    let planned = deploy_run(&moto, &github)
+        .input("mode", "plan")
+        .arg("--output")
+        .arg("json")
+        .env("API_TOKEN", API_TOKEN)
+        .env("LABEL_SECRET", LABEL_SECRET)
+        .env("DATABASE_URL", DATABASE_URL)
+        .file("aws/task-definition.json", &td.to_string())
+        .run();
+    planned.assert_code(0);
+    assert_eq!(
+        planned.output("result"),
+        "planned",
+        "{}",
+        planned.all_text()
+    );
+    // Not vacuous: the diff shows both fields, masked, and the comment was posted.
+    let shown = |field: &str| {
+        planned
+            .stdout
+            .lines()
+            .any(|l| l.contains(field) && l.contains("***"))
+    };
+    assert!(
+        shown("command") && shown("dockerLabels"),
+        "{}",
+        planned.all_text()
+    );
+    assert!(planned.summary.contains("***"), "{}", planned.summary);
+    assert_eq!(github.ours(DEV_PR).len(), 1, "{:?}", github.calls());
+    assert_never_shown(
+        &[&planned],
+        &github,
+        &[API_TOKEN, LABEL_SECRET, DATABASE_URL, SECRET, TOKEN],
+    );
+    assert_eq!(
+        moto.service("dataspace-dev", "dataspace-app")["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next(),
+        Some("1"),
+        "a plan changes nothing"
+    );
 }
