@@ -117,12 +117,17 @@ async fn newest_equal(
         .family_prefix(family)
         .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
         .sort(aws_sdk_ecs::types::SortOrder::Desc)
-        .max_results(1)
         .send()
         .await
         .map_err(|e| anyhow!(aws_error_message(&e)))
         .with_context(|| format!("listing the newest revision of family {family}"))?;
-    let Some(arn) = page.task_definition_arns().first() else {
+    // The newest by revision number, whatever order the answer is in.
+    let newest = page
+        .task_definition_arns()
+        .iter()
+        .filter_map(|a| Some((crate::arn::family_revision(a)?.1, a)))
+        .max_by_key(|(r, _)| *r);
+    let Some((_, arn)) = newest else {
         return Ok(None);
     };
     let (td, _) = describe(ecs, arn).await?;

@@ -228,9 +228,7 @@ pub(crate) async fn update(
             .map(Snapshot::from_sdk)
             .ok_or_else(|| anyhow!("UpdateService for {service} answered without the service"))?,
         Ok(Done::Found(s)) => s,
-        Err(e) => {
-            return Err(e.context(format!("updating service {service} to {task_definition}")))
-        }
+        Err(e) => return Err(e.context(format!("updating service {service} to {task_definition}"))),
     };
     snap.primary()
         .map(|d| d.id.clone())

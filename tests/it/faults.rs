@@ -563,3 +563,53 @@ fn an_output_file_that_is_a_directory_is_named() {
         );
     }
 }
+
+/// Issue 19: `RegisterTaskDefinition` and `UpdateService` that AWS carried out but whose answer
+/// was lost (the connection dropped after the call reached moto) are not sent again: the
+/// binary looks first and finds the revision and the deployment it started.
+#[test]
+fn a_call_that_ran_but_lost_its_answer_is_not_repeated() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let seen: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let counts = Arc::clone(&seen);
+    let proxy = HttpServer::start(move |req: &Request| {
+        let op = amz_target(req).unwrap_or("?").to_string();
+        let n = {
+            let mut c = counts.lock().unwrap();
+            let n = c.entry(op.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        let answer = forward(&url, req);
+        // The first register of each family and the first update: done, then no answer.
+        if matches!(
+            (op.as_str(), n),
+            ("RegisterTaskDefinition", 1 | 2) | ("UpdateService", 1)
+        ) {
+            return Response::drop_connection();
+        }
+        answer
+    });
+    let before = families(&moto).len();
+    let out = deploy(&moto, &proxy.url(), &seeded, "t10").run();
+    out.assert_code(0);
+    assert_eq!(out.output("result"), "deployed", "{}", out.all_text());
+    assert_eq!(
+        families(&moto).len(),
+        before + 2,
+        "exactly one new revision per family: {:?}",
+        families(&moto)
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen["RegisterTaskDefinition"], 2,
+        "no registration was sent again: {seen:?}"
+    );
+    assert_eq!(
+        seen["UpdateService"], 2,
+        "no update was sent again: {seen:?}"
+    );
+    assert_eq!(revision(&service_td(&moto, APP_SERVICE)), "2");
+    assert_eq!(revision(&service_td(&moto, OTEL_SERVICE)), "2");
+}
