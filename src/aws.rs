@@ -38,8 +38,15 @@ impl Aws {
     pub fn loader(region: &str) -> aws_config::ConfigLoader {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
-            // Adaptive retry backs off on throttling, which polling many services invites.
-            .retry_config(RetryConfig::adaptive().with_max_attempts(6))
+            // Standard retry: exponential backoff with full jitter, per call. Not adaptive: its
+            // client-side rate limiter drops to about 0.5 requests/s after a few throttles and
+            // stays there, which collapsed a 50-service deploy to minutes (issue 19).
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(8)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(10)),
+            )
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))

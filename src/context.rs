@@ -11,6 +11,25 @@ use crate::gha::Printer;
 use crate::report::Phase;
 use crate::wait::Wait;
 
+/// How many calls that change state or fan out per service run at once: ECS's control plane
+/// allows bursts of about 20 for most actions (its documented token buckets), so ten leaves
+/// room for the polls of other runs in the same account.
+pub(crate) const CONCURRENCY: usize = 10;
+
+/// Runs `work` with at most `CONCURRENCY` at once; the answers come back in order.
+pub(crate) async fn bounded<F: std::future::Future>(
+    work: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    use futures::StreamExt;
+    // Collected first: a lazy iterator of closures held across the awaits below trips the
+    // compiler's Send check for the spawned run.
+    let work: Vec<F> = work.into_iter().collect();
+    futures::stream::iter(work)
+        .buffered(CONCURRENCY)
+        .collect()
+        .await
+}
+
 /// What a step is allowed to do: the modes differ only in this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Intent {

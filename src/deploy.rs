@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::arn::{last_segment, revision_label};
 use crate::config::Config;
-use crate::context::{epoch_now, Clock, Ctx, Intent};
+use crate::context::{bounded, epoch_now, Clock, Ctx, Intent};
 use crate::decide::{self, Asked};
 use crate::error::Failure;
 use crate::gha::{Printer, Runtime};
@@ -230,7 +230,7 @@ async fn check_images(
 async fn diff_services(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) -> Result<(), Failure> {
     let (cfg, out) = (ctx.cfg, ctx.out);
     out.group("Compare with the running task definitions");
-    let described = futures::future::join_all(
+    let described = bounded(
         runs.iter()
             .map(|r| ecs_json::describe(&ctx.aws.ecs, &r.live.task_definition)),
     )
@@ -349,7 +349,7 @@ async fn register(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 .ok_or_else(|| anyhow!("RegisterTaskDefinition answered without an ARN"))
         }))
     });
-    let answers = futures::future::join_all(work).await;
+    let answers = bounded(work).await;
     for (r, answer) in runs.iter_mut().zip(answers) {
         match answer {
             None => r.new_task_definition = Some(r.live.task_definition.clone()),
@@ -388,7 +388,7 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 .await,
         )
     });
-    let started = futures::future::join_all(work).await;
+    let started = bounded(work).await;
     for (r, s) in runs.iter_mut().zip(started) {
         match s {
             None => {
@@ -498,7 +498,7 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             BTreeMap::new()
         }
     };
-    let undos = futures::future::join_all(targets.iter().map(|&i| {
+    let undos = bounded(targets.iter().map(|&i| {
         let r = &runs[i];
         let live_now = now.get(last_segment(r.name()));
         undo_one(ctx, r, live_now)

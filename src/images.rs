@@ -147,15 +147,14 @@ pub async fn lookup(aws: &Aws, images: &[EcrImage]) -> Result<Lookup> {
             .or_default()
             .push(i);
     }
-    let answers =
-        futures::future::join_all(repos.iter().map(|((region, registry, repo), imgs)| {
-            let client = ecr_client(aws, region);
-            let mut refs: Vec<Reference> = imgs.iter().map(|i| i.reference.clone()).collect();
-            refs.sort();
-            refs.dedup();
-            async move { describe_repository(&client, registry, repo, &refs).await }
-        }))
-        .await;
+    let answers = crate::context::bounded(repos.iter().map(|((region, registry, repo), imgs)| {
+        let client = ecr_client(aws, region);
+        let mut refs: Vec<Reference> = imgs.iter().map(|i| i.reference.clone()).collect();
+        refs.sort();
+        refs.dedup();
+        async move { describe_repository(&client, registry, repo, &refs).await }
+    }))
+    .await;
     let mut result = Lookup::default();
     for (((_, _, _), imgs), answer) in repos.iter().zip(answers) {
         let answer = answer?;

@@ -141,7 +141,7 @@ pub async fn describe(
             .send()
     });
     let mut out = BTreeMap::new();
-    for answer in futures::future::join_all(calls).await {
+    for answer in crate::context::bounded(calls).await {
         let answer = answer.map_err(|e| {
             let text = aws_error_message(&e);
             if text.starts_with("ClusterNotFoundException") {
