@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod deploy;
+mod document;
 pub mod ecs_json;
 pub mod error;
 pub mod gha;
