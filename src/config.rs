@@ -677,7 +677,15 @@ impl Validator {
                     None => StackParameters::Pairs(Vec::new()),
                 }
             }
-            Some(p) => StackParameters::Pairs(self.key_values("stack-parameters", &p)),
+            // The raw text: a value's leading or trailing spaces are part of it.
+            Some(_) => {
+                let raw = self
+                    .inputs
+                    .get("stack-parameters")
+                    .cloned()
+                    .unwrap_or_default();
+                StackParameters::Pairs(self.key_values("stack-parameters", &raw))
+            }
         };
         let tags = match self.get("stack-tags").map(str::to_string) {
             Some(t) => self.key_values("stack-tags", &t),
@@ -714,18 +722,33 @@ impl Validator {
 }
 
 impl Validator {
-    /// `Key=Value` lines (values may hold `=` and `,`); the message shows only the key part,
-    /// since a parameter's value may be a secret.
+    /// `Key=Value` lines (values may hold `=` and `,`, and keep their spaces); a message shows
+    /// only the key part, since a parameter's value may be a secret. A line without `=` after a
+    /// pair is most likely the rest of a multi-line value, so it is never shown.
     fn key_values(&mut self, input: &str, text: &str) -> Vec<(String, String)> {
         let mut pairs = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
+        let mut previous: Option<(String, usize)> = None;
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            match line.split_once('=') {
+            match raw.split_once('=') {
                 Some((k, v)) if !k.trim().is_empty() => {
+                    previous = Some((k.trim().to_string(), i + 1));
                     pairs.push((k.trim().to_string(), v.to_string()))
+                }
+                None if previous.is_some() => {
+                    let (key, at) = previous.clone().unwrap_or_default();
+                    self.problem(format!(
+                        "input {input}, line {}: no `=`; if it continues the value of {key} from line {at}, a value cannot span lines here: {}",
+                        i + 1,
+                        if input == "stack-parameters" {
+                            "pass multi-line values in a parameters file (file://params.json)"
+                        } else {
+                            "put each `Key=Value` on one line"
+                        }
+                    ))
                 }
                 _ => self.problem(format!(
                     "input {input}, line {}: `{}` is not `Key=Value`",

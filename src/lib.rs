@@ -12,6 +12,7 @@ mod context;
 mod credentials;
 mod decide;
 mod deploy;
+mod document;
 mod ecs_json;
 mod error;
 mod gha;
@@ -262,7 +263,6 @@ fn render(cfg: &Config, rt: &Runtime) -> ExitCode {
     let out = Printer::to_stderr(rt);
     match deploy::render_files(cfg, rt, Some(&out), &Default::default()) {
         Ok(docs) => {
-            // `render` prints the whole document on purpose: that is what it is asked for.
             let text = if docs.len() == 1 {
                 serde_json::to_string_pretty(&docs[0].body).unwrap_or_default()
             } else {
@@ -270,6 +270,13 @@ fn render(cfg: &Config, rt: &Runtime) -> ExitCode {
                     .map(|d| serde_json::to_string(&d.body).unwrap_or_default())
                     .collect::<Vec<_>>()
                     .join("\n")
+            };
+            // Inside Actions the job log is shared: the same redaction as everything else.
+            // A terminal gets the whole document, which is what `render` is asked for.
+            let text = if rt.actions {
+                redact::scrub(&text).into_owned()
+            } else {
+                text
             };
             print_stdout(&gha::inert_json(&text, rt.actions));
             ExitCode::from(EXIT_OK)

@@ -1,6 +1,6 @@
 //! Rendering: from task-definition files to RegisterTaskDefinition documents.
 //!
-//! Read the file (refusing directories, huge files and invalid UTF-8), parse it, substitute
+//! Read and parse the file (`document.rs`: regular files only, within its limits), substitute
 //! variables (`subst.rs`), unwrap and strip read-only fields (`taskdef.rs`), then apply the
 //! `images` overrides. Every problem in every file is collected before anything is returned.
 //! Values that must stay secret are registered with `redact.rs` here, where they are known.
@@ -8,13 +8,10 @@
 use serde_json::Value;
 
 use crate::config::Target;
+use crate::document::{self, Kind};
 use crate::error::InputProblem;
 use crate::gha::Location;
 use crate::{redact, subst, taskdef};
-
-/// Files larger than this are refused: a task definition is a few kilobytes, and ECS's own
-/// limit on a registered one is 64 KiB.
-pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -40,17 +37,17 @@ pub fn render_all(
             line,
             col,
         };
-        let text = match read_text(path, "task-definition") {
+        let text = match document::read(path, Kind::TaskDefinition) {
             Ok(text) => text,
-            Err(msg) => {
+            Err(p) => {
                 problems.push(InputProblem::at(
                     file_at(None, None),
-                    format!("{}: {msg}", t.shown),
+                    format!("{}: {}", t.shown, p.message),
                 ));
                 continue;
             }
         };
-        let doc = match subst::parse_document(path, &text) {
+        let doc = match document::parse(path, &text, Kind::TaskDefinition) {
             Ok(d) => d,
             Err(p) => {
                 problems.push(InputProblem::at(
@@ -72,6 +69,25 @@ pub fn render_all(
                 continue;
             }
         };
+        // A credential of this run copied under another name would reach ECS in plain text.
+        let copied: Vec<&str> = done
+            .used
+            .iter()
+            .filter(|u| redact::is_credential(&u.value))
+            .map(|u| u.name.as_str())
+            .collect();
+        if !copied.is_empty() {
+            for name in copied {
+                problems.push(InputProblem::at(
+                    file_at(None, None),
+                    format!(
+                        "{}: variable {name} holds a credential of this run (the GitHub token or the AWS secret key or session token): it is never substituted; pass the value the task needs through `secrets` (SSM or Secrets Manager) instead",
+                        t.shown
+                    ),
+                ));
+            }
+            continue;
+        }
         register_secrets(&done.doc, &done.used);
         warnings.extend(done.warnings.iter().map(|w| format!("{}: {w}", t.shown)));
         match taskdef::prepare(done.doc) {
@@ -107,7 +123,8 @@ pub fn render_all(
 }
 
 /// Registers the substituted values that must never be printed: every value of a variable
-/// whose name looks secret, and values that landed in `environment` or `secrets` unless the
+/// whose name looks secret, and values that landed in `environment`, `secrets` or a log
+/// driver's secret options (`is_private_pointer`) unless the
 /// same text is already visible in a public field of the document (an image, a family, a
 /// log group), where hiding it would only blank out ordinary words in the log, or the value
 /// is a stack output.
@@ -121,13 +138,47 @@ fn register_secrets(doc: &Value, used: &[subst::Used]) {
         // shown as the `stack-outputs` output: not secrets, unless named like one.
         let from_stack = u.name.starts_with("STACK_");
         if subst::looks_secret(&u.name) || (in_env && !visible && !from_stack) {
-            redact::register(&u.value);
+            redact::register_named(&u.name, &u.value);
         }
     }
 }
 
+/// Log-driver options that name where logs go, documented as plain settings (the `awslogs`
+/// driver in the ECS `LogConfiguration` reference; the `awsfirelens` outputs' destination
+/// names). Any other option may be a log service's API key or token (`splunk-token`,
+/// Datadog's `apikey`) and is treated as secret.
+const PUBLIC_LOG_OPTIONS: &[&str] = &[
+    "awslogs-group",
+    "awslogs-region",
+    "awslogs-stream-prefix",
+    "awslogs-create-group",
+    "awslogs-datetime-format",
+    "awslogs-multiline-pattern",
+    "awslogs-endpoint",
+    "mode",
+    "max-buffer-size",
+    "Name",
+    "region",
+    "log_group_name",
+    "log_stream_name",
+    "log_stream_prefix",
+    "auto_create_group",
+    "delivery_stream",
+];
+
+/// Fields whose values are secrets or references to them: containers' `environment` and
+/// `secrets`, and a log configuration's `secretOptions` and options other than the public ones.
 fn is_private_pointer(pointer: &str) -> bool {
-    pointer.contains("/environment/") || pointer.contains("/secrets/")
+    if pointer.contains("/environment/")
+        || pointer.contains("/secrets/")
+        || pointer.contains("/secretOptions/")
+    {
+        return true;
+    }
+    match pointer.split_once("/logConfiguration/options/") {
+        Some((_, option)) => !PUBLIC_LOG_OPTIONS.contains(&option),
+        None => false,
+    }
 }
 
 fn collect_public<'a>(v: &'a Value, pointer: &str, out: &mut Vec<&'a str>) {
@@ -147,34 +198,58 @@ fn collect_public<'a>(v: &'a Value, pointer: &str, out: &mut Vec<&'a str>) {
     }
 }
 
-/// Reads a file the user named (`what`: "task-definition", "template", …), refusing
-/// directories, files over `MAX_FILE_BYTES`, empty files and invalid UTF-8.
-pub fn read_text(path: &std::path::Path, what: &str) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            "file not found: check the path (it is relative to the repository root)".to_string()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn used(name: &str, value: &str, pointer: &str) -> subst::Used {
+        subst::Used {
+            name: name.into(),
+            value: value.into(),
+            pointer: pointer.into(),
         }
-        _ => format!("cannot read the file: {e}"),
-    })?;
-    if meta.is_dir() {
-        return Err(format!("is a directory, not a {what} file"));
     }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "file is {} bytes, over the {MAX_FILE_BYTES}-byte limit for a {what} file",
-            meta.len()
+
+    /// Issue 18: a value substituted into a log driver's options (an API key) or its
+    /// `secretOptions` is a secret; where the logs go is not.
+    #[test]
+    fn log_driver_options_are_secret_except_the_destination() {
+        let doc = json!({"family": "f", "containerDefinitions": [{"name": "web", "logConfiguration": {
+            "logDriver": "splunk",
+            "options": {"splunk-token": "canary-splunk-7731", "awslogs-group": "canary-group-5521"},
+            "secretOptions": [{"name": "x", "valueFrom": "canary-ref-8812"}]
+        }}]});
+        let at = "/containerDefinitions/0/logConfiguration";
+        register_secrets(
+            &doc,
+            &[
+                used(
+                    "SPLUNK",
+                    "canary-splunk-7731",
+                    &format!("{at}/options/splunk-token"),
+                ),
+                used(
+                    "GROUP",
+                    "canary-group-5521",
+                    &format!("{at}/options/awslogs-group"),
+                ),
+                used(
+                    "REF",
+                    "canary-ref-8812",
+                    &format!("{at}/secretOptions/0/valueFrom"),
+                ),
+            ],
+        );
+        assert_eq!(redact::scrub("a canary-splunk-7731 b"), "a *** b");
+        assert_eq!(redact::scrub("a canary-ref-8812 b"), "a *** b");
+        assert_eq!(
+            redact::scrub("a canary-group-5521 b"),
+            "a canary-group-5521 b"
+        );
+        assert!(is_private_pointer(
+            "/containerDefinitions/1/environment/0/value"
         ));
+        assert!(!is_private_pointer("/containerDefinitions/1/image"));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(format!(
-            "file is empty: it must hold a {what} (JSON or YAML)"
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "file is not valid UTF-8 (first bad byte at offset {}): save it as UTF-8",
-            e.utf8_error().valid_up_to()
-        )
-    })
 }

@@ -46,6 +46,8 @@ const REGISTER_FIELDS: &[&str] = &[
 ];
 
 const REDACTED: &str = "(redacted)";
+/// The longest the line diff of two documents may search for a minimal diff.
+const DIFF_TIME_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
 const CHANGED: &str = "(changed)";
 
 /// A task definition ready to register.
@@ -239,7 +241,13 @@ pub fn normalize(doc: &Value) -> Value {
         sort_by_fields(containers, &["name"]);
     }
     if let Some(Value::Array(v)) = top.get_mut("volumes") {
+        for volume in v.iter_mut() {
+            fill_defaults(volume, VOLUME_DEFAULTS);
+        }
         sort_by_fields(v, &["name"]);
+    }
+    if let Some(proxy) = top.get_mut("proxyConfiguration") {
+        fill_defaults(proxy, &[(&[], "type", Default::Str("APPMESH"))]);
     }
     if let Some(Value::Array(v)) = top.get_mut("requiresCompatibilities") {
         v.sort_by(cmp_value);
@@ -250,6 +258,96 @@ pub fn normalize(doc: &Value) -> Value {
     // Second pass: defaults can leave empties behind, and key order must be
     // canonical for the pretty-printed diff.
     prune(doc).unwrap_or(Value::Null)
+}
+
+/// A default value, as ECS writes it when it describes a revision registered without it.
+#[derive(Clone, Copy)]
+enum Default {
+    Str(&'static str),
+    Bool(bool),
+}
+
+impl Default {
+    fn value(self) -> Value {
+        match self {
+            Default::Str(s) => Value::from(s),
+            Default::Bool(b) => Value::Bool(b),
+        }
+    }
+}
+
+/// (path of objects below the item, field, default). Each is what the ECS API reference
+/// states is used when the field is omitted (data types `EFSVolumeConfiguration`,
+/// `EFSAuthorizationConfig`, `DockerVolumeConfiguration`, `MountPoint`, `VolumeFrom`,
+/// `ContainerDefinition`, `ProxyConfiguration`), so a file that leaves them out and the
+/// revision ECS describes with them filled in compare equal. Seed 001's EFS volumes
+/// without `rootDirectory` redeployed on every run (`rootDirectory: / → (unset)`).
+type Defaults = &'static [(&'static [&'static str], &'static str, Default)];
+
+const VOLUME_DEFAULTS: Defaults = &[
+    // "If this parameter is omitted, the root of the Amazon EFS volume is used"; described as "/".
+    (
+        &["efsVolumeConfiguration"],
+        "rootDirectory",
+        Default::Str("/"),
+    ),
+    // "If this parameter is omitted, the default value of DISABLED is used."
+    (
+        &["efsVolumeConfiguration"],
+        "transitEncryption",
+        Default::Str("DISABLED"),
+    ),
+    // EFSAuthorizationConfig.iam: "If this parameter is omitted, the default value of DISABLED is used."
+    (
+        &["efsVolumeConfiguration", "authorizationConfig"],
+        "iam",
+        Default::Str("DISABLED"),
+    ),
+    // DockerVolumeConfiguration: scope defaults to task, autoprovision to false, driver to local.
+    (
+        &["dockerVolumeConfiguration"],
+        "scope",
+        Default::Str("task"),
+    ),
+    (
+        &["dockerVolumeConfiguration"],
+        "autoprovision",
+        Default::Bool(false),
+    ),
+    (
+        &["dockerVolumeConfiguration"],
+        "driver",
+        Default::Str("local"),
+    ),
+];
+
+const CONTAINER_DEFAULTS: Defaults = &[
+    // ContainerDefinition.versionConsistency: "If you don't specify a value, the default is enabled."
+    (&[], "versionConsistency", Default::Str("enabled")),
+];
+
+/// MountPoint.readOnly and VolumeFrom.readOnly: "The default value is false."
+const READ_ONLY_DEFAULT: Defaults = &[(&[], "readOnly", Default::Bool(false))];
+
+/// Fills each default into `item` where the object on its path exists and lacks the field
+/// (volumes: a changed value then reads `/data → /` rather than `/data → (unset)`).
+fn fill_defaults(item: &mut Value, defaults: Defaults) {
+    for (path, field, default) in defaults {
+        let pointer: String = path.iter().map(|k| format!("/{k}")).collect();
+        if let Some(Value::Object(obj)) = item.pointer_mut(&pointer) {
+            obj.entry(*field).or_insert_with(|| default.value());
+        }
+    }
+}
+
+/// Removes each field of `item` that holds its default: for fields inside every container,
+/// where a filled-in default would only add noise to each diff.
+fn drop_defaults(item: &mut Map<String, Value>, defaults: Defaults) {
+    for (path, field, default) in defaults {
+        if path.is_empty() && item.get(*field) == Some(&default.value()) {
+            item.remove(*field);
+        }
+    }
 }
 
 fn container_defaults(c: &mut Map<String, Value>, awsvpc: bool) {
@@ -279,6 +377,14 @@ fn container_defaults(c: &mut Map<String, Value>, awsvpc: bool) {
         }
         sort_by_fields(pms, &["containerPort", "protocol"]);
     }
+    for list in ["mountPoints", "volumesFrom"] {
+        if let Some(Value::Array(items)) = c.get_mut(list) {
+            for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                drop_defaults(item, READ_ONLY_DEFAULT);
+            }
+        }
+    }
+    drop_defaults(c, CONTAINER_DEFAULTS);
     for (list, keys) in [
         ("environment", &["name"][..]),
         ("secrets", &["name"][..]),
@@ -381,8 +487,9 @@ fn cmp_value(a: &Value, b: &Value) -> Ordering {
 }
 
 /// The normalized document with every environment value and secret
-/// `valueFrom` replaced by "(redacted)", for printing whole documents.
-pub fn redacted(doc: &Value) -> Value {
+/// `valueFrom` replaced by "(redacted)" (what the diff's redaction does to a whole document).
+#[cfg(test)]
+fn redacted(doc: &Value) -> Value {
     let mut doc = normalize(doc);
     redact(&mut doc, None);
     doc
@@ -479,7 +586,15 @@ pub fn diff(live: &Value, desired: &Value) -> Diff {
     redact(&mut desired_r, Some(&live_n));
     let old = pretty(&live_r);
     let new = pretty(&desired_r);
-    let unified = similar::TextDiff::from_lines(&old, &new)
+    // Patience anchors on the lines that occur once on each side (every entry's name), so a
+    // large document diffs in about n log n; Myers alone was quadratic here (20,000 changed
+    // environment values: 27 s). The time limit bounds the documents with no unique lines,
+    // where the diff may then be coarser but is still correct.
+    let unified = similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Patience)
+        .timeout(DIFF_TIME_LIMIT)
+        .diff_lines(&old, &new);
+    let unified = unified
         .unified_diff()
         .context_radius(3)
         .header("live", "rendered")
@@ -938,6 +1053,67 @@ mod tests {
         ]);
     }
 
+    /// An EFS-backed service written as people write it (after the AWS EFS tutorial: no
+    /// rootDirectory, no transitEncryption), and the same with every default written out.
+    fn efs_file(all_defaults: bool) -> Value {
+        let mut v = json!({
+            "family": "wordpress",
+            "networkMode": "awsvpc",
+            "requiresCompatibilities": ["FARGATE"],
+            "cpu": "512",
+            "memory": "1024",
+            "proxyConfiguration": {"containerName": "envoy", "properties": [{"name": "AppPorts", "value": "80"}]},
+            "volumes": [
+                {"name": "wp-content", "efsVolumeConfiguration": {"fileSystemId": "fs-0123456789abcdef0"}},
+                {"name": "uploads", "efsVolumeConfiguration": {"fileSystemId": "fs-0123456789abcdef0", "authorizationConfig": {"accessPointId": "fsap-0abc"}, "transitEncryption": "ENABLED"}},
+                {"name": "scratch", "dockerVolumeConfiguration": {"labels": {"a": "b"}}}
+            ],
+            "containerDefinitions": [
+                {"name": "wordpress", "image": "wordpress:6", "mountPoints": [{"sourceVolume": "wp-content", "containerPath": "/var/www/html/wp-content"}]},
+                {"name": "envoy", "image": "envoy:1", "volumesFrom": [{"sourceContainer": "wordpress"}]}
+            ]
+        });
+        if all_defaults {
+            let vols = &mut v["volumes"];
+            vols[0]["efsVolumeConfiguration"]["rootDirectory"] = json!("/");
+            vols[0]["efsVolumeConfiguration"]["transitEncryption"] = json!("DISABLED");
+            vols[1]["efsVolumeConfiguration"]["rootDirectory"] = json!("/");
+            vols[1]["efsVolumeConfiguration"]["authorizationConfig"]["iam"] = json!("DISABLED");
+            vols[2]["dockerVolumeConfiguration"]["scope"] = json!("task");
+            vols[2]["dockerVolumeConfiguration"]["autoprovision"] = json!(false);
+            vols[2]["dockerVolumeConfiguration"]["driver"] = json!("local");
+            v["proxyConfiguration"]["type"] = json!("APPMESH");
+            let cs = &mut v["containerDefinitions"];
+            cs[0]["mountPoints"][0]["readOnly"] = json!(false);
+            cs[1]["volumesFrom"][0]["readOnly"] = json!(false);
+            for c in cs.as_array_mut().unwrap() {
+                c["essential"] = json!(true);
+                c["versionConsistency"] = json!("enabled");
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn defaults_written_out_or_left_out_are_unchanged() {
+        let (short, long) = (efs_file(false), efs_file(true));
+        let d = diff(&long, &short);
+        assert!(!d.changed, "{:?}", d.summary);
+        assert!(!diff(&short, &long).changed);
+        // A value other than the default is still a change.
+        let mut other = efs_file(true);
+        other["volumes"][0]["efsVolumeConfiguration"]["rootDirectory"] = json!("/data");
+        let d = diff(&other, &short);
+        assert!(d.changed);
+        assert_eq!(
+            d.summary,
+            vec!["volumes.wp-content.efsVolumeConfiguration.rootDirectory: /data → /"]
+        );
+        let mut enabled = efs_file(false);
+        enabled["volumes"][1]["efsVolumeConfiguration"]["transitEncryption"] = json!("DISABLED");
+        assert!(diff(&short, &enabled).changed);
+    }
+
     #[test]
     fn normalize_sorts_keys_and_fills_defaults() {
         let n = normalize(&json!({
@@ -1209,5 +1385,44 @@ mod tests {
         assert!(!set_image(&mut doc, "nope", "x:1"));
         assert_eq!(images(&doc)[1].1, "envoy:2");
         assert!(images(&json!({"family": "f"})).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::{Duration, Instant};
+
+    fn with_env(n: usize, value: &str) -> Value {
+        let env: Vec<Value> = (0..n)
+            .map(|i| json!({"name": format!("VAR_{i}"), "value": format!("{value}-{i}")}))
+            .collect();
+        json!({
+            "family": "f",
+            "containerDefinitions": [{"name": "a", "image": "b", "environment": env}]
+        })
+    }
+
+    /// 20,000 environment entries took 27 s to plan: the line diff of the two documents was
+    /// quadratic in their size.
+    #[test]
+    fn a_huge_environment_diffs_in_linear_time() {
+        let small = with_env(1, "x");
+        let big = with_env(20_000, "x");
+        let changed = with_env(20_000, "y");
+        for (what, live, desired) in [
+            ("added", &small, &big),
+            ("removed", &big, &small),
+            ("changed", &big, &changed),
+        ] {
+            let start = Instant::now();
+            let d = diff(live, desired);
+            let took = start.elapsed();
+            eprintln!("{what}: {took:?}");
+            assert!(d.changed, "{what}");
+            // Debug build on a shared machine: about 4 s now, 318 s before.
+            assert!(took < Duration::from_secs(30), "{what}: {took:?}");
+        }
     }
 }

@@ -6,15 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::{StackInputs, StackParameters};
+use crate::document::{self, Kind};
 use crate::error::InputProblem;
 use crate::gha::Location;
 
-/// The largest template CloudFormation accepts inline (`TemplateBody`); bigger ones must be
-/// uploaded to S3 first.
-pub const MAX_INLINE_BYTES: usize = 51_200;
+pub use crate::document::Problem;
 
 /// The local template and parameters, validated.
 #[derive(Debug, Clone)]
@@ -75,13 +74,7 @@ pub fn load(inputs: &StackInputs) -> Result<Local, Vec<InputProblem>> {
         line,
         col,
     };
-    let parsed = read_text(&inputs.template, "template").and_then(|body| {
-        if body.len() > MAX_INLINE_BYTES {
-            return Err(Problem::plain(format!(
-                "the template is {} bytes, over CloudFormation's {MAX_INLINE_BYTES}-byte limit for a template sent inline (TemplateBody); larger templates must be uploaded to S3, which ecs-deploy does not do: shrink it (remove comments, move parts into nested stacks) or deploy it in an earlier step",
-                body.len()
-            )));
-        }
+    let parsed = document::read(&inputs.template, Kind::Template).and_then(|body| {
         let doc = parse(&inputs.template, &body)?;
         check_shape(&doc)?;
         Ok((body, doc))
@@ -135,8 +128,16 @@ pub fn load(inputs: &StackInputs) -> Result<Local, Vec<InputProblem>> {
     };
     if !local.doc.is_null() {
         let declared = local.declared();
-        for (k, _) in &local.parameters {
-            if !declared.contains(k) {
+        for (n, (k, _)) in local.parameters.iter().enumerate() {
+            if !declared.contains(k) && !k.chars().all(|c| c.is_ascii_alphanumeric()) {
+                // Not a name CloudFormation allows (letters and digits): most likely a piece of
+                // a multi-line value that held `=`, so it is not shown.
+                problems.push(InputProblem::new(format!(
+                    "input stack-parameters: pair {} has a key that is not a parameter name (parameter names are letters and digits): check the {} line with `=`, and pass multi-line values in a parameters file (file://params.json)",
+                    n + 1,
+                    ordinal(n + 1)
+                )));
+            } else if !declared.contains(k) {
                 problems.push(InputProblem::new(format!(
                     "input stack-parameters: {k} is not a parameter of {shown} (it declares: {}): fix the name or add it to the template's Parameters",
                     if declared.is_empty() {
@@ -155,55 +156,22 @@ pub fn load(inputs: &StackInputs) -> Result<Local, Vec<InputProblem>> {
     }
 }
 
-/// A problem in one file, with its position when the parser knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl Problem {
-    fn plain(message: String) -> Self {
-        Problem {
-            line: None,
-            column: None,
-            message,
-        }
-    }
-}
-
-fn read_text(path: &Path, what: &str) -> Result<String, Problem> {
-    crate::render::read_text(path, what).map_err(Problem::plain)
-}
-
 /// Parses a template as CloudFormation does: JSON when it looks like JSON, YAML otherwise,
 /// with the short-form tags (`!Ref`, `!Sub`, `!GetAtt`, ...) turned into their long forms so
 /// a template and its deployed copy compare equal whichever form they use.
 pub fn parse(path: &Path, text: &str) -> Result<Value, Problem> {
-    let json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
-    if json {
-        return serde_json::from_str::<Value>(text).map_err(|e| Problem {
-            line: nonzero(e.line()),
-            column: nonzero(e.column()),
-            message: format!(
-                "invalid JSON: {}: fix the syntax at this position",
-                strip_position(&e.to_string())
-            ),
-        });
-    }
-    let yaml = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).map_err(|e| {
-        let loc = e.location();
-        Problem {
-            line: loc.as_ref().and_then(|l| nonzero(l.line())),
-            column: loc.as_ref().and_then(|l| nonzero(l.column())),
-            message: format!(
-                "invalid YAML: {}: fix the syntax at this position",
-                strip_position(&e.to_string())
-            ),
-        }
-    })?;
-    yaml_to_json(yaml, "")
+    document::parse(path, text, Kind::Template)
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 fn check_shape(doc: &Value) -> Result<(), Problem> {
@@ -286,15 +254,8 @@ fn mentions_include(v: &Value) -> bool {
 /// `[{"ParameterKey": "K", "ParameterValue": "V"}, ...]` (what `aws cloudformation
 /// create-stack --parameters file://...` reads), or a plain `{"K": "V"}` object.
 fn parameter_file(path: &Path) -> Result<Vec<(String, String)>, Problem> {
-    let text = read_text(path, "parameters")?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| Problem {
-        line: nonzero(e.line()),
-        column: nonzero(e.column()),
-        message: format!(
-            "invalid JSON: {}: fix the syntax at this position",
-            strip_position(&e.to_string())
-        ),
-    })?;
+    let text = document::read(path, Kind::Parameters)?;
+    let doc = document::parse(path, &text, Kind::Parameters)?;
     let scalar = |v: &Value| match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -328,95 +289,6 @@ fn parameter_file(path: &Path) -> Result<Vec<(String, String)>, Problem> {
             .collect(),
         _ => Err(Problem::plain(format!("the file {shape}"))),
     }
-}
-
-fn yaml_to_json(v: serde_yaml_ng::Value, pointer: &str) -> Result<Value, Problem> {
-    use serde_yaml_ng::Value as Y;
-    Ok(match v {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                // CloudFormation reads every scalar as text anyway; keep what was written.
-                serde_json::Number::from_f64(n.as_f64().unwrap_or(f64::NAN))
-                    .map(Value::Number)
-                    .unwrap_or_else(|| Value::String(n.to_string()))
-            }
-        }
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| yaml_to_json(item, &format!("{pointer}/{i}")))
-                .collect::<Result<_, _>>()?,
-        ),
-        Y::Mapping(map) => {
-            let mut out = Map::new();
-            for (k, item) in map {
-                let key = match k {
-                    Y::String(s) => s,
-                    Y::Number(n) => n.to_string(),
-                    Y::Bool(b) => b.to_string(),
-                    _ => {
-                        return Err(Problem::plain(format!(
-                            "a mapping key under {} is not a plain value: use a string key",
-                            if pointer.is_empty() { "/" } else { pointer }
-                        )))
-                    }
-                };
-                let child = format!("{pointer}/{key}");
-                out.insert(key, yaml_to_json(item, &child)?);
-            }
-            Value::Object(out)
-        }
-        Y::Tagged(t) => {
-            let tag = t.tag.to_string();
-            let name = tag.trim_start_matches('!').to_string();
-            let inner = yaml_to_json(t.value, pointer)?;
-            let (key, value) = match name.as_str() {
-                "Ref" => ("Ref".to_string(), inner),
-                "Condition" => ("Condition".to_string(), inner),
-                "GetAtt" => {
-                    // `!GetAtt Resource.Attribute` is the short form of a two-item list; the
-                    // attribute itself may contain dots (`Endpoint.Address`).
-                    let v = match inner {
-                        Value::String(s) => match s.split_once('.') {
-                            Some((r, a)) => Value::Array(vec![r.into(), a.into()]),
-                            None => Value::String(s),
-                        },
-                        other => other,
-                    };
-                    ("Fn::GetAtt".to_string(), v)
-                }
-                "" => {
-                    return Err(Problem::plain(format!(
-                        "an empty YAML tag at {pointer} is not a CloudFormation function"
-                    )))
-                }
-                other => (format!("Fn::{other}"), inner),
-            };
-            let mut m = Map::new();
-            m.insert(key, value);
-            Value::Object(m)
-        }
-    })
-}
-
-/// Both parsers append " at line N column M"; the position goes in `Problem`'s fields.
-fn strip_position(msg: &str) -> &str {
-    match msg.find(" at line ") {
-        Some(i) => &msg[..i],
-        None => msg,
-    }
-}
-
-fn nonzero(n: usize) -> Option<usize> {
-    (n > 0).then_some(n)
 }
 
 /// Deployed and given parameters differ: the names whose values would change. Parameters
@@ -484,6 +356,39 @@ mod tests {
     }
 
     #[test]
+    fn templates_follow_the_rules_of_every_document() {
+        // Issue 22: duplicate keys, an unknown short-form tag and a BOM were accepted silently.
+        let dup = parse(
+            Path::new("t.yml"),
+            "Resources:\n  P:\n    Type: T\n  P:\n    Type: U\n",
+        )
+        .unwrap_err();
+        assert_eq!(dup.line, Some(4), "{dup:?}");
+        assert!(
+            dup.message.contains("duplicate entry with key \"P\""),
+            "{dup:?}"
+        );
+        let dup = parse(Path::new("t.json"), r#"{"Resources": {}, "Resources": {}}"#).unwrap_err();
+        assert!(dup.message.contains("duplicate key `Resources`"), "{dup:?}");
+        let bogus = parse(
+            Path::new("t.yml"),
+            "Resources:\n  P:\n    Type: T\n    Properties:\n      V: !Bogus X\n",
+        )
+        .unwrap_err();
+        assert_eq!(bogus.line, Some(5), "{bogus:?}");
+        assert!(
+            bogus.message.contains("unknown CloudFormation tag !Bogus"),
+            "{bogus:?}"
+        );
+        let bom = parse(
+            Path::new("t.yml"),
+            "\u{feff}Resources:\n  P:\n    Type: T\n",
+        )
+        .unwrap();
+        assert_eq!(bom, yaml("Resources:\n  P:\n    Type: T\n"));
+    }
+
+    #[test]
     fn opaque_templates_are_recognised() {
         let doc = yaml(
             "Transform: AWS::Serverless-2016-10-31\nParameters:\n  Pw:\n    Type: String\n    NoEcho: true\n  Ami:\n    Type: AWS::SSM::Parameter::Value<String>\nResources:\n  N:\n    Type: AWS::CloudFormation::Stack\n  I:\n    Fn::Transform:\n      Name: AWS::Include\n",
@@ -528,6 +433,19 @@ mod tests {
             parameter_file(&b).unwrap(),
             vec![("Env".into(), "a=b,c".into())]
         );
+        // A value's spaces are part of it.
+        let spaced = dir.path().join("spaced.json");
+        std::fs::write(&spaced, r#"{"Env": " dev ", "Word": "  "}"#).unwrap();
+        assert_eq!(
+            parameter_file(&spaced).unwrap(),
+            vec![("Env".into(), " dev ".into()), ("Word".into(), "  ".into())]
+        );
+        let dup = dir.path().join("dup.json");
+        std::fs::write(&dup, r#"{"Env": "a", "Env": "b"}"#).unwrap();
+        assert!(parameter_file(&dup)
+            .unwrap_err()
+            .message
+            .contains("duplicate key `Env`"));
         let c = dir.path().join("c.json");
         std::fs::write(&c, "[{\"ParameterKey\": \"Env\"}]").unwrap();
         assert!(parameter_file(&c).unwrap_err().message.contains("entry 1"));
@@ -544,7 +462,7 @@ mod tests {
         );
         let doc = parse(Path::new("infrastructure.yml"), text).unwrap();
         check_shape(&doc).unwrap();
-        assert!(text.len() < MAX_INLINE_BYTES);
+        assert!(text.len() < document::MAX_TEMPLATE_BYTES as usize);
         let keys: Vec<&String> = doc["Outputs"].as_object().unwrap().keys().collect();
         assert!(keys.iter().any(|k| *k == "ExecutionRoleArn"), "{keys:?}");
         assert_eq!(

@@ -28,6 +28,10 @@ enum Body {
     Nested(usize),
     /// A symbolic link to this absolute path.
     Symlink(&'static str),
+    /// A named pipe (nothing ever writes to it).
+    Fifo,
+    /// Text made by this function (too large or too regular to write out).
+    Generated(fn() -> String),
 }
 
 struct Case {
@@ -91,6 +95,75 @@ h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
 i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 containerDefinitions: [*i,*i,*i,*i,*i,*i,*i,*i,*i]
 ";
+
+/// Issue 18/22 (hostile files): YAML flow collections nested 50,000 deep.
+fn deep_flow_yaml() -> String {
+    let n = 50_000;
+    format!(
+        "family: dataspace-app\ncontainerDefinitions: {}{}\n",
+        "[".repeat(n),
+        "]".repeat(n)
+    )
+}
+
+/// A 48 KB file whose aliases stay under serde_yaml_ng's repetition limit and expanded to
+/// gigabytes.
+fn alias_bomb(prefix: &str, width: usize) -> String {
+    let item = "x".repeat(28);
+    format!(
+        "{prefix}a: &a [{}]\nb: [{}]\n",
+        vec![item; width].join(","),
+        vec!["*a"; width].join(",")
+    )
+}
+
+fn alias_bomb_task() -> String {
+    alias_bomb("family: dataspace-app\n", 1500)
+}
+
+/// A template under CloudFormation's 51,200-byte inline limit whose aliases expand.
+fn alias_bomb_template() -> String {
+    alias_bomb("Resources:\n  P: {Type: AWS::SSM::Parameter}\n", 700)
+}
+
+fn unset_variables() -> String {
+    let env: Vec<Value> = (0..10_000)
+        .map(|i| json!({"name": format!("V{i}"), "value": format!("${{UNSET_{i}}}")}))
+        .collect();
+    serde_json::to_string_pretty(&json!({
+        "family": "dataspace-app",
+        "containerDefinitions": [{"name": "dataspace", "image": "repo:v1", "environment": env}]
+    }))
+    .unwrap()
+}
+
+/// The stack inputs of a template case: the case's file is the template, and the app keeps
+/// its valid task definition.
+const TEMPLATE_INPUTS: &[(&str, &str)] = &[
+    ("task-definition", "aws/app.json"),
+    ("stack-name", "dataspace-infra"),
+    ("stack-template", "infra/stack.yml"),
+];
+
+const VALID_TEMPLATE: &str = "Parameters:\n  Env:\n    Type: String\nResources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Sub '/it/${Env}'\n      Type: String\n      Value: x\n";
+
+const fn template_case(
+    name: &'static str,
+    body: Body,
+    inputs: &'static [(&'static str, &'static str)],
+    says: &'static [&'static str],
+    never: &'static [&'static str],
+) -> Case {
+    Case {
+        name,
+        inputs,
+        file: Some(("infra/stack.yml", body)),
+        env: &[],
+        code: 2,
+        says,
+        never,
+    }
+}
 
 const CASES: &[Case] = &[
     // --- required inputs and their pairs -------------------------------------------------
@@ -663,6 +736,102 @@ const CASES: &[Case] = &[
             "service `otel-nope` was not found in cluster `dataspace-dev`",
         ],
     ),
+    // issue 18/22: hostile files (docs helper)
+    file_case(
+        "named pipe as task definition",
+        "aws/pipe.json",
+        Body::Fifo,
+        &["aws/pipe.json: is not a regular file (a named pipe, socket or device)"],
+    ),
+    file_case(
+        "YAML flow nested 50,000 deep",
+        "aws/deep.yaml",
+        Body::Generated(deep_flow_yaml),
+        &[
+            "aws/deep.yaml: invalid YAML: the document nests deeper than 100 levels, the limit",
+            "::error file=aws/deep.yaml,line=2,",
+        ],
+    ),
+    file_case(
+        "YAML aliases under the repetition limit",
+        "aws/aliases.yaml",
+        Body::Generated(alias_bomb_task),
+        &["aws/aliases.yaml: invalid YAML: the document grows past 10485760 bytes once its aliases (*name) are expanded, the limit for a task-definition file"],
+    ),
+    file_case(
+        "10,000 unset variables, each with its line",
+        "aws/unset10k.json",
+        Body::Generated(unset_variables),
+        &[
+            "variable UNSET_0 is not set",
+            "variable UNSET_9999 is not set",
+            "::error file=aws/unset10k.json,line=40006,",
+        ],
+    ),
+    file_case(
+        "nested default with an unset variable inside",
+        "aws/nested.json",
+        Body::Text(r#"{"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "repo:${TAG_NOT_SET:-${NESTED_NOT_SET}}"}]}"#),
+        &["aws/nested.json:", "variable NESTED_NOT_SET is not set"],
+    ),
+    file_case(
+        "YAML tag on a nested field, with its line",
+        "aws/tag2.yaml",
+        Body::Text("family: dataspace-app\ncontainerDefinitions:\n  - name: dataspace\n    image: !Sub repo:v1\n"),
+        &["aws/tag2.yaml: yaml tag !Sub at /containerDefinitions/0/image is not supported", "::error file=aws/tag2.yaml,line=4,"],
+    ),
+    template_case(
+        "template with a duplicate key",
+        Body::Text("Resources:\n  P:\n    Type: AWS::SSM::Parameter\n  P:\n    Type: AWS::SNS::Topic\n"),
+        TEMPLATE_INPUTS,
+        &["input stack-template: infra/stack.yml: invalid YAML: duplicate entry with key \"P\"", "::error file=infra/stack.yml,line=4,"],
+        &[],
+    ),
+    template_case(
+        "template with an unknown short-form tag",
+        Body::Text("Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Bogus x\n"),
+        TEMPLATE_INPUTS,
+        &["input stack-template: infra/stack.yml: unknown CloudFormation tag !Bogus", "::error file=infra/stack.yml,line=5,"],
+        &[],
+    ),
+    template_case(
+        "template under the inline limit whose aliases expand",
+        Body::Generated(alias_bomb_template),
+        TEMPLATE_INPUTS,
+        &["infra/stack.yml: invalid YAML: the document grows past 1000000 bytes once its aliases (*name) are expanded, the limit for a template file"],
+        &[],
+    ),
+    template_case(
+        "template as a named pipe",
+        Body::Fifo,
+        TEMPLATE_INPUTS,
+        &["input stack-template: infra/stack.yml: is not a regular file"],
+        &[],
+    ),
+    template_case(
+        "stack parameter whose secret value spans lines",
+        Body::Text(VALID_TEMPLATE),
+        &[
+            ("task-definition", "aws/app.json"),
+            ("stack-name", "dataspace-infra"),
+            ("stack-template", "infra/stack.yml"),
+            ("stack-parameters", "Env=first-part\ncanary-tail-of-secret"),
+        ],
+        &["input stack-parameters, line 2: no `=`; if it continues the value of Env from line 1"],
+        &["canary-tail-of-secret"],
+    ),
+    template_case(
+        "stack parameter whose secret's second line holds =",
+        Body::Text(VALID_TEMPLATE),
+        &[
+            ("task-definition", "aws/app.json"),
+            ("stack-name", "dataspace-infra"),
+            ("stack-template", "infra/stack.yml"),
+            ("stack-parameters", "Env=first-part\ncanary-eq-key=canary-eq-value"),
+        ],
+        &["input stack-parameters: pair 2 has a key that is not a parameter name"],
+        &["canary-eq-key", "canary-eq-value"],
+    ),
 ];
 
 /// Cases that also pass command-line arguments (a command, `--flags`): flags win over the
@@ -786,6 +955,12 @@ fn write_body(root: &Path, rel: &str, body: &Body) {
         .unwrap(),
         Body::Dir => std::fs::create_dir_all(&path).unwrap(),
         Body::Symlink(target) => std::os::unix::fs::symlink(target, &path).unwrap(),
+        Body::Fifo => assert!(std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success()),
+        Body::Generated(make) => std::fs::write(&path, make()).unwrap(),
     }
 }
 

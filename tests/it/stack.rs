@@ -315,6 +315,18 @@ fn a_parameter_only_change_is_updated() {
     assert_eq!(xml_values(&xml, "ParameterValue"), vec!["prod"]);
 }
 
+/// Issue 22: a parameter value's leading (and trailing) spaces are part of it.
+#[test]
+fn a_parameter_value_keeps_its_spaces() {
+    let (moto, seeded) = setup();
+    base(&moto.url(), &seeded, &template("one"))
+        .input("stack-parameters", "# the environment\nEnv=  two words ")
+        .run()
+        .assert_code(0);
+    let xml = stack_xml(&moto).unwrap();
+    assert_eq!(xml_values(&xml, "ParameterValue"), vec!["  two words "]);
+}
+
 #[test]
 fn an_empty_change_set_is_success() {
     let (moto, seeded) = setup();
