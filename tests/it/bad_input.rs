@@ -669,6 +669,18 @@ const CASES: &[Case] = &[
         never: &["ghs_canaryTokenValue0123456789"],
     },
     Case {
+        name: "the run's AWS secret key copied under another name",
+        inputs: &[],
+        file: Some((
+            "aws/copied.json",
+            Body::Text(r#"{"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "repo:v1", "environment": [{"name": "KEY", "value": "${COPIED_KEY}"}]}]}"#),
+        )),
+        env: &[("COPIED_KEY", SECRET_ACCESS_KEY)],
+        code: 2,
+        says: &["variable COPIED_KEY holds a credential of this run"],
+        never: &[SECRET_ACCESS_KEY],
+    },
+    Case {
         name: "containerPort from a non-numeric variable",
         inputs: &[],
         file: Some((

@@ -187,3 +187,40 @@ fn an_oidc_endpoint_that_never_answers_ends_the_run_within_its_bound() {
     );
     drop(hold);
 }
+
+/// Issue 18: inside Actions the job log is shared, so `render` redacts like every other
+/// output; in a terminal it prints the whole document, which is what it is asked for.
+#[test]
+fn render_redacts_in_actions_and_prints_everything_in_a_terminal() {
+    const CANARY: &str = "canary-render-secret-4411";
+    let doc = app_doc(vec![
+        json!({ "name": "DB_PASSWORD", "value": "${DB_PASSWORD}" }),
+    ]);
+    let actions = Run::new(NO_AWS)
+        .input("mode", "render")
+        .input("service", "dataspace-app")
+        .input("task-definition", "td.json")
+        .file("td.json", &doc)
+        .env("DB_PASSWORD", CANARY)
+        .run();
+    actions.assert_code(0);
+    assert!(
+        !actions.all_text().contains(CANARY),
+        "{}",
+        actions.all_text()
+    );
+    assert!(actions.stdout.contains("DB_PASSWORD"), "{}", actions.stdout);
+
+    let terminal = Run::new(NO_AWS)
+        .without_env("GITHUB_ACTIONS")
+        .arg("render")
+        .arg("--service")
+        .arg("dataspace-app")
+        .arg("--task-definition")
+        .arg("td.json")
+        .file("td.json", &doc)
+        .env("DB_PASSWORD", CANARY)
+        .run();
+    terminal.assert_code(0);
+    assert!(terminal.stdout.contains(CANARY), "{}", terminal.stdout);
+}
