@@ -2,13 +2,13 @@
 //! the real `ecs-deploy` binary exits, per failure scenario, next to what the official
 //! deploy action's "wait until services are stable" loop would do on the same timeline.
 //!
-//! Each scenario starts a private moto, seeds the DataSpace services and puts a scripted ECS
-//! stand-in in front of it (the same support code as the integration tests). The stand-in's
-//! story is a schedule of times since the binary's `UpdateService` (its clock): fixed
-//! half-way between polls, or pinned 5 ms after a poll was answered (the worst case, found
-//! while the binary polls). Answers are a function of that clock, so after the run the
-//! baseline waiter (polling every 15 s, run in-process against the stand-in on a virtual
-//! clock, never actually waiting) replays the very timeline the binary saw. Runs with
+//! Each scenario starts a private moto, seeds the DataSpace services and puts the scripted ECS
+//! stand-in of the integration tests (`support::standin`) in front of it, on its seconds
+//! clock. The story is a schedule of times since the binary's `UpdateService`: fixed
+//! half-way between polls, or pinned 5 ms after a poll was answered (`At::AfterPoll`, the
+//! worst case, found while the binary polls). Answers are a function of that clock, so after
+//! the run the baseline waiter (polling every 15 s, run in-process against the stand-in on its
+//! virtual clock, never actually waiting) replays the very timeline the binary saw. Runs with
 //! `rollback-on-failure: false`: the figure is detection, not rollback.
 //!
 //! `cargo bench --bench detection` (cargo builds the binary first). It needs moto_server, found
@@ -19,15 +19,15 @@
 mod support;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use support::seed::{self, APP_CONTAINER, APP_REPO, CLUSTER};
+use support::seed::{self, APP_REPO, CLUSTER};
+use support::standin::{Exchange, ECS_TARGET, VIRTUAL_CLOCK};
 use support::{
-    amz_target, forward, moto, push_image, seed_dataspace, HttpServer, Moto, MotoOptions, Request,
-    Response, Run, Seeded,
+    call_json_at, push_image, seed_dataspace, At, Clock, Moto, MotoOptions, Plot, Run, Schedule,
+    Seeded, StandIn,
 };
 
 /// The binary's `poll-interval-seconds` in this benchmark.
@@ -36,12 +36,6 @@ const POLL: Duration = Duration::from_secs(1);
 /// SDK's `servicesStable` waiter with `maxAttempts = minutes * 60 / 15`.
 const BASELINE_DELAY_S: f64 = 15.0;
 const BASELINE_CAP_S: f64 = 30.0 * 60.0;
-/// A request header only this benchmark sends: the stand-in answers as of that many seconds
-/// after the `UpdateService` instead of as of now.
-const VIRTUAL_CLOCK: &str = "X-Bench-At";
-const ECS_TARGET: &str = "AmazonEC2ContainerServiceV20141113";
-const OLD_ID: &str = "ecs-svc/1000000000000000001";
-const NEW_ID: &str = "ecs-svc/4000000000000000001";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scenario {
@@ -107,22 +101,70 @@ impl Scenario {
         }
     }
 
-    /// The story's event times, in seconds after the UpdateService, when they land mid-poll.
-    fn mid_poll_schedule(self) -> Vec<f64> {
-        match self {
-            Scenario::PullError => vec![0.5],
-            Scenario::Exits => vec![0.5, 1.5, 2.5],
-            Scenario::RolloutFailed | Scenario::CircuitBreaker => vec![2.5],
+    /// The story's moments: in seconds after the UpdateService when they land mid-poll, else
+    /// 5 ms after these polls of the binary (its DescribeServices calls after the update,
+    /// counted from 1).
+    fn moments(self, phase: Phase) -> Vec<At> {
+        let (mid_poll, polls): (&[f64], &[usize]) = match self {
+            Scenario::PullError => (&[0.5], &[1]),
+            Scenario::Exits => (&[0.5, 1.5, 2.5], &[1, 2, 3]),
+            Scenario::RolloutFailed | Scenario::CircuitBreaker => (&[2.5], &[3]),
+        };
+        match phase {
+            Phase::MidPoll => mid_poll.iter().map(|t| At::Time(*t)).collect(),
+            Phase::AfterPoll => polls.iter().map(|n| At::AfterPoll(*n)).collect(),
         }
     }
 
-    /// When the events land just after a poll: event `k` of the schedule lands right after
-    /// this poll of the binary (counting its DescribeServices calls after the update, from 1).
-    fn anchor_poll(self, k: usize) -> usize {
+    /// The stand-in's plot. After the scheduled stops, ECS keeps starting tasks that fail the
+    /// same way (the first half a period later, so the binary's next look still sees the
+    /// scheduled count).
+    fn plot(self, phase: Phase) -> Plot {
+        let moments = self.moments(phase);
         match self {
-            Scenario::PullError => 1,
-            Scenario::Exits => k + 1,
-            Scenario::RolloutFailed | Scenario::CircuitBreaker => 3,
+            Scenario::PullError => Plot::PullFails(Schedule::at(moments).then_every(10.5, 10.0)),
+            Scenario::Exits => Plot::Exits(Schedule::at(moments).then_every(1.5, 1.0)),
+            Scenario::RolloutFailed => Plot::RolloutFailed(moments[0].clone()),
+            Scenario::CircuitBreaker => Plot::CircuitBreaker {
+                exits: Schedule::never(),
+                at: moments[0].clone(),
+            },
+        }
+    }
+
+    /// `deploymentCircuitBreaker` (enable, rollback).
+    fn breaker(self) -> (bool, bool) {
+        match self {
+            Scenario::PullError | Scenario::Exits => (false, false),
+            Scenario::RolloutFailed => (true, false),
+            Scenario::CircuitBreaker => (true, true),
+        }
+    }
+
+    /// The moment that makes the failure certain (the last of `events_needed`).
+    fn decisive(self, phase: Phase) -> At {
+        self.moments(phase)[self.events_needed() - 1].clone()
+    }
+
+    /// Whether this answer of the stand-in (to the binary) shows the failure as certain.
+    fn shows_failure(self, e: &Exchange, certain_at: f64, update_id: &str) -> bool {
+        if e.virtual_clock || e.status != 200 {
+            return false;
+        }
+        match (self, e.op.as_deref()) {
+            (Scenario::RolloutFailed | Scenario::CircuitBreaker, Some("DescribeServices")) => {
+                e.at.is_some_and(|t| t >= certain_at)
+            }
+            (Scenario::PullError | Scenario::Exits, Some("DescribeTasks")) => {
+                let ours = e.answer["tasks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| t["startedBy"] == update_id)
+                    .count();
+                ours >= self.events_needed()
+            }
+            _ => false,
         }
     }
 
@@ -133,416 +175,6 @@ impl Scenario {
             Scenario::Exits => "3 tasks of the new revision failed",
             Scenario::RolloutFailed => "rollout FAILED",
             Scenario::CircuitBreaker => "ECS rolled the deployment back",
-        }
-    }
-}
-
-/// The deployment the binary started, as the stand-in saw it.
-#[derive(Clone)]
-struct Update {
-    td: String,
-    at: Instant,
-    epoch: f64,
-}
-
-struct Script {
-    scenario: Scenario,
-    phase: Phase,
-    /// The story's event times, seconds after the UpdateService (see `Scenario::anchor_poll`).
-    schedule: Vec<f64>,
-    /// The binary's DescribeServices calls since its UpdateService.
-    polls: usize,
-    moto_url: String,
-    service: String,
-    old_td: String,
-    update: Option<Update>,
-    updates: usize,
-    /// When the stand-in first served an answer from which the failure is certain.
-    certain_served: Option<Instant>,
-}
-
-fn epoch_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-impl Script {
-    /// Seconds into the story for this request: the virtual clock when the baseline asks,
-    /// the real time since the UpdateService otherwise; `None` before any update.
-    fn clock(&self, req: &Request) -> Option<f64> {
-        let u = self.update.as_ref()?;
-        Some(match req.header(VIRTUAL_CLOCK) {
-            Some(v) => v.parse().expect("a number of seconds in X-Bench-At"),
-            None => u.at.elapsed().as_secs_f64(),
-        })
-    }
-
-    /// Seconds after the update at which the failure became certain, once it has.
-    fn certain_at(&self) -> Option<f64> {
-        (self.schedule.len() >= self.scenario.events_needed())
-            .then(|| self.schedule[self.scenario.events_needed() - 1])
-    }
-
-    fn failed_by(&self, t: f64) -> bool {
-        self.certain_at().is_some_and(|c| t >= c)
-    }
-
-    /// When each task of the new revision that has stopped by `t` stopped.
-    fn task_stops(&self, t: f64) -> Vec<f64> {
-        let Some(&first) = self.schedule.first() else {
-            return Vec::new();
-        };
-        let (scheduled, every) = match self.scenario {
-            Scenario::PullError => (vec![first], 10.0),
-            Scenario::Exits => (self.schedule.clone(), 1.0),
-            Scenario::RolloutFailed | Scenario::CircuitBreaker => return Vec::new(),
-        };
-        // After the scheduled ones, ECS keeps starting tasks that fail the same way (the
-        // first half a period later, so the binary's next look still sees the scheduled count).
-        let last = *scheduled.last().unwrap();
-        let later = (1..).map(|k| last + 0.5 + every * f64::from(k));
-        let mut stops: Vec<f64> = scheduled.into_iter().take_while(|at| *at <= t).collect();
-        if self.schedule.len() >= self.scenario.events_needed() {
-            stops.extend(later.take_while(|at| *at <= t));
-        }
-        stops
-    }
-
-    /// Counts one look of the binary and, when the failure is to land just after a poll,
-    /// schedules the story's next event right after this answer.
-    fn polled(&mut self) {
-        let Some(u) = self.update.as_ref() else {
-            return;
-        };
-        self.polls += 1;
-        let k = self.schedule.len();
-        if self.phase == Phase::AfterPoll
-            && k < self.scenario.events_needed()
-            && self.polls >= self.scenario.anchor_poll(k)
-        {
-            let at = u.at.elapsed().as_secs_f64() + 0.005;
-            self.schedule.push(at);
-        }
-    }
-
-    fn mark_certain(&mut self, req: &Request) {
-        if req.header(VIRTUAL_CLOCK).is_none() && self.certain_served.is_none() {
-            self.certain_served = Some(Instant::now());
-        }
-    }
-
-    fn deployments(&self, t: Option<f64>) -> Vec<Value> {
-        let old = |status: &str, rollout: &str| {
-            deployment(
-                OLD_ID,
-                status,
-                &self.old_td,
-                (0, 1, 0),
-                rollout,
-                1_767_000_000.0,
-            )
-        };
-        let (Some(t), Some(u)) = (t, self.update.as_ref()) else {
-            return vec![old("PRIMARY", "COMPLETED")];
-        };
-        let ours =
-            |counts, rollout: &str| deployment(NEW_ID, "PRIMARY", &u.td, counts, rollout, u.epoch);
-        let failed = self.task_stops(t).len() as i64;
-        let certain = self.failed_by(t);
-        match self.scenario {
-            Scenario::PullError | Scenario::Exits => {
-                vec![
-                    ours((1, 0, failed), "IN_PROGRESS"),
-                    old("ACTIVE", "COMPLETED"),
-                ]
-            }
-            Scenario::RolloutFailed if certain => {
-                vec![ours((0, 0, 0), "FAILED"), old("ACTIVE", "COMPLETED")]
-            }
-            Scenario::CircuitBreaker if certain => {
-                let done = self.certain_at().is_some_and(|c| t >= c + 2.0);
-                let rollout = if done { "COMPLETED" } else { "IN_PROGRESS" };
-                vec![old("PRIMARY", rollout)]
-            }
-            Scenario::RolloutFailed | Scenario::CircuitBreaker => {
-                vec![ours((1, 0, 0), "IN_PROGRESS"), old("ACTIVE", "COMPLETED")]
-            }
-        }
-    }
-
-    fn events(&self, t: Option<f64>) -> Vec<Value> {
-        let (Some(t), Some(u)) = (t, self.update.as_ref()) else {
-            return Vec::new();
-        };
-        let name = &self.service;
-        let mut story = vec![(
-            0.1,
-            format!("(service {name}) has started 1 tasks: (task 0f5e1a2b3c4d)."),
-        )];
-        let c = self.certain_at().unwrap_or(f64::INFINITY);
-        match self.scenario {
-            Scenario::RolloutFailed => story.push((
-                c,
-                format!("(service {name}) (deployment {NEW_ID}) deployment failed: tasks failed to start."),
-            )),
-            Scenario::CircuitBreaker => {
-                story.push((
-                    c,
-                    format!("(service {name}) (deployment {NEW_ID}) deployment failed: tasks failed to start."),
-                ));
-                story.push((
-                    c,
-                    format!("(service {name}) rolling back to deployment {OLD_ID}."),
-                ));
-                story.push((c + 2.0, format!("(service {name}) has reached a steady state.")));
-            }
-            Scenario::PullError | Scenario::Exits => {}
-        }
-        story
-            .into_iter()
-            .enumerate()
-            .filter(|(_, (at, _))| *at <= t)
-            .map(|(n, (at, message))| {
-                json!({
-                    "id": format!("{:08x}-0000-4000-8000-000000000000", n + 1),
-                    "createdAt": u.epoch + at,
-                    "message": message,
-                })
-            })
-            .rev()
-            .collect()
-    }
-
-    fn tasks(&self, t: Option<f64>) -> Vec<Value> {
-        let (Some(t), Some(u)) = (t, self.update.as_ref()) else {
-            return Vec::new();
-        };
-        self.task_stops(t)
-            .into_iter()
-            .enumerate()
-            .map(|(n, at)| stopped_task(self.scenario, n, &u.td, &self.service, u.epoch + at))
-            .collect()
-    }
-}
-
-fn deployment(
-    id: &str,
-    status: &str,
-    td: &str,
-    (pending, running, failed): (i64, i64, i64),
-    rollout: &str,
-    created: f64,
-) -> Value {
-    let reason = match rollout {
-        "COMPLETED" => "ECS deployment completed.",
-        "FAILED" => "ECS deployment circuit breaker: tasks failed to start.",
-        _ => "ECS deployment in progress.",
-    };
-    json!({
-        "id": id,
-        "status": status,
-        "taskDefinition": td,
-        "desiredCount": 1,
-        "pendingCount": pending,
-        "runningCount": running,
-        "failedTasks": failed,
-        "createdAt": created,
-        "updatedAt": epoch_now(),
-        "launchType": "FARGATE",
-        "rolloutState": rollout,
-        "rolloutStateReason": reason,
-    })
-}
-
-fn task_id(n: usize) -> String {
-    format!("{:032x}", 0xabc0_0000usize + n)
-}
-
-fn stopped_task(scenario: Scenario, n: usize, td: &str, service: &str, stopped_at: f64) -> Value {
-    let id = task_id(n);
-    let arn = format!(
-        "arn:aws:ecs:us-east-1:{}:task/{CLUSTER}/{id}",
-        moto::ACCOUNT_ID
-    );
-    let (stop_code, reason, exit) = match scenario {
-        Scenario::PullError => (
-            "TaskFailedToStart",
-            format!(
-                "CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve ref {0}:v2: {0}:v2: not found",
-                seed::repo_uri(APP_REPO)
-            ),
-            None,
-        ),
-        _ => (
-            "EssentialContainerExited",
-            "Essential container in task exited".to_string(),
-            Some(1),
-        ),
-    };
-    let mut container = json!({
-        "containerArn": format!("arn:aws:ecs:us-east-1:{}:container/{CLUSTER}/{id}/c1", moto::ACCOUNT_ID),
-        "taskArn": arn,
-        "name": APP_CONTAINER,
-        "lastStatus": "STOPPED",
-    });
-    if let Some(code) = exit {
-        container["exitCode"] = json!(code);
-    }
-    json!({
-        "taskArn": arn,
-        "clusterArn": format!("arn:aws:ecs:us-east-1:{}:cluster/{CLUSTER}", moto::ACCOUNT_ID),
-        "taskDefinitionArn": td,
-        "group": format!("service:{service}"),
-        "startedBy": NEW_ID,
-        "lastStatus": "STOPPED",
-        "desiredStatus": "STOPPED",
-        "launchType": "FARGATE",
-        "stopCode": stop_code,
-        "stoppedReason": reason,
-        "stoppedAt": stopped_at,
-        "containers": [container],
-    })
-}
-
-fn handle(script: &Mutex<Script>, req: &Request) -> Response {
-    let mut s = script.lock().unwrap();
-    match amz_target(req) {
-        Some("UpdateService") => {
-            let answer = forward(&s.moto_url, req);
-            if answer.status != 200 {
-                return answer;
-            }
-            let mut json: Value = serde_json::from_slice(&answer.body).unwrap();
-            // Real ECS starts a new deployment with a fresh id; moto keeps the old one.
-            for d in json["service"]["deployments"]
-                .as_array_mut()
-                .into_iter()
-                .flatten()
-            {
-                if d["status"] == "PRIMARY" {
-                    d["id"] = json!(NEW_ID);
-                }
-            }
-            s.updates += 1;
-            if s.update.is_none() {
-                s.update = Some(Update {
-                    td: json["service"]["taskDefinition"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    at: Instant::now(),
-                    epoch: epoch_now(),
-                });
-            }
-            Response::aws_json(&json)
-        }
-        Some("DescribeServices") => {
-            let answer = forward(&s.moto_url, req);
-            if answer.status != 200 {
-                return answer;
-            }
-            let t = s.clock(req);
-            let mut json: Value = serde_json::from_slice(&answer.body).unwrap();
-            for service in json["services"].as_array_mut().into_iter().flatten() {
-                if service["serviceName"] != json!(s.service) {
-                    continue;
-                }
-                let deployments = s.deployments(t);
-                let breaker = match s.scenario {
-                    Scenario::PullError | Scenario::Exits => {
-                        json!({ "enable": false, "rollback": false })
-                    }
-                    Scenario::RolloutFailed => json!({ "enable": true, "rollback": false }),
-                    Scenario::CircuitBreaker => json!({ "enable": true, "rollback": true }),
-                };
-                service["deploymentConfiguration"] = json!({
-                    "maximumPercent": 200,
-                    "minimumHealthyPercent": 100,
-                    "deploymentCircuitBreaker": breaker,
-                });
-                if let Some(p) = deployments.iter().find(|d| d["status"] == "PRIMARY") {
-                    service["runningCount"] = p["runningCount"].clone();
-                    service["pendingCount"] = p["pendingCount"].clone();
-                    service["taskDefinition"] = p["taskDefinition"].clone();
-                }
-                service["events"] = json!(s.events(t));
-                service["deployments"] = json!(deployments);
-            }
-            let certain = matches!(
-                s.scenario,
-                Scenario::RolloutFailed | Scenario::CircuitBreaker
-            ) && t.is_some_and(|t| s.failed_by(t));
-            let response = Response::aws_json(&json);
-            if certain {
-                s.mark_certain(req);
-            }
-            if req.header(VIRTUAL_CLOCK).is_none() {
-                s.polled();
-            }
-            response
-        }
-        Some("ListTasks") => {
-            let t = s.clock(req);
-            let arns: Vec<Value> = s.tasks(t).iter().map(|t| t["taskArn"].clone()).collect();
-            Response::aws_json(&json!({ "taskArns": arns }))
-        }
-        Some("DescribeTasks") => {
-            let t = s.clock(req);
-            let body = req.json();
-            let wanted: Vec<&str> = body["tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let tasks: Vec<Value> = s
-                .tasks(t)
-                .into_iter()
-                .filter(|t| wanted.contains(&t["taskArn"].as_str().unwrap_or_default()))
-                .collect();
-            let certain = match s.scenario {
-                Scenario::PullError => !tasks.is_empty(),
-                Scenario::Exits => tasks.len() >= 3,
-                Scenario::RolloutFailed | Scenario::CircuitBreaker => false,
-            };
-            let response = Response::aws_json(&json!({ "tasks": tasks, "failures": [] }));
-            if certain {
-                s.mark_certain(req);
-            }
-            response
-        }
-        Some("GetLogEvents") => {
-            let body = req.json();
-            let stream = body["logStreamName"].as_str().unwrap_or_default();
-            let ours = s.scenario == Scenario::Exits
-                && (0..16).any(|n| stream == format!("app/{APP_CONTAINER}/{}", task_id(n)));
-            if !ours {
-                return Response::aws_error(
-                    400,
-                    "ResourceNotFoundException",
-                    "The specified log stream does not exist.",
-                );
-            }
-            let t = (epoch_now() * 1000.0) as i64;
-            let events: Vec<Value> = [
-                "booting dataspace worker 1",
-                "django.core.exceptions.ImproperlyConfigured: The SECRET_KEY setting must not be empty.",
-            ]
-            .iter()
-            .map(|m| json!({ "timestamp": t, "message": m, "ingestionTime": t }))
-            .collect();
-            Response::aws_json(&json!({
-                "events": events,
-                "nextForwardToken": "f/00000000000000000000000000000000000000000000000000000001",
-                "nextBackwardToken": "b/00000000000000000000000000000000000000000000000000000000",
-            }))
-        }
-        _ => {
-            let url = s.moto_url.clone();
-            drop(s);
-            forward(&url, req)
         }
     }
 }
@@ -564,25 +196,20 @@ enum Baseline {
 /// desiredCount; failure only when a service is MISSING, DRAINING or INACTIVE. It looks at
 /// nothing else (not rolloutState, not stopped tasks).
 fn baseline(stand_in_url: &str, service: &str) -> Baseline {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let body = json!({ "cluster": CLUSTER, "services": [service] }).to_string();
+    let body = json!({ "cluster": CLUSTER, "services": [service] });
     let attempts = (BASELINE_CAP_S / BASELINE_DELAY_S) as u32;
     for attempt in 0..attempts {
         let at = f64::from(attempt) * BASELINE_DELAY_S;
-        let mut answer = agent
-            .post(stand_in_url)
-            .header("X-Amz-Target", format!("{ECS_TARGET}.DescribeServices"))
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .header("Authorization", moto::authorization("ecs"))
-            .header(VIRTUAL_CLOCK, at.to_string())
-            .send(body.as_bytes())
-            .expect("asking the stand-in for DescribeServices");
-        assert_eq!(answer.status(), 200, "baseline DescribeServices");
-        let json: Value =
-            serde_json::from_slice(&answer.body_mut().read_to_vec().unwrap()).unwrap();
+        let json: Value = call_json_at(
+            stand_in_url,
+            "ecs",
+            &format!("{ECS_TARGET}.DescribeServices"),
+            &body,
+            &[(VIRTUAL_CLOCK, &at.to_string())],
+        )
+        .unwrap_or_else(|(status, text)| {
+            panic!("baseline DescribeServices: HTTP {status}: {text}")
+        });
         let failures = json["failures"].as_array().cloned().unwrap_or_default();
         let services = json["services"].as_array().cloned().unwrap_or_default();
         if failures.iter().any(|f| f["reason"] == "MISSING")
@@ -621,27 +248,16 @@ fn run_scenario(scenario: Scenario, phase: Phase) -> Measured {
     let moto = Moto::start_with(MotoOptions::default().service_running(1));
     let s: Seeded = seed_dataspace(&moto);
     push_image(&moto, APP_REPO, "v2");
-    let script = Arc::new(Mutex::new(Script {
-        scenario,
-        phase,
-        schedule: match phase {
-            Phase::MidPoll => scenario.mid_poll_schedule(),
-            Phase::AfterPoll => Vec::new(),
-        },
-        polls: 0,
-        moto_url: moto.url(),
-        service: s.app_service.clone(),
-        old_td: s.app_task_definition_arn.clone(),
-        update: None,
-        updates: 0,
-        certain_served: None,
-    }));
-    let shared = Arc::clone(&script);
-    let server = HttpServer::start(move |req| handle(&shared, req));
+    let (enable, rollback) = scenario.breaker();
+    let ecs = StandIn::builder(&moto, &s)
+        .clock(Clock::Seconds)
+        .service(&s.app_service, scenario.plot(phase))
+        .breaker(&s.app_service, enable, rollback)
+        .start();
 
     let mut app = seed::app_task_definition(&s.app_repo_uri);
     app["containerDefinitions"][0]["image"] = json!(format!("{}:v2", s.app_repo_uri));
-    let outcome = Run::new(&server.url())
+    let outcome = Run::new(&ecs.url())
         .input("cluster", CLUSTER)
         .input("service", &s.app_service)
         .input("task-definition", "aws/app.json")
@@ -651,16 +267,6 @@ fn run_scenario(scenario: Scenario, phase: Phase) -> Measured {
         .run();
     let exited = Instant::now();
 
-    let (update, served, updates, certain_at, polls) = {
-        let s = script.lock().unwrap();
-        (
-            s.update.clone(),
-            s.certain_served,
-            s.updates,
-            s.certain_at(),
-            s.polls,
-        )
-    };
     let fail = |what: &str| -> ! {
         panic!(
             "{} ({}): {what}\n{}",
@@ -681,25 +287,33 @@ fn run_scenario(scenario: Scenario, phase: Phase) -> Measured {
             scenario.expected_message()
         ));
     }
-    if updates != 1 {
+    let updates = ecs.updates(&s.app_service);
+    if updates.len() > 1 {
         fail("expected exactly one UpdateService (no rollback)");
     }
-    let update = update.unwrap_or_else(|| fail("the binary never updated the service"));
-    let Some(certain_at) = certain_at else {
+    let Some(update) = updates.first() else {
+        fail("the binary never updated the service")
+    };
+    let Some(certain_at) = ecs.resolve(&s.app_service, &scenario.decisive(phase)) else {
         fail("the story never reached its failure")
     };
-    let Some(served) = served else {
+    let Some(served) = ecs
+        .exchanges()
+        .iter()
+        .find(|e| scenario.shows_failure(e, certain_at, &update.id))
+        .map(|e| e.answered)
+    else {
         fail("the stand-in never served the answer that shows the failure")
     };
     let certain = update.at + Duration::from_secs_f64(certain_at);
-    let baseline = baseline(&server.url(), &s.app_service);
+    let baseline = baseline(&ecs.url(), &s.app_service);
     Measured {
         scenario,
         phase,
         certain_at,
         event_to_exit: exited.saturating_duration_since(certain),
         served_to_exit: exited.saturating_duration_since(served),
-        polls,
+        polls: update.polls,
         baseline,
     }
 }

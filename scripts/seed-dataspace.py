@@ -1,6 +1,7 @@
 """Creates, in a local moto server, what the DataSpace infrastructure provides before the
 first deploy: an ECS cluster, ECR repositories with an image, the two services on a first
-task-definition revision. Used by scripts/example-deploy.sh; the Rust tests seed their own."""
+task-definition revision. Used by scripts/local-aws.sh (for the example, the benchmark and CI);
+the Rust tests seed their own."""
 import json
 import sys
 

@@ -425,6 +425,44 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
+/// A JSON-protocol call to any moto-speaking URL (moto itself or the scripted stand-in in
+/// front of it): `target` is the whole `X-Amz-Target`, e.g.
+/// `AmazonEC2ContainerServiceV20141113.DescribeServices`; `headers` are sent as well (e.g. the
+/// stand-in's virtual clock). Returns the answer's JSON, or the status and body of an error.
+pub fn call_json_at(
+    url: &str,
+    service: &str,
+    target: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> Result<Value, (u16, String)> {
+    let mut req = agent()
+        .post(format!("{}/", url.trim_end_matches('/')))
+        .header("Authorization", authorization(service))
+        .header("X-Amz-Target", target)
+        .header("Content-Type", "application/x-amz-json-1.1");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req
+        .send(body.to_string())
+        .unwrap_or_else(|e| panic!("calling {url} ({target}): {e}"));
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("reading the answer to {target} from {url}: {e}"));
+    if !(200..300).contains(&status) {
+        return Err((status, text));
+    }
+    serde_json::from_str(&text).map_err(|e| {
+        (
+            status,
+            format!("answer to {target} is not JSON ({e}): {text}"),
+        )
+    })
+}
+
 /// An `Authorization` header moto accepts: it reads only the service from the scope.
 pub fn authorization(service: &str) -> String {
     format!(

@@ -1,8 +1,11 @@
-"""A counting HTTP proxy in front of moto, for the benchmark: forwards every request and
-counts AWS API calls by operation (X-Amz-Target for JSON services, Action= for query ones)."""
+"""A counting HTTP proxy in front of moto, for benches/deploy.sh: forwards every request and
+counts AWS API calls by operation (X-Amz-Target for JSON services, Action= for query ones).
+Usage: count_proxy.py UPSTREAM PORT COUNTS_FILE [PORT_FILE]; PORT 0 lets the kernel pick a
+free port, which is then written to PORT_FILE."""
 import collections
 import http.server
 import json
+import os
 import sys
 import threading
 import urllib.parse
@@ -56,4 +59,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST
 
 
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+if len(sys.argv) > 4:
+    with open(sys.argv[4] + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    os.replace(sys.argv[4] + ".tmp", sys.argv[4])
+server.serve_forever()

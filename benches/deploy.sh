@@ -1,33 +1,29 @@
 #!/usr/bin/env bash
-# Benchmark of the two-service DataSpace deploy against moto: wall time, peak memory (RSS),
-# and AWS API calls by operation, counted by a proxy in front of moto. Prints figures; it
-# asserts nothing (targets are in the README). Usage: bench/deploy.sh [--release]
+# Benchmark of the two-service DataSpace deploy against moto (started and seeded by
+# scripts/local-aws.sh): wall time, peak memory (RSS), and AWS API calls by operation, counted
+# by a proxy in front of moto. Prints figures; it asserts nothing (targets are in the README).
+# Usage: benches/deploy.sh [--release]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=debug
 if [ "${1:-}" = "--release" ]; then PROFILE=release; fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ecs-deploy/target}"
-BIN="${ECS_DEPLOY_BIN:-}"
-if [ -z "$BIN" ]; then
-  if [ "$PROFILE" = release ]; then cargo build --quiet --release; else cargo build --quiet; fi
-  BIN="$CARGO_TARGET_DIR/$PROFILE/ecs-deploy"
+if [ -z "${LOCAL_AWS_PID:-}" ]; then
+  if [ -z "${ECS_DEPLOY_BIN:-}" ]; then
+    if [ "$PROFILE" = release ]; then cargo build --quiet --release; else cargo build --quiet; fi
+    export ECS_DEPLOY_BIN="$CARGO_TARGET_DIR/$PROFILE/ecs-deploy"
+  fi
+  IMAGE_TAG=bench1 exec scripts/local-aws.sh "$0" "$@" # runs this script again inside the local AWS
 fi
-MOTO_SERVER="$(scripts/install-moto.sh)"
-PY="$(dirname "$MOTO_SERVER")/python"
-MOTO_PORT=5171 PROXY_PORT=5172
+BIN="$ECS_DEPLOY_BIN"
+PY="$LOCAL_AWS_PYTHON"
 WORK="$(mktemp -d)"
-MOTO_ECS_SERVICE_RUNNING=1 "$MOTO_SERVER" -H 127.0.0.1 -p $MOTO_PORT >"$WORK/moto.log" 2>&1 &
-MOTO_PID=$!
-"$PY" bench/count_proxy.py "http://127.0.0.1:$MOTO_PORT" $PROXY_PORT "$WORK/counts.json" &
+"$PY" benches/count_proxy.py "$AWS_ENDPOINT_URL" 0 "$WORK/counts.json" "$WORK/proxy-port" &
 PROXY_PID=$!
-trap 'kill $MOTO_PID $PROXY_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null 2>&1 && break; sleep 0.1; done
-export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=bench-secret AWS_EC2_METADATA_DISABLED=true
-export IMAGE_TAG=bench1
-ECR_REGISTRY="$("$PY" scripts/seed-dataspace.py "http://127.0.0.1:$MOTO_PORT" us-east-1 "$IMAGE_TAG")"
-export ECR_REGISTRY ECR_REPOSITORY=dataspace ENVIRONMENT=dev DB_NAME=dataspace
-export ECS_EXECUTION_ROLE_ARN="arn:aws:iam::123456789012:role/dataspace-dev-ecs-execution"
-export AWS_ENDPOINT_URL="http://127.0.0.1:$PROXY_PORT"
+trap 'kill $PROXY_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do [ -s "$WORK/proxy-port" ] && break; sleep 0.1; done
+[ -s "$WORK/proxy-port" ] || { echo "the counting proxy did not start" >&2; exit 1; }
+export AWS_ENDPOINT_URL="http://127.0.0.1:$(cat "$WORK/proxy-port")"
 run() {
   if [ -f "$WORK/counts.json" ]; then cp "$WORK/counts.json" "$WORK/before.json"; else echo '{}' >"$WORK/before.json"; fi
   ( cd examples/dataspace && /usr/bin/time -f "%e %M" -o "$WORK/time" "$BIN" deploy \

@@ -1,0 +1,1191 @@
+//! The scripted AWS stand-in (DESIGN.md sections 7 and 15): one small HTTP server in front of
+//! moto that answers, from a per-test script, the calls moto cannot play (rollout progress,
+//! stopped tasks, their logs) and forwards every other call to moto unchanged. The
+//! integration tests (`tests/it/rollout.rs`) and the detection benchmark
+//! (`benches/detection.rs`) both use it.
+//!
+//! # Using it
+//!
+//! ```ignore
+//! let ecs = StandIn::builder(&moto, &seeded)
+//!     .service(&seeded.app_service, Plot::Complete(2.0))
+//!     .strategy(&seeded.app_service, "BLUE_GREEN")
+//!     .bake_time(&seeded.app_service, 30)
+//!     .start();
+//! let o = Run::new(&ecs.url())/* inputs */.run();
+//! assert_eq!(ecs.updates(&seeded.app_service).len(), 1);
+//! ```
+//!
+//! Each scripted service has a [`Plot`] per `UpdateService` the binary sends (after the
+//! first, by default [`Plot::Complete`]`(1.0)`, the way the binary's own rollback goes). Its
+//! DescribeServices answers carry the deployments, events, counts and
+//! `deploymentConfiguration` the plot gives at the story's current time, plus the
+//! `deploymentController.type` and `deploymentConfiguration.strategy` chosen with
+//! [`StandInBuilder::controller`] and [`StandInBuilder::strategy`] (also in UpdateService
+//! answers). Every UpdateService gets a fresh PRIMARY deployment id, as in real ECS. When the
+//! plot has ECS (or someone else) change the service, the stand-in makes that change in moto
+//! too, so a test can assert the task definition each service ends on.
+//!
+//! # The scripted clock
+//!
+//! Story time starts at each UpdateService the binary sends. With [`Clock::Polls`] (the
+//! default) time `n` is the `n`-th DescribeServices naming the service after it; with
+//! [`Clock::Seconds`] it is the real time since it. Either way a request with the header
+//! [`VIRTUAL_CLOCK`] (`X-StandIn-At: 15`) is answered as of that time instead, without moving
+//! the story, so a second client can replay the timeline the binary saw. [`At::AfterPoll`]
+//! pins a moment to 5 ms after a poll was answered. Nothing in the stand-in sleeps.
+//!
+//! # The request log
+//!
+//! [`StandIn::exchanges`] lists every request with its operation, the story time it was
+//! answered at, when it was answered and the JSON answer; [`StandIn::calls`] counts one
+//! operation. [`StandInBuilder::throttle`] makes every n-th call of an operation a
+//! `ThrottlingException`.
+//!
+//! # Adding an API (task lifecycles, service deployments, CodeDeploy)
+//!
+//! Requests are dispatched on their `X-Amz-Target` operation to one handler per concern, in
+//! [`CONCERNS`]: `services` (UpdateService, DescribeServices), `tasks` (ListTasks,
+//! DescribeTasks), `logs` (GetLogEvents). A handler takes the state and the [`Call`] and
+//! returns `None` for operations it does not play, which then go to moto. To add one, in this
+//! file only:
+//! 1. what a test scripts: a field on [`Svc`] (or on [`State`] for things not tied to a
+//!    service, e.g. one-off tasks) and a builder method that sets it;
+//! 2. the story: a function of the story time `t` like [`Svc::view`] (an enum of plots, as
+//!    [`Plot`]), so answers depend only on the time and virtual-clock replays work;
+//! 3. a handler `fn my_concern(s: &mut State, c: &Call) -> Option<Response>` matching its
+//!    operations (`c.api` tells ECS `AmazonEC2ContainerServiceV20141113` from CodeDeploy
+//!    `CodeDeploy_20141006`), added to [`CONCERNS`].
+//!
+//! E.g. task lifecycles: `RunTask` forwarded to moto, its tasks recorded on [`State`] with a
+//! plot (PROVISIONING, PENDING, RUNNING, STOPPED with an exit code and log lines) and answered
+//! by `DescribeTasks`/`GetLogEvents`; service deployments: `ListServiceDeployments`,
+//! `DescribeServiceDeployments`, `StopServiceDeployment`, `ContinueServiceDeployment` over a
+//! lifecycle-stage plot per [`Segment`]; CodeDeploy: its own concern keyed by deployment id.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use super::http::{forward, HttpServer, Request, Response};
+use super::moto::{self, Moto, ACCOUNT_ID, REGION};
+use super::seed::{self, Seeded, APP_CONTAINER, APP_REPO, OTEL_CONTAINER, OTEL_REPO};
+
+/// The header that asks for an answer as of that story time (see the module doc).
+pub const VIRTUAL_CLOCK: &str = "X-StandIn-At";
+pub const ECS_TARGET: &str = "AmazonEC2ContainerServiceV20141113";
+/// Created-at of the deployment each service runs before the test (2025-12-29).
+const INITIAL_CREATED: f64 = 1_767_000_000.0;
+/// The deployment id someone else's deploy gets in [`Plot::Superseded`].
+pub const OTHER_DEPLOYMENT: &str = "ecs-svc/9999999999999999999";
+const CONTROLLERS: [&str; 3] = ["ECS", "CODE_DEPLOY", "EXTERNAL"];
+const STRATEGIES: [&str; 4] = ["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"];
+
+/// What story time counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The DescribeServices calls naming the service since the UpdateService: time `n` is the
+    /// `n`-th poll.
+    Polls,
+    /// Real seconds since the UpdateService.
+    Seconds,
+}
+
+/// A moment of a story.
+#[derive(Clone, Debug, PartialEq)]
+pub enum At {
+    /// This story time.
+    Time(f64),
+    /// 5 ms after the binary's `n`-th poll (counting from 1) was answered: unknown until then.
+    AfterPoll(usize),
+}
+
+impl From<f64> for At {
+    fn from(t: f64) -> Self {
+        At::Time(t)
+    }
+}
+
+/// When tasks stop: the listed moments, then optionally one more every `every`, the first of
+/// those `after` the last listed one.
+#[derive(Clone, Debug, Default)]
+pub struct Schedule {
+    pub at: Vec<At>,
+    pub then: Option<(f64, f64)>,
+}
+
+impl Schedule {
+    pub fn never() -> Self {
+        Schedule::default()
+    }
+
+    pub fn at<T: Into<At>>(moments: impl IntoIterator<Item = T>) -> Self {
+        Schedule {
+            at: moments.into_iter().map(Into::into).collect(),
+            then: None,
+        }
+    }
+
+    /// At `first`, `first + every`, `first + 2 * every`, …
+    pub fn every(first: f64, every: f64) -> Self {
+        Schedule::at([first]).then_every(every, every)
+    }
+
+    pub fn then_every(mut self, after: f64, every: f64) -> Self {
+        self.then = Some((after, every));
+        self
+    }
+
+    /// The moments up to `t`, as far as they are known.
+    fn until(&self, seg: &Segment, t: f64) -> Vec<f64> {
+        let mut known = Vec::new();
+        for at in &self.at {
+            match seg.resolve(at) {
+                Some(x) => known.push(x),
+                None => return known.into_iter().filter(|x| *x <= t).collect(),
+            }
+        }
+        if let (Some((after, every)), Some(&last)) = (self.then, known.last()) {
+            known.extend(
+                (0..)
+                    .map(|k| last + after + every * f64::from(k))
+                    .take_while(|x| *x <= t),
+            );
+        }
+        known.into_iter().filter(|x| *x <= t).collect()
+    }
+}
+
+/// What ECS does with one deployment the binary starts.
+#[derive(Clone, Debug)]
+pub enum Plot {
+    /// IN_PROGRESS until time `n` has passed, then COMPLETED.
+    Complete(f64),
+    /// IN_PROGRESS forever.
+    Forever,
+    /// Tasks fail to pull their image at these moments; the rollout stays IN_PROGRESS.
+    PullFails(Schedule),
+    /// The essential container exits 1 at these moments (each task has log lines); the old
+    /// deployment's routine scale-in stop comes with the first.
+    Exits(Schedule),
+    /// At this moment the rollout turns FAILED (circuit breaker without rollback).
+    RolloutFailed(At),
+    /// Tasks exit as in `Exits` until `at`; then ECS's circuit breaker rolls back to the old
+    /// deployment (in moto too), which completes 2 time units later.
+    CircuitBreaker { exits: Schedule, at: At },
+    /// At this moment someone else deploys this task definition (in moto too).
+    Superseded(At, String),
+}
+
+/// One UpdateService the binary sent, as the stand-in saw it.
+#[derive(Clone, Debug)]
+pub struct Update {
+    /// The PRIMARY deployment id the stand-in handed out.
+    pub id: String,
+    /// The task definition moto holds after it.
+    pub td: String,
+    pub at: Instant,
+    pub epoch: f64,
+    /// The binary's polls of this deployment (until the next UpdateService).
+    pub polls: usize,
+}
+
+/// One request in the log.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    /// The `X-Amz-Target` operation (`DescribeServices`), `None` for other protocols.
+    pub op: Option<String>,
+    /// The story time the answer was given at (of the first scripted service it named that has
+    /// a deployment of the binary's), `None` when no story was involved.
+    pub at: Option<f64>,
+    /// Asked with [`VIRTUAL_CLOCK`].
+    pub virtual_clock: bool,
+    /// When the answer was ready to send.
+    pub answered: Instant,
+    pub status: u16,
+    /// The answer when the stand-in made it (forwarded answers are `Null`).
+    pub answer: Value,
+}
+
+/// A running stand-in on `127.0.0.1:<free port>`; stops when dropped.
+pub struct StandIn {
+    server: HttpServer,
+    state: Arc<Mutex<State>>,
+}
+
+/// A stand-in being configured; [`StandInBuilder::start`] starts it.
+pub struct StandInBuilder<'a> {
+    moto: &'a Moto,
+    seeded: &'a Seeded,
+    clock: Clock,
+    throttle: Option<(String, usize)>,
+    services: Vec<(String, Script)>,
+}
+
+/// What a test scripts for one service.
+#[derive(Clone, Debug)]
+struct Script {
+    plots: Vec<Plot>,
+    controller: Option<String>,
+    strategy: Option<String>,
+    bake_time: Option<u32>,
+    breaker: (bool, bool),
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            plots: Vec::new(),
+            controller: None,
+            strategy: None,
+            bake_time: None,
+            breaker: (true, true),
+        }
+    }
+}
+
+impl<'a> StandInBuilder<'a> {
+    fn script(&mut self, name: &str) -> &mut Script {
+        if let Some(i) = self.services.iter().position(|(n, _)| n == name) {
+            return &mut self.services[i].1;
+        }
+        self.services.push((name.to_string(), Script::default()));
+        &mut self.services.last_mut().unwrap().1
+    }
+
+    /// Scripts this service: `plot` for the first UpdateService the binary sends.
+    pub fn service(mut self, name: &str, plot: Plot) -> Self {
+        let s = self.script(name);
+        s.plots.clear();
+        s.plots.push(plot);
+        self
+    }
+
+    /// The plot of the next UpdateService after those already given (the binary's rollback,
+    /// say); without one, each further update completes after 1 time unit.
+    pub fn then(mut self, name: &str, plot: Plot) -> Self {
+        let s = self.script(name);
+        if s.plots.is_empty() {
+            s.plots.push(Plot::Complete(0.0));
+        }
+        s.plots.push(plot);
+        self
+    }
+
+    /// `deploymentController.type`: `ECS`, `CODE_DEPLOY` or `EXTERNAL`.
+    pub fn controller(mut self, name: &str, kind: &str) -> Self {
+        assert!(
+            CONTROLLERS.contains(&kind),
+            "controller {kind:?}: one of {CONTROLLERS:?}"
+        );
+        self.script(name).controller = Some(kind.to_string());
+        self
+    }
+
+    /// `deploymentConfiguration.strategy`: `ROLLING`, `BLUE_GREEN`, `LINEAR` or `CANARY`.
+    pub fn strategy(mut self, name: &str, strategy: &str) -> Self {
+        assert!(
+            STRATEGIES.contains(&strategy),
+            "strategy {strategy:?}: one of {STRATEGIES:?}"
+        );
+        self.script(name).strategy = Some(strategy.to_string());
+        self
+    }
+
+    /// `deploymentConfiguration.bakeTimeInMinutes`.
+    pub fn bake_time(mut self, name: &str, minutes: u32) -> Self {
+        self.script(name).bake_time = Some(minutes);
+        self
+    }
+
+    /// `deploymentConfiguration.deploymentCircuitBreaker` (default: enabled, with rollback).
+    pub fn breaker(mut self, name: &str, enable: bool, rollback: bool) -> Self {
+        self.script(name).breaker = (enable, rollback);
+        self
+    }
+
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Every `every`-th call of `op` (counting all of them) fails with `ThrottlingException`.
+    pub fn throttle(mut self, op: &str, every: usize) -> Self {
+        self.throttle = Some((op.to_string(), every));
+        self
+    }
+
+    /// Starts the server. Each scripted service's current deployment runs the task
+    /// definition moto holds for it now.
+    pub fn start(self) -> StandIn {
+        let services = self
+            .services
+            .into_iter()
+            .enumerate()
+            .map(|(index, (name, script))| {
+                let current = self.moto.service(&self.seeded.cluster, &name);
+                let initial_td = current["taskDefinition"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("moto holds no service {name}: {current}"))
+                    .to_string();
+                let container = if name == self.seeded.otel_service {
+                    OTEL_CONTAINER
+                } else {
+                    APP_CONTAINER
+                };
+                let svc = Svc {
+                    index,
+                    container: container.to_string(),
+                    initial_id: format!(
+                        "ecs-svc/{}",
+                        1_000_000_000_000_000_000u64 + index as u64 + 1
+                    ),
+                    initial_td,
+                    script,
+                    segments: Vec::new(),
+                    history_events: Vec::new(),
+                    history_tasks: Vec::new(),
+                };
+                (name, svc)
+            })
+            .collect();
+        let state = Arc::new(Mutex::new(State {
+            moto_url: self.moto.url(),
+            cluster: self.seeded.cluster.clone(),
+            clock: self.clock,
+            services,
+            throttle: self.throttle,
+            op_calls: BTreeMap::new(),
+            throttled: 0,
+            next_deployment: 0,
+            log: Vec::new(),
+        }));
+        let shared = Arc::clone(&state);
+        let server = HttpServer::start(move |req| handle(&shared, req));
+        StandIn { server, state }
+    }
+}
+
+impl StandIn {
+    pub fn builder<'a>(moto: &'a Moto, seeded: &'a Seeded) -> StandInBuilder<'a> {
+        StandInBuilder {
+            moto,
+            seeded,
+            clock: Clock::Polls,
+            throttle: None,
+            services: Vec::new(),
+        }
+    }
+
+    /// Both DataSpace services scripted, on the poll clock.
+    pub fn start(moto: &Moto, seeded: &Seeded, app: Plot, otel: Plot) -> StandIn {
+        StandIn::builder(moto, seeded)
+            .service(&seeded.app_service, app)
+            .service(&seeded.otel_service, otel)
+            .start()
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Every request received so far, as sent.
+    pub fn requests(&self) -> Vec<Request> {
+        self.server.requests()
+    }
+
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    /// How many `op` calls arrived (throttled ones included).
+    pub fn calls(&self, op: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|e| e.op.as_deref() == Some(op))
+            .count()
+    }
+
+    pub fn throttled(&self) -> usize {
+        self.state.lock().unwrap().throttled
+    }
+
+    /// The UpdateService calls the binary sent for a scripted service, in order.
+    pub fn updates(&self, service: &str) -> Vec<Update> {
+        let s = self.state.lock().unwrap();
+        s.services[service]
+            .segments
+            .iter()
+            .map(|seg| Update {
+                id: seg.id.clone(),
+                td: seg.td.clone(),
+                at: seg.started,
+                epoch: seg.epoch,
+                polls: seg.polls,
+            })
+            .collect()
+    }
+
+    /// The binary's polls of the deployment it started first (its deploy, not its rollback).
+    pub fn deploy_polls(&self, service: &str) -> usize {
+        self.updates(service).first().map_or(0, |u| u.polls)
+    }
+
+    /// The story time of a moment of the first deployment's plot, once it is known.
+    pub fn resolve(&self, service: &str, at: &At) -> Option<f64> {
+        let s = self.state.lock().unwrap();
+        s.services[service].segments.first()?.resolve(at)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// State and the scripted clock
+
+struct State {
+    moto_url: String,
+    cluster: String,
+    clock: Clock,
+    services: BTreeMap<String, Svc>,
+    throttle: Option<(String, usize)>,
+    op_calls: BTreeMap<String, usize>,
+    throttled: usize,
+    next_deployment: u64,
+    log: Vec<Exchange>,
+}
+
+/// One scripted service.
+struct Svc {
+    index: usize,
+    container: String,
+    initial_id: String,
+    initial_td: String,
+    script: Script,
+    /// One per UpdateService the binary sent.
+    segments: Vec<Segment>,
+    /// What earlier segments showed when the next one started, newest first.
+    history_events: Vec<Value>,
+    history_tasks: Vec<Task>,
+}
+
+/// The story of one deployment the binary started.
+struct Segment {
+    id: String,
+    td: String,
+    plot: Plot,
+    started: Instant,
+    epoch: f64,
+    polls: usize,
+    /// Story time and wall-clock epoch of each poll's answer.
+    answered: Vec<(f64, f64)>,
+    /// The plot's own change has been made in moto.
+    took_over: bool,
+}
+
+impl Segment {
+    /// Story time for a request: the virtual clock when asked, else the clock's.
+    fn time(&self, clock: Clock, virtual_at: Option<f64>) -> f64 {
+        virtual_at.unwrap_or_else(|| match clock {
+            Clock::Polls => self.polls as f64,
+            Clock::Seconds => self.started.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn resolve(&self, at: &At) -> Option<f64> {
+        match at {
+            At::Time(t) => Some(*t),
+            At::AfterPoll(n) => self.answered.get(n.checked_sub(1)?).map(|(t, _)| t + 0.005),
+        }
+    }
+
+    /// The wall-clock time of a story moment: on the poll clock, when that poll was answered.
+    fn epoch_of(&self, clock: Clock, at: f64) -> f64 {
+        match clock {
+            Clock::Seconds => self.epoch + at,
+            Clock::Polls if at <= 0.0 => self.epoch,
+            Clock::Polls => self
+                .answered
+                .get(at.ceil() as usize - 1)
+                .map_or_else(epoch_now, |(_, e)| *e),
+        }
+    }
+}
+
+/// A stopped task.
+#[derive(Clone, Debug)]
+struct Task {
+    id: String,
+    td: String,
+    started_by: String,
+    stop_code: &'static str,
+    reason: String,
+    exit: Option<i64>,
+    stopped_at: f64,
+    logs: Vec<String>,
+}
+
+/// What a service shows at one story time.
+struct View {
+    deployments: Vec<Value>,
+    /// (story time, message), oldest first.
+    events: Vec<(f64, String)>,
+    tasks: Vec<Task>,
+    /// The plot changes the service in moto to this task definition.
+    takeover: Option<String>,
+}
+
+fn epoch_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn short(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+fn deployment(
+    id: &str,
+    status: &str,
+    td: &str,
+    (pending, running, failed): (i64, i64, i64),
+    rollout: &str,
+    created: f64,
+) -> Value {
+    let reason = match rollout {
+        "COMPLETED" => "ECS deployment completed.",
+        "FAILED" => "ECS deployment circuit breaker: tasks failed to start.",
+        _ => "ECS deployment in progress.",
+    };
+    json!({
+        "id": id,
+        "status": status,
+        "taskDefinition": td,
+        "desiredCount": 1,
+        "pendingCount": pending,
+        "runningCount": running,
+        "failedTasks": failed,
+        "createdAt": created,
+        "updatedAt": epoch_now(),
+        "launchType": "FARGATE",
+        "rolloutState": rollout,
+        "rolloutStateReason": reason,
+    })
+}
+
+/// The lines an exiting DataSpace container logs.
+fn crash_log() -> Vec<String> {
+    let mut lines: Vec<String> = (1..=25)
+        .map(|i| format!("[{i:02}] booting dataspace worker {i}"))
+        .collect();
+    lines.push("::error::injected by the application log".into());
+    lines.push(
+        "django.core.exceptions.ImproperlyConfigured: The SECRET_KEY setting must not be empty."
+            .into(),
+    );
+    lines
+}
+
+impl Svc {
+    /// The story of segment `k` at time `t`.
+    fn view(&self, name: &str, clock: Clock, k: usize, t: f64) -> View {
+        let seg = &self.segments[k];
+        let (old_id, old_td) = (self.initial_id.as_str(), self.initial_td.as_str());
+        let old = |status: &str| {
+            deployment(
+                old_id,
+                status,
+                old_td,
+                (0, 1, 0),
+                "COMPLETED",
+                INITIAL_CREATED,
+            )
+        };
+        let ours = |counts, rollout: &str, status: &str| {
+            deployment(&seg.id, status, &seg.td, counts, rollout, seg.epoch)
+        };
+        let in_progress = |failed: usize| {
+            vec![
+                ours((1, 0, failed as i64), "IN_PROGRESS", "PRIMARY"),
+                old("ACTIVE"),
+            ]
+        };
+        let task_id = |n: usize| {
+            format!(
+                "{:032x}",
+                0xabc0_0000u64 + ((self.index as u64) << 24) + ((k as u64) << 20) + n as u64
+            )
+        };
+        let task =
+            |n: usize, at: f64, code: &'static str, reason: String, exit: Option<i64>| Task {
+                id: task_id(n),
+                td: seg.td.clone(),
+                started_by: seg.id.clone(),
+                stop_code: code,
+                reason,
+                exit,
+                stopped_at: seg.epoch_of(clock, at),
+                logs: Vec::new(),
+            };
+        let exits = |times: Vec<f64>| -> Vec<Task> {
+            let mut tasks = Vec::new();
+            for (n, at) in times.iter().enumerate() {
+                let mut t = task(
+                    n,
+                    *at,
+                    "EssentialContainerExited",
+                    "Essential container in task exited".into(),
+                    Some(1),
+                );
+                t.logs = crash_log();
+                tasks.push(t);
+                if n == 0 {
+                    // A routine stop of the old deployment: not a failure of ours.
+                    tasks.push(Task {
+                        id: task_id(0xf_ffff),
+                        td: old_td.to_string(),
+                        started_by: old_id.to_string(),
+                        stop_code: "ServiceSchedulerInitiated",
+                        reason: format!("Scaling activity initiated by (deployment {})", seg.id),
+                        exit: Some(0),
+                        stopped_at: seg.epoch_of(clock, *at),
+                        logs: Vec::new(),
+                    });
+                }
+            }
+            tasks
+        };
+        let failed = |tasks: &[Task]| tasks.iter().filter(|t| t.started_by == seg.id).count();
+
+        let mut v = View {
+            deployments: Vec::new(),
+            events: vec![(
+                0.0,
+                format!("(service {name}) has started 1 tasks: (task 0f5e1a2b3c4d)."),
+            )],
+            tasks: Vec::new(),
+            takeover: None,
+        };
+        let steady = format!("(service {name}) has reached a steady state.");
+        let breaker_failed = format!(
+            "(service {name}) (deployment {}) deployment failed: tasks failed to start.",
+            seg.id
+        );
+        match &seg.plot {
+            Plot::Complete(n) if t > *n => {
+                v.events.push((*n, steady));
+                v.deployments = vec![ours((0, 1, 0), "COMPLETED", "PRIMARY")];
+            }
+            Plot::Complete(_) | Plot::Forever => v.deployments = in_progress(0),
+            Plot::PullFails(schedule) => {
+                let reason = |repo: &str| {
+                    let uri = seed::repo_uri(repo);
+                    format!("CannotPullContainerError: pull image manifest has been retried 7 time(s): failed to resolve ref {uri}:v2: {uri}:v2: not found")
+                };
+                let repo = if self.container == OTEL_CONTAINER {
+                    OTEL_REPO
+                } else {
+                    APP_REPO
+                };
+                v.tasks = schedule
+                    .until(seg, t)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, at)| task(n, at, "TaskFailedToStart", reason(repo), None))
+                    .collect();
+                v.deployments = in_progress(v.tasks.len());
+            }
+            Plot::Exits(schedule) => {
+                v.tasks = exits(schedule.until(seg, t));
+                v.deployments = in_progress(failed(&v.tasks));
+            }
+            Plot::RolloutFailed(at) => match seg.resolve(at) {
+                Some(c) if t >= c => {
+                    v.events.push((c, breaker_failed));
+                    v.deployments = vec![ours((0, 0, 0), "FAILED", "PRIMARY"), old("ACTIVE")];
+                }
+                _ => v.deployments = in_progress(0),
+            },
+            Plot::CircuitBreaker {
+                exits: schedule,
+                at,
+            } => match seg.resolve(at) {
+                Some(c) if t >= c => {
+                    v.tasks = exits(
+                        schedule
+                            .until(seg, t)
+                            .into_iter()
+                            .filter(|x| *x < c)
+                            .collect(),
+                    );
+                    v.events.push((c, breaker_failed));
+                    v.events.push((
+                        c,
+                        format!("(service {name}) rolling back to deployment {old_id}."),
+                    ));
+                    let done = t >= c + 2.0;
+                    if done {
+                        v.events.push((c + 2.0, steady));
+                    }
+                    let rollout = if done { "COMPLETED" } else { "IN_PROGRESS" };
+                    v.deployments = vec![deployment(
+                        old_id,
+                        "PRIMARY",
+                        old_td,
+                        (0, 1, 0),
+                        rollout,
+                        seg.epoch_of(clock, c),
+                    )];
+                    v.takeover = Some(old_td.to_string());
+                }
+                _ => {
+                    v.tasks = exits(schedule.until(seg, t));
+                    v.deployments = in_progress(failed(&v.tasks));
+                }
+            },
+            Plot::Superseded(at, other_td) => match seg.resolve(at) {
+                Some(c) if t >= c => {
+                    v.events.push((
+                        c,
+                        format!("(service {name}) has started 1 tasks: (task 9d8c7b6a5f4e)."),
+                    ));
+                    v.deployments = vec![
+                        deployment(
+                            OTHER_DEPLOYMENT,
+                            "PRIMARY",
+                            other_td,
+                            (1, 0, 0),
+                            "IN_PROGRESS",
+                            seg.epoch_of(clock, c),
+                        ),
+                        ours((0, 1, 0), "IN_PROGRESS", "ACTIVE"),
+                    ];
+                    v.takeover = Some(other_td.clone());
+                }
+                _ => v.deployments = in_progress(0),
+            },
+        }
+        v
+    }
+
+    /// Events as ECS lists them (newest first), this segment's after the earlier ones'.
+    fn events_json(&self, clock: Clock, k: usize, view: &View) -> Vec<Value> {
+        let seg = &self.segments[k];
+        let mut events: Vec<Value> = view
+            .events
+            .iter()
+            .enumerate()
+            .map(|(n, (at, message))| {
+                json!({
+                    "id": format!("{:04x}{:04x}-0000-4000-8000-{:012x}", k, n + 1, self.index),
+                    "createdAt": seg.epoch_of(clock, *at),
+                    "message": message,
+                })
+            })
+            .rev()
+            .collect();
+        events.extend(self.history_events.iter().cloned());
+        events
+    }
+
+    /// The service's stopped tasks at story time `t` of its current segment.
+    fn tasks_at(&self, name: &str, clock: Clock, virtual_at: Option<f64>) -> Vec<Task> {
+        let mut tasks = self.history_tasks.clone();
+        if let Some(k) = self.segments.len().checked_sub(1) {
+            let t = self.segments[k].time(clock, virtual_at);
+            tasks.extend(self.view(name, clock, k, t).tasks);
+        }
+        tasks
+    }
+}
+
+fn task_json(t: &Task, cluster: &str, container: &str, service: &str) -> Value {
+    let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:task/{cluster}/{}", t.id);
+    let mut c = json!({
+        "containerArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:container/{cluster}/{}/c1", t.id),
+        "taskArn": arn,
+        "name": container,
+        "lastStatus": "STOPPED",
+    });
+    if let Some(code) = t.exit {
+        c["exitCode"] = json!(code);
+    }
+    json!({
+        "taskArn": arn,
+        "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{cluster}"),
+        "taskDefinitionArn": t.td,
+        "group": format!("service:{service}"),
+        "startedBy": t.started_by,
+        "lastStatus": "STOPPED",
+        "desiredStatus": "STOPPED",
+        "launchType": "FARGATE",
+        "stopCode": t.stop_code,
+        "stoppedReason": t.reason,
+        "stoppedAt": t.stopped_at,
+        "containers": [c],
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Dispatch
+
+/// One request being answered.
+pub struct Call<'r> {
+    /// The `X-Amz-Target` prefix: `AmazonEC2ContainerServiceV20141113`, `Logs_20140328`, …
+    pub api: &'r str,
+    /// The operation: `DescribeServices`.
+    pub op: &'r str,
+    pub req: &'r Request,
+    /// The [`VIRTUAL_CLOCK`] header's time, when sent.
+    pub virtual_at: Option<f64>,
+}
+
+/// What a concern's handler answers; the story time it answered at goes to the log.
+struct Answer {
+    response: Response,
+    at: Option<f64>,
+}
+
+type Concern = fn(&mut State, &Call) -> Option<Answer>;
+
+/// The handlers, asked in order; an operation none of them plays goes to moto.
+const CONCERNS: &[Concern] = &[services, tasks, logs];
+
+fn handle(state: &Mutex<State>, req: &Request) -> Response {
+    let target = req.header("X-Amz-Target").unwrap_or_default();
+    let (api, op) = target.rsplit_once('.').unwrap_or(("", target));
+    let virtual_at = req.header(VIRTUAL_CLOCK).map(|v| {
+        v.parse::<f64>()
+            .unwrap_or_else(|_| panic!("{VIRTUAL_CLOCK}: {v:?} is not a number"))
+    });
+    let call = Call {
+        api,
+        op,
+        req,
+        virtual_at,
+    };
+    let mut s = state.lock().unwrap();
+    let answer = throttled(&mut s, &call)
+        .or_else(|| CONCERNS.iter().find_map(|concern| concern(&mut s, &call)));
+    let (response, at, answer_json) = match answer {
+        Some(a) => {
+            let json = serde_json::from_slice(&a.response.body).unwrap_or(Value::Null);
+            (a.response, a.at, json)
+        }
+        None => {
+            let url = s.moto_url.clone();
+            drop(s);
+            let r = forward(&url, req);
+            s = state.lock().unwrap();
+            (r, None, Value::Null)
+        }
+    };
+    s.log.push(Exchange {
+        op: (!op.is_empty()).then(|| op.to_string()),
+        at,
+        virtual_clock: virtual_at.is_some(),
+        answered: Instant::now(),
+        status: response.status,
+        answer: answer_json,
+    });
+    response
+}
+
+fn throttled(s: &mut State, c: &Call) -> Option<Answer> {
+    let (op, every) = s.throttle.clone()?;
+    if c.op != op {
+        return None;
+    }
+    let n = s.op_calls.entry(op).or_default();
+    *n += 1;
+    if *n % every != 0 {
+        return None;
+    }
+    s.throttled += 1;
+    Some(Answer {
+        response: Response::aws_error(400, "ThrottlingException", "Rate exceeded"),
+        at: None,
+    })
+}
+
+/// Sets what the test chose for the service on a DescribeServices or UpdateService answer.
+fn present(service: &mut Value, script: &Script) {
+    if let Some(kind) = &script.controller {
+        service["deploymentController"] = json!({ "type": kind });
+    }
+    if !service["deploymentConfiguration"].is_object() {
+        service["deploymentConfiguration"] = json!({});
+    }
+    let config = &mut service["deploymentConfiguration"];
+    if let Some(strategy) = &script.strategy {
+        config["strategy"] = json!(strategy);
+    }
+    if let Some(minutes) = script.bake_time {
+        config["bakeTimeInMinutes"] = json!(minutes);
+    }
+}
+
+/// ECS services and their rollouts: UpdateService, DescribeServices.
+fn services(s: &mut State, c: &Call) -> Option<Answer> {
+    match c.op {
+        "UpdateService" => Some(update_service(s, c)),
+        "DescribeServices" => Some(describe_services(s, c)),
+        _ => None,
+    }
+}
+
+fn update_service(s: &mut State, c: &Call) -> Answer {
+    let answer = forward(&s.moto_url, c.req);
+    if answer.status != 200 {
+        return Answer {
+            response: answer,
+            at: None,
+        };
+    }
+    let mut json: Value = serde_json::from_slice(&answer.body).unwrap();
+    s.next_deployment += 1;
+    let id = format!(
+        "ecs-svc/{}",
+        4_000_000_000_000_000_000u64 + s.next_deployment
+    );
+    for d in json["service"]["deployments"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if d["status"] == "PRIMARY" {
+            d["id"] = json!(id);
+        }
+    }
+    let name = short(c.req.json()["service"].as_str().unwrap_or_default()).to_string();
+    let td = json["service"]["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let clock = s.clock;
+    if let Some(svc) = s.services.get_mut(&name) {
+        // What the deployment being replaced showed stays in the service's history.
+        if let Some(k) = svc.segments.len().checked_sub(1) {
+            let t = svc.segments[k].time(clock, None);
+            let view = svc.view(&name, clock, k, t);
+            svc.history_events = svc.events_json(clock, k, &view);
+            svc.history_tasks.extend(view.tasks);
+        }
+        let plot = svc
+            .script
+            .plots
+            .get(svc.segments.len())
+            .cloned()
+            .unwrap_or(Plot::Complete(1.0));
+        svc.segments.push(Segment {
+            id,
+            td,
+            plot,
+            started: Instant::now(),
+            epoch: epoch_now(),
+            polls: 0,
+            answered: Vec::new(),
+            took_over: false,
+        });
+        present(&mut json["service"], &svc.script);
+    }
+    Answer {
+        response: Response::aws_json(&json),
+        at: None,
+    }
+}
+
+/// UpdateService sent by the stand-in itself (ECS's own rollback, someone else's deploy).
+fn moto_update(moto_url: &str, cluster: &str, service: &str, td: &str) {
+    let req = Request {
+        method: "POST".into(),
+        path: "/".into(),
+        headers: vec![
+            ("Authorization".into(), moto::authorization("ecs")),
+            ("X-Amz-Target".into(), format!("{ECS_TARGET}.UpdateService")),
+            ("Content-Type".into(), "application/x-amz-json-1.1".into()),
+        ],
+        body: json!({ "cluster": cluster, "service": service, "taskDefinition": td })
+            .to_string()
+            .into_bytes(),
+    };
+    let answer = forward(moto_url, &req);
+    assert_eq!(answer.status, 200, "{}", answer.body_str());
+}
+
+fn describe_services(s: &mut State, c: &Call) -> Answer {
+    let answer = forward(&s.moto_url, c.req);
+    if answer.status != 200 {
+        return Answer {
+            response: answer,
+            at: None,
+        };
+    }
+    let mut json: Value = serde_json::from_slice(&answer.body).unwrap();
+    let (clock, moto_url, cluster) = (s.clock, s.moto_url.clone(), s.cluster.clone());
+    let mut story_at = None;
+    let mut polled = Vec::new();
+    for service in json["services"].as_array_mut().into_iter().flatten() {
+        let name = service["serviceName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let Some(svc) = s.services.get_mut(&name) else {
+            continue;
+        };
+        let (deployments, events) = match svc.segments.len().checked_sub(1) {
+            None => (
+                vec![deployment(
+                    &svc.initial_id,
+                    "PRIMARY",
+                    &svc.initial_td,
+                    (0, 1, 0),
+                    "COMPLETED",
+                    INITIAL_CREATED,
+                )],
+                svc.history_events.clone(),
+            ),
+            Some(k) => {
+                if c.virtual_at.is_none() {
+                    let seg = &mut svc.segments[k];
+                    seg.polls += 1;
+                    polled.push(name.clone());
+                }
+                let t = svc.segments[k].time(clock, c.virtual_at);
+                story_at.get_or_insert(t);
+                let view = svc.view(&name, clock, k, t);
+                if let Some(td) = &view.takeover {
+                    if !svc.segments[k].took_over {
+                        moto_update(&moto_url, &cluster, &name, td);
+                        svc.segments[k].took_over = true;
+                    }
+                }
+                (view.deployments.clone(), svc.events_json(clock, k, &view))
+            }
+        };
+        let (enable, rollback) = svc.script.breaker;
+        service["deploymentConfiguration"] = json!({
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+            "deploymentCircuitBreaker": { "enable": enable, "rollback": rollback },
+        });
+        present(service, &svc.script);
+        if let Some(p) = deployments.iter().find(|d| d["status"] == "PRIMARY") {
+            service["runningCount"] = p["runningCount"].clone();
+            service["pendingCount"] = p["pendingCount"].clone();
+            service["taskDefinition"] = p["taskDefinition"].clone();
+        }
+        service["events"] = json!(events);
+        service["deployments"] = json!(deployments);
+    }
+    let response = Response::aws_json(&json);
+    for name in polled {
+        let seg = s
+            .services
+            .get_mut(&name)
+            .unwrap()
+            .segments
+            .last_mut()
+            .unwrap();
+        let t = seg.time(clock, None);
+        seg.answered.push((t, epoch_now()));
+    }
+    Answer {
+        response,
+        at: story_at,
+    }
+}
+
+/// Stopped tasks: ListTasks, DescribeTasks.
+fn tasks(s: &mut State, c: &Call) -> Option<Answer> {
+    let (clock, cluster) = (s.clock, s.cluster.as_str());
+    match c.op {
+        "ListTasks" => {
+            let body = c.req.json();
+            let name = short(body["serviceName"].as_str().unwrap_or_default());
+            let (arns, at) = match s.services.get(name) {
+                Some(svc) => (
+                    svc.tasks_at(name, clock, c.virtual_at)
+                        .iter()
+                        .map(|t| task_json(t, cluster, &svc.container, name)["taskArn"].clone())
+                        .collect(),
+                    svc.segments.last().map(|seg| seg.time(clock, c.virtual_at)),
+                ),
+                None => (Vec::new(), None),
+            };
+            Some(Answer {
+                response: Response::aws_json(&json!({ "taskArns": arns })),
+                at,
+            })
+        }
+        "DescribeTasks" => {
+            let body = c.req.json();
+            let wanted: Vec<&str> = body["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let mut at = None;
+            let mut tasks = Vec::new();
+            for (name, svc) in &s.services {
+                if let Some(seg) = svc.segments.last() {
+                    at.get_or_insert(seg.time(clock, c.virtual_at));
+                }
+                tasks.extend(
+                    svc.tasks_at(name, clock, c.virtual_at)
+                        .iter()
+                        .map(|t| task_json(t, cluster, &svc.container, name))
+                        .filter(|t| wanted.contains(&t["taskArn"].as_str().unwrap_or_default())),
+                );
+            }
+            Some(Answer {
+                response: Response::aws_json(&json!({ "tasks": tasks, "failures": [] })),
+                at,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// CloudWatch Logs of the stopped tasks: GetLogEvents (the stream's last part is the task id).
+fn logs(s: &mut State, c: &Call) -> Option<Answer> {
+    if c.op != "GetLogEvents" {
+        return None;
+    }
+    let body = c.req.json();
+    let stream = body["logStreamName"].as_str().unwrap_or_default();
+    let lines = s.services.iter().find_map(|(name, svc)| {
+        svc.tasks_at(name, s.clock, c.virtual_at)
+            .into_iter()
+            .find(|t| !t.logs.is_empty() && short(stream) == t.id)
+            .map(|t| t.logs)
+    });
+    let response = match lines {
+        Some(lines) => {
+            let limit = body["limit"].as_u64().unwrap_or(10_000) as usize;
+            let t = (epoch_now() * 1000.0) as i64;
+            let events: Vec<Value> = lines[lines.len().saturating_sub(limit)..]
+                .iter()
+                .map(|m| json!({ "timestamp": t, "message": m, "ingestionTime": t }))
+                .collect();
+            Response::aws_json(&json!({
+                "events": events,
+                "nextForwardToken": "f/00000000000000000000000000000000000000000000000000000001",
+                "nextBackwardToken": "b/00000000000000000000000000000000000000000000000000000000",
+            }))
+        }
+        None => Response::aws_error(
+            400,
+            "ResourceNotFoundException",
+            "The specified log stream does not exist.",
+        ),
+    };
+    Some(Answer { response, at: None })
+}
