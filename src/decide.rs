@@ -116,7 +116,9 @@ pub(crate) fn service_result(run: &ServiceRun, cluster: &str) -> ServiceResult {
     }
     let because = match &run.outcome {
         Some(Outcome::Abandoned(first)) => {
-            format!("{first} failed first, so this service's rollout was stopped")
+            format!(
+                "another service of this deploy failed ({first} first), so this service's rollout was stopped"
+            )
         }
         _ => "another service of this deploy failed".to_string(),
     };

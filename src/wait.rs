@@ -256,7 +256,9 @@ impl Wait<'_> {
 
 fn minutes(d: Duration) -> String {
     let m = d.as_secs_f64() / 60.0;
-    if m.fract() == 0.0 {
+    if m < 1.0 {
+        format!("{:.0} s", d.as_secs_f64())
+    } else if m.fract() == 0.0 {
         format!("{m:.0} min")
     } else {
         format!("{m:.1} min")

@@ -13,3 +13,4 @@ mod images;
 mod rollout;
 mod stack;
 mod trust;
+mod ways;

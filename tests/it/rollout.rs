@@ -262,13 +262,14 @@ fn rollout_that_never_finishes_reaches_the_deadline_and_is_rolled_back() {
     let s = setup(&moto);
     let ecs = StandIn::start(&moto, &s, Plot::Forever, Plot::Complete(0.0));
     let o = files(Run::new(&ecs.url()), &s)
-        .input("wait-for-minutes", "1")
+        // 3 s: the deadline is real time, and a test never waits out a real minute.
+        .input("wait-for-minutes", "0.05")
         .run();
     o.assert_code(1);
     assert_eq!(o.output("result"), "rolled-back");
     assert_has(
         &o,
-        "the rollout did not complete within wait-for-minutes (1 min)",
+        "the rollout did not complete within wait-for-minutes (3 s)",
     );
     assert_eq!(
         final_revisions(&moto, &s),

@@ -1,0 +1,225 @@
+//! Ways of rolling out (issue 11, DESIGN.md section 8), and what a run reports when its undo
+//! is refused or one failure ends the wait for all (issues 20 and 22), through the scripted
+//! stand-in.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::seed::{self, APP_REPO, CLUSTER, OTEL_REPO};
+use crate::support::{
+    amz_target, forward, push_image, seed_dataspace, HttpServer, Moto, Outcome, Plot, Request,
+    Response, Run, Schedule, Seeded, StandIn,
+};
+
+fn setup(moto: &Moto) -> Seeded {
+    let s = seed_dataspace(moto);
+    push_image(moto, APP_REPO, "v2");
+    push_image(moto, OTEL_REPO, "v2");
+    s
+}
+
+/// Both services, v2 images, through `url`.
+fn files(url: &str, s: &Seeded) -> Run {
+    let mut app = seed::app_task_definition(&s.app_repo_uri);
+    app["containerDefinitions"][0]["image"] = json!(format!("{}:v2", s.app_repo_uri));
+    let mut otel = seed::otel_task_definition(&s.otel_repo_uri);
+    otel["containerDefinitions"][0]["image"] = json!(format!("{}:v2", s.otel_repo_uri));
+    Run::new(url)
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("task-definition", "aws/app.json")
+        .input("otel-service", &s.otel_service)
+        .input("otel-task-definition", "aws/otel.json")
+        .input("poll-interval-seconds", "0.2")
+        .file("aws/app.json", &serde_json::to_string_pretty(&app).unwrap())
+        .file(
+            "aws/otel.json",
+            &serde_json::to_string_pretty(&otel).unwrap(),
+        )
+}
+
+fn revision_of(moto: &Moto, service: &str) -> String {
+    let td = moto.service(CLUSTER, service)["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    td.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+fn assert_has(o: &Outcome, text: &str) {
+    assert!(
+        o.all_text().contains(text),
+        "expected {text:?} in\n{}",
+        o.all_text()
+    );
+}
+
+#[test]
+fn a_blue_green_service_is_refused_by_deploy_and_shown_by_plan() {
+    let moto = Moto::start();
+    let s = setup(&moto);
+    let ecs = StandIn::builder(&moto, &s)
+        .service(&s.app_service, Plot::Complete(0.0))
+        .service(&s.otel_service, Plot::Complete(0.0))
+        .strategy(&s.app_service, "BLUE_GREEN")
+        .bake_time(&s.app_service, 30)
+        .start();
+    let before = moto.snapshot(CLUSTER);
+    let revisions = moto.task_definition_arns();
+
+    let o = files(&ecs.url(), &s).run();
+    o.assert_code(2);
+    assert_has(
+        &o,
+        "service `dataspace-app` uses the ECS-native BLUE_GREEN deployment strategy",
+    );
+    assert_eq!(o.output("result"), "failed");
+    assert_eq!(ecs.calls("RegisterTaskDefinition"), 0, "nothing registered");
+    assert_eq!(ecs.calls("UpdateService"), 0, "no deployment started");
+    assert_eq!(moto.task_definition_arns(), revisions);
+    assert_eq!(moto.snapshot(CLUSTER), before, "nothing changed in ECS");
+
+    let plan = files(&ecs.url(), &s).input("mode", "plan").run();
+    plan.assert_code(0);
+    assert_eq!(plan.output("result"), "planned");
+    assert_has(
+        &plan,
+        "rolls out ECS blue/green (BLUE_GREEN, bake time 30 min)",
+    );
+    // Markdown-escaped in the summary: `\(BLUE\_GREEN, …\)`.
+    assert!(
+        plan.summary.contains("would deploy (ECS blue/green")
+            && plan.summary.contains("bake time 30 min"),
+        "{}",
+        plan.summary
+    );
+    assert_eq!(ecs.calls("RegisterTaskDefinition"), 0);
+    assert_eq!(ecs.calls("UpdateService"), 0);
+    assert_eq!(moto.snapshot(CLUSTER), before, "plan changed nothing");
+
+    let verify = files(&ecs.url(), &s).input("mode", "verify").run();
+    assert_has(
+        &verify,
+        "service dataspace-app: ACTIVE, rolls out ECS blue/green",
+    );
+    assert_eq!(ecs.calls("UpdateService"), 0);
+}
+
+#[test]
+fn a_refused_rollback_is_reported_as_failed_with_the_revision_the_service_runs() {
+    let moto = Moto::start();
+    let s = setup(&moto);
+    let ecs = StandIn::start(
+        &moto,
+        &s,
+        Plot::PullFails(Schedule::at([1.0])),
+        Plot::Complete(0.0),
+    );
+    let target = ecs.url();
+    // The rollback of the app (back to revision 1) is refused.
+    let proxy = HttpServer::start(move |req: &Request| {
+        let body = req.body_str();
+        if amz_target(req) == Some("UpdateService")
+            && body.contains("dataspace-app")
+            && body.contains("task-definition/dataspace-app:1")
+        {
+            return Response::aws_error(
+                400,
+                "AccessDeniedException",
+                "User is not authorized to perform: ecs:UpdateService",
+            );
+        }
+        forward(&target, req)
+    });
+    let o = files(&proxy.url(), &s).run();
+    o.assert_code(1);
+    assert_eq!(o.output("result"), "failed", "{}", o.all_text());
+    assert_eq!(revision_of(&moto, &s.app_service), "dataspace-app:2");
+    assert_eq!(revision_of(&moto, &s.otel_service), "dataspace-otel:1");
+    for text in [
+        "the rollback to dataspace-app:1 was refused",
+        "AccessDeniedException: User is not authorized to perform: ecs:UpdateService",
+        "the service still runs dataspace-app:2",
+        "aws ecs update-service --cluster dataspace-dev --service dataspace-app --task-definition dataspace-app:1",
+    ] {
+        assert!(o.summary.contains(text), "{text:?} not in\n{}", o.summary);
+    }
+    let app_row = o
+        .summary
+        .lines()
+        .find(|l| l.starts_with("| `dataspace-app`"))
+        .unwrap_or_default();
+    assert!(app_row.ends_with("| failed | – |"), "{app_row}");
+    // The other service is confirmed back, and says so.
+    assert!(
+        o.summary
+            .contains("rolled back to dataspace-otel:1; that rollout completed"),
+        "{}",
+        o.summary
+    );
+}
+
+#[test]
+fn one_failing_service_ends_the_wait_and_every_service_is_rolled_back_at_once() {
+    let moto = Moto::start();
+    let s = setup(&moto);
+    // The collector's rollout is healthy but slow; the app's image cannot be pulled.
+    let ecs = StandIn::start(
+        &moto,
+        &s,
+        Plot::PullFails(Schedule::at([1.0])),
+        Plot::Complete(60.0),
+    );
+    let o = files(&ecs.url(), &s).run();
+    o.assert_code(1);
+    assert_eq!(o.output("result"), "rolled-back", "{}", o.all_text());
+    let app = ecs.updates(&s.app_service);
+    let otel = ecs.updates(&s.otel_service);
+    assert_eq!(
+        (app.len(), otel.len()),
+        (2, 2),
+        "one deploy and one rollback each"
+    );
+    // Both rollbacks within one poll interval (0.2 s) of each other, not after the collector's
+    // 60 s rollout.
+    let gap = if app[1].at > otel[1].at {
+        app[1].at - otel[1].at
+    } else {
+        otel[1].at - app[1].at
+    };
+    assert!(gap < Duration::from_millis(500), "rollbacks {gap:?} apart");
+    assert!(
+        otel[1].at - otel[0].at < Duration::from_secs(30),
+        "the collector was rolled back before its rollout could finish"
+    );
+    assert_has(
+        &o,
+        "dataspace-app failed: stopped waiting for dataspace-otel",
+    );
+    assert!(o.summary.contains("dataspace-app first"), "{}", o.summary);
+    assert_eq!(revision_of(&moto, &s.app_service), "dataspace-app:1");
+    assert_eq!(revision_of(&moto, &s.otel_service), "dataspace-otel:1");
+}
+
+#[test]
+fn with_rollback_off_each_service_is_waited_for_and_nothing_is_undone() {
+    let moto = Moto::start();
+    let s = setup(&moto);
+    let ecs = StandIn::start(
+        &moto,
+        &s,
+        Plot::PullFails(Schedule::at([1.0])),
+        Plot::Complete(3.0),
+    );
+    let o = files(&ecs.url(), &s)
+        .input("rollback-on-failure", "false")
+        .run();
+    o.assert_code(1);
+    assert_eq!(o.output("result"), "failed");
+    assert_eq!(ecs.updates(&s.app_service).len(), 1, "nothing undone");
+    assert_eq!(ecs.updates(&s.otel_service).len(), 1, "nothing undone");
+    // The collector's own outcome is shown: it finished.
+    assert!(o.summary.contains("| deployed |"), "{}", o.summary);
+    assert_eq!(revision_of(&moto, &s.otel_service), "dataspace-otel:2");
+}
