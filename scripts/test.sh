@@ -10,6 +10,6 @@ rm -f "$CARGO_TARGET_DIR/tmp/bad-input-cases"
 cargo test --lib --bins --tests "$@"
 # The size of the hostile-conditions suite (issue 8), when the whole suite ran.
 if [ -f "$CARGO_TARGET_DIR/tmp/bad-input-cases" ]; then
-  faults=$(cargo test --quiet --test it -- --list 2>/dev/null | grep -cE '^(faults|rollout)::.*: test$' || true)
-  echo "hostile conditions: $(cat "$CARGO_TARGET_DIR/tmp/bad-input-cases") bad-input cases, $faults fault scenarios (faults::, rollout::)"
+  faults=$(cargo test --quiet --test it -- --list 2>/dev/null | grep -cE '^(faults|rollout|ways|trust)::.*: test$' || true)
+  echo "hostile conditions: $(cat "$CARGO_TARGET_DIR/tmp/bad-input-cases") bad-input cases, $faults fault scenarios (faults::, rollout::, ways::, trust::)"
 fi

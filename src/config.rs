@@ -502,7 +502,7 @@ impl Validator {
                     continue;
                 }
             }
-            let name = service.rsplit('/').next().unwrap_or(service).to_string();
+            let name = crate::arn::last_segment(service).to_string();
             match seen.get(&name).map(|i| &unique[*i]) {
                 Some(first) if first.target.service != g.target.service => {
                     let message = format!(
@@ -694,6 +694,14 @@ impl Validator {
         let timeout = Duration::from_secs_f64(
             self.number("stack-timeout-minutes").unwrap_or_default() * 60.0,
         );
+        if let Some(n) = &name {
+            if !valid_stack_name(n) {
+                self.problem(format!(
+                    "input stack-name `{}` is not a CloudFormation stack name: it must start with a letter and hold only letters, digits and hyphens, 128 characters at most",
+                    n.escape_debug()
+                ));
+            }
+        }
         match (name, template) {
             (Some(name), Some(t)) => {
                 let template = self.path(&t, "stack-template")?;
@@ -824,6 +832,13 @@ impl<'a> EcsArn<'a> {
             path: rest.split('/').collect(),
         })
     }
+}
+
+/// CloudFormation's rule for stack names: `[a-zA-Z][-a-zA-Z0-9]*`, at most 128 characters.
+fn valid_stack_name(n: &str) -> bool {
+    n.len() <= 128
+        && n.starts_with(|c: char| c.is_ascii_alphabetic())
+        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn normalize_lexically(p: &Path) -> PathBuf {

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_sts::config::{Credentials, ProvideCredentials};
 
-use crate::aws::{aws_error_message, Aws};
+use crate::aws::{Aws, AwsContext};
 use crate::config::CredentialSettings;
 use crate::error::{Failure, InputProblem};
 use crate::gha::{Printer, Runtime};
@@ -68,8 +68,7 @@ pub async fn connect(
                 .duration_seconds(settings.role_duration_seconds)
                 .send()
                 .await
-                .map_err(|e| anyhow!(aws_error_message(&e)))
-                .with_context(|| format!(
+                .aws_context(|| format!(
                     "assuming role {role} with the GitHub OIDC token (sts:AssumeRoleWithWebIdentity): check the role's trust policy allows token.actions.githubusercontent.com with aud {AUDIENCE} and this repository's sub claim"
                 ))?;
             let user = answer.assumed_role_user().map(|u| u.arn().to_string());
@@ -91,8 +90,7 @@ pub async fn connect(
                 .duration_seconds(settings.role_duration_seconds)
                 .send()
                 .await
-                .map_err(|e| anyhow!(aws_error_message(&e)))
-                .with_context(|| format!(
+                .aws_context(|| format!(
                     "assuming role {role} from the job's credentials (sts:AssumeRole): check the role's trust policy allows the current identity, or add `permissions: id-token: write` to use GitHub OIDC"
                 ))?;
             let user = answer.assumed_role_user().map(|u| u.arn().to_string());

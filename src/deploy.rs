@@ -27,9 +27,14 @@ use crate::services;
 use crate::wait::Outcome;
 use crate::{ecs_json, images, stack, subst, taskdef, verify};
 
-/// How long one call of the undo (describe, update) may take: an undo must not hold a failed
-/// run for minutes when AWS stops answering.
+/// How long one call of the undo (describe, update) may take, at most: an undo must not hold
+/// a failed run for minutes when AWS stops answering. A shorter `wait-for-minutes` bounds it
+/// further (`undo_call_limit`).
 const UNDO_CALL_LIMIT: Duration = Duration::from_secs(30);
+
+fn undo_call_limit(ctx: &Ctx<'_>) -> Duration {
+    UNDO_CALL_LIMIT.min(ctx.cfg.rollout.wait_for)
+}
 
 /// Runs `deploy`, `plan` or `verify`. The report is returned for every run that got as far as
 /// knowing its services; a failed rollout is a report with a failed result, not an error.
@@ -477,8 +482,9 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         .iter()
         .map(|&i| runs[i].name().to_string())
         .collect();
+    let limit = undo_call_limit(ctx);
     let now = match tokio::time::timeout(
-        UNDO_CALL_LIMIT,
+        limit,
         services::describe(&ctx.aws.ecs, &cfg.cluster, &names),
     )
     .await
@@ -493,7 +499,7 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         Err(_) => {
             out.warning(&format!(
                 "DescribeServices did not answer within {} s before rolling back",
-                UNDO_CALL_LIMIT.as_secs()
+                limit.as_secs_f64()
             ));
             BTreeMap::new()
         }
@@ -576,12 +582,13 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
         return undo;
     };
     let call = rollout.undo(&ctx.aws, &cfg.cluster, name, &previous, &ours);
-    undo.started = match tokio::time::timeout(UNDO_CALL_LIMIT, call).await {
+    let limit = undo_call_limit(ctx);
+    undo.started = match tokio::time::timeout(limit, call).await {
         Ok(Ok(id)) => Ok(id),
         Ok(Err(e)) => Err(format!("{e:#}")),
         Err(_) => Err(format!(
             "UpdateService did not answer within {} s",
-            UNDO_CALL_LIMIT.as_secs()
+            limit.as_secs_f64()
         )),
     };
     if let Err(e) = &undo.started {

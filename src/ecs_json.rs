@@ -14,7 +14,7 @@ use aws_sdk_ecs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_types::body::SdkBody;
 use serde_json::{json, Value};
 
-use crate::aws::aws_error_message;
+use crate::aws::AwsContext;
 use crate::once::Done;
 
 /// Keeps the raw response body of one call.
@@ -119,8 +119,7 @@ async fn newest_equal(
         .sort(aws_sdk_ecs::types::SortOrder::Desc)
         .send()
         .await
-        .map_err(|e| anyhow!(aws_error_message(&e)))
-        .with_context(|| format!("listing the newest revision of family {family}"))?;
+        .aws_context(|| format!("listing the newest revision of family {family}"))?;
     // The newest by revision number, whatever order the answer is in.
     let newest = page
         .task_definition_arns()
@@ -148,8 +147,7 @@ pub async fn describe(
         .interceptor(keep.clone())
         .send()
         .await
-        .map_err(|e| anyhow!(aws_error_message(&e)))
-        .with_context(|| format!("describing task definition {task_definition}"))?;
+        .aws_context(|| format!("describing task definition {task_definition}"))?;
     let mut answer = keep.json()?;
     let td = answer
         .get_mut("taskDefinition")

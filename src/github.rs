@@ -85,7 +85,7 @@ pub async fn comment(cfg: &Config, rt: &Runtime, markdown: &str, out: &Printer) 
 /// What identifies this deploy's comment: the cluster, and the stack when there is one.
 /// Restricted to characters that cannot end the HTML comment the marker lives in.
 pub fn comment_key(cfg: &Config) -> String {
-    let cluster = cfg.cluster.rsplit('/').next().unwrap_or(&cfg.cluster);
+    let cluster = crate::arn::last_segment(&cfg.cluster);
     let mut key = cluster.to_string();
     if let Some(stack) = &cfg.stack {
         key.push('/');

@@ -21,7 +21,7 @@ use aws_sdk_cloudformation::types::{
     Tag, TemplateStage,
 };
 
-use crate::aws::{aws_error_message, Aws};
+use crate::aws::{aws_error_message, Aws, AwsContext};
 use crate::config::{Config, DeployStack, StackInputs};
 use crate::context::Intent;
 use crate::error::Failure;
@@ -273,8 +273,7 @@ impl Job<'_> {
             .template_stage(TemplateStage::Original)
             .send()
             .await
-            .map_err(|e| anyhow!(aws_error_message(&e)))
-            .with_context(|| format!("reading the deployed template of stack {}", self.name()))?
+            .aws_context(|| format!("reading the deployed template of stack {}", self.name()))?
             .template_body
             .unwrap_or_default();
         let same_template = template::parse(&self.inputs.template, &body)
@@ -432,8 +431,7 @@ impl Job<'_> {
             .stack_name(self.name())
             .send()
             .await
-            .map_err(|e| anyhow!(aws_error_message(&e)))
-            .with_context(|| format!("executing change set {cs_name} on stack {}", self.name()))?;
+            .aws_context(|| format!("executing change set {cs_name} on stack {}", self.name()))?;
         self.out.line(&format!(
             "executing change set {cs_name} on stack {}",
             self.name()
@@ -497,8 +495,7 @@ impl Job<'_> {
                     .set_next_token(token.clone())
                     .send()
                     .await
-                    .map_err(|e| anyhow!(aws_error_message(&e)))
-                    .with_context(|| format!("reading change set {id}"))?;
+                    .aws_context(|| format!("reading change set {id}"))?;
                 changes.extend(page.changes().iter().cloned());
                 token = page.next_token().map(str::to_string);
                 if first.is_none() {
@@ -579,8 +576,7 @@ impl Job<'_> {
             .stack_name(&id)
             .send()
             .await
-            .map_err(|e| anyhow!(aws_error_message(&e)))
-            .with_context(|| format!("deleting stack {}", self.name()))?;
+            .aws_context(|| format!("deleting stack {}", self.name()))?;
         loop {
             match self.describe().await? {
                 None => return Ok(()),
@@ -653,8 +649,7 @@ impl Job<'_> {
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| anyhow!(aws_error_message(&e)))
-                .with_context(|| format!("reading the events of stack {}", self.name()))?;
+                .aws_context(|| format!("reading the events of stack {}", self.name()))?;
             for e in page.stack_events() {
                 let id = e.event_id().unwrap_or_default().to_string();
                 if seen.contains(&id) {

@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::Result;
 use serde_json::Value;
 
-use crate::aws::{aws_error_message, Aws};
+use crate::aws::{Aws, AwsContext};
 use crate::ecs_json;
 
 /// `DescribeTasks` takes at most this many tasks per call.
@@ -41,7 +41,7 @@ pub struct StoppedTask {
 impl StoppedTask {
     /// The last segment of the task ARN: what awslogs puts in the stream name.
     pub fn id(&self) -> &str {
-        self.arn.rsplit('/').next().unwrap_or(&self.arn)
+        crate::arn::last_segment(&self.arn)
     }
 
     fn reason(&self) -> &str {
@@ -152,8 +152,7 @@ pub async fn stopped(
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| anyhow!(aws_error_message(&e)))
-            .with_context(|| format!("listing the stopped tasks of service {service}"))?;
+            .aws_context(|| format!("listing the stopped tasks of service {service}"))?;
         arns.extend(page.task_arns().iter().cloned());
         token = page.next_token().map(str::to_string);
         if token.is_none() {
@@ -168,8 +167,7 @@ pub async fn stopped(
             .set_tasks(Some(batch.to_vec()))
             .send()
             .await
-            .map_err(|e| anyhow!(aws_error_message(&e)))
-            .with_context(|| format!("describing the stopped tasks of service {service}"))?;
+            .aws_context(|| format!("describing the stopped tasks of service {service}"))?;
         out.extend(answer.tasks().iter().map(|t| {
             StoppedTask {
                 arn: t.task_arn().unwrap_or_default().to_string(),
@@ -262,8 +260,7 @@ pub async fn log_tail(aws: &Aws, group: &str, stream: &str) -> Result<Vec<String
         .start_from_head(false)
         .send()
         .await
-        .map_err(|e| anyhow!(aws_error_message(&e)))
-        .with_context(|| format!("reading log stream {group} {stream}"))?;
+        .aws_context(|| format!("reading log stream {group} {stream}"))?;
     Ok(answer
         .events()
         .iter()

@@ -409,7 +409,7 @@ async fn log_group_exists(
 /// not read (another account, no permission) is reported as not checked rather than failed.
 async fn check_roles(aws: &Aws, account: &str, docs: &[Rendered], report: &mut Tally<'_>) {
     for (kind, arn) in roles(docs) {
-        let name = arn.rsplit('/').next().unwrap_or(&arn);
+        let name = crate::arn::last_segment(&arn);
         let role_account = arn.split(':').nth(4).unwrap_or_default();
         if !account.is_empty() && role_account != account {
             report.line(&format!(

@@ -436,6 +436,31 @@ const CASES: &[Case] = &[
     ),
     // --- stack inputs ---------------------------------------------------------------------
     case("deploy-stack sometimes", &[("deploy-stack", "sometimes")], 2, &["input deploy-stack `sometimes`"]),
+    // Names CloudFormation would refuse, refused before anything changes (issue 18).
+    case(
+        "stack name with a space",
+        &[("stack-name", "dataspace infra"), ("stack-template", "infra/stack.yaml")],
+        2,
+        &["input stack-name `dataspace infra` is not a CloudFormation stack name"],
+    ),
+    case(
+        "stack name with a slash",
+        &[("stack-name", "dataspace/infra"), ("stack-template", "infra/stack.yaml")],
+        2,
+        &["input stack-name `dataspace/infra` is not a CloudFormation stack name"],
+    ),
+    case(
+        "stack name holding a carriage return and a workflow command",
+        &[("stack-name", "infra\r::warning::owned"), ("stack-template", "infra/stack.yaml")],
+        2,
+        &["is not a CloudFormation stack name"],
+    ),
+    case(
+        "stack name starting with a digit",
+        &[("stack-name", "1infra"), ("stack-template", "infra/stack.yaml")],
+        2,
+        &["input stack-name `1infra` is not a CloudFormation stack name"],
+    ),
     case(
         "stack-name without stack-template",
         &[("stack-name", "dataspace-dev")],

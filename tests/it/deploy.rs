@@ -229,7 +229,7 @@ fn primary_id(moto: &Moto, s: &Seeded, service: &str) -> String {
 }
 
 /// The last line of stdout that is a JSON object: the CLI's `--output json`.
-fn last_json_object(stdout: &str) -> Value {
+pub(crate) fn last_json_object(stdout: &str) -> Value {
     stdout
         .lines()
         .rev()

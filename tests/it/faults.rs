@@ -93,6 +93,28 @@ fn start() -> (Moto, Seeded) {
     (moto, seeded)
 }
 
+type Counts = Arc<Mutex<BTreeMap<String, usize>>>;
+
+/// A proxy that counts the calls per operation and lets `answer` decide each one, given the
+/// operation and how many of it came so far (this one included).
+fn counting_proxy(
+    answer: impl Fn(&Request, &str, usize) -> Response + Send + Sync + 'static,
+) -> (HttpServer, Counts) {
+    let seen: Counts = Arc::default();
+    let counts = Arc::clone(&seen);
+    let proxy = HttpServer::start(move |req: &Request| {
+        let op = amz_target(req).unwrap_or("?").to_string();
+        let n = {
+            let mut c = counts.lock().unwrap();
+            let n = c.entry(op.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        answer(req, &op, n)
+    });
+    (proxy, seen)
+}
+
 fn throttled() -> Response {
     Response::aws_error(400, "ThrottlingException", "Rate exceeded")
 }
@@ -400,22 +422,12 @@ fn a_refused_registration_of_one_service_rolls_the_other_back() {
 fn dropped_connections_are_retried_without_duplicate_registrations() {
     let (moto, seeded) = start();
     let url = moto.url();
-    let seen: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-    let counts = Arc::clone(&seen);
-    let proxy = HttpServer::start(move |req: &Request| {
-        let op = amz_target(req).unwrap_or("?").to_string();
-        let n = {
-            let mut c = counts.lock().unwrap();
-            let n = c.entry(op.clone()).or_default();
-            *n += 1;
-            *n
-        };
-        // The first register, the first update and the second poll never get an answer.
-        let drop = matches!(
-            (op.as_str(), n),
+    // The first register, the first update and the second poll never get an answer.
+    let (proxy, seen) = counting_proxy(move |req, op, n| {
+        if matches!(
+            (op, n),
             ("RegisterTaskDefinition", 1) | ("UpdateService", 1) | ("DescribeServices", 2)
-        );
-        if drop {
+        ) {
             return Response::drop_connection();
         }
         forward(&url, req)
@@ -571,20 +583,11 @@ fn an_output_file_that_is_a_directory_is_named() {
 fn a_call_that_ran_but_lost_its_answer_is_not_repeated() {
     let (moto, seeded) = start();
     let url = moto.url();
-    let seen: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-    let counts = Arc::clone(&seen);
-    let proxy = HttpServer::start(move |req: &Request| {
-        let op = amz_target(req).unwrap_or("?").to_string();
-        let n = {
-            let mut c = counts.lock().unwrap();
-            let n = c.entry(op.clone()).or_default();
-            *n += 1;
-            *n
-        };
+    // The first register of each family and the first update: done, then no answer.
+    let (proxy, seen) = counting_proxy(move |req, op, n| {
         let answer = forward(&url, req);
-        // The first register of each family and the first update: done, then no answer.
         if matches!(
-            (op.as_str(), n),
+            (op, n),
             ("RegisterTaskDefinition", 1 | 2) | ("UpdateService", 1)
         ) {
             return Response::drop_connection();

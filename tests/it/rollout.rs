@@ -30,14 +30,14 @@ fn short(name: &str) -> &str {
 }
 
 /// The DataSpace services with v2 images pushed and task-definition files that deploy them.
-fn setup(moto: &Moto) -> Seeded {
+pub(crate) fn setup(moto: &Moto) -> Seeded {
     let s = seed_dataspace(moto);
     push_image(moto, APP_REPO, "v2");
     push_image(moto, OTEL_REPO, "v2");
     s
 }
 
-fn files(run: Run, s: &Seeded) -> Run {
+pub(crate) fn files(run: Run, s: &Seeded) -> Run {
     let mut app = seed::app_task_definition(&s.app_repo_uri);
     app["containerDefinitions"][0]["image"] = json!(format!("{}:v2", s.app_repo_uri));
     let mut otel = seed::otel_task_definition(&s.otel_repo_uri);
@@ -60,7 +60,7 @@ fn revision(arn: &str) -> String {
 }
 
 /// The revision each service holds in moto, `family:n`.
-fn final_revisions(moto: &Moto, s: &Seeded) -> (String, String) {
+pub(crate) fn final_revisions(moto: &Moto, s: &Seeded) -> (String, String) {
     let td = |svc: &str| {
         revision(
             moto.service(&s.cluster, svc)["taskDefinition"]
@@ -71,7 +71,7 @@ fn final_revisions(moto: &Moto, s: &Seeded) -> (String, String) {
     (td(&s.app_service), td(&s.otel_service))
 }
 
-fn assert_has(o: &Outcome, text: &str) {
+pub(crate) fn assert_has(o: &Outcome, text: &str) {
     assert!(
         o.all_text().contains(text),
         "expected {text:?} in\n{}",

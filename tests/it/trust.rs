@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::deploy::last_json_object;
 use crate::support::Run;
 
 /// No AWS behind this: every test here stops before the first AWS call.
@@ -27,18 +28,6 @@ fn app_doc(environment: Vec<Value>) -> String {
         }]
     })
     .to_string()
-}
-
-fn last_json(stdout: &str) -> Value {
-    stdout
-        .lines()
-        .rev()
-        .find_map(|l| {
-            serde_json::from_str::<Value>(l.trim())
-                .ok()
-                .filter(Value::is_object)
-        })
-        .unwrap_or_else(|| panic!("no JSON object on stdout:\n{stdout}"))
 }
 
 /// The keys every `--output json` object has, whatever the exit.
@@ -70,7 +59,7 @@ fn output_json_has_one_shape_on_bad_input_in_actions_and_in_the_cli() {
         .arg("json")
         .run();
     actions.assert_code(2);
-    let doc = last_json(&actions.stdout);
+    let doc = last_json_object(&actions.stdout);
     assert_shape(&doc);
     assert_eq!(doc["result"], "failed");
     let errors = doc["errors"].as_array().expect("errors is an array");
@@ -92,7 +81,7 @@ fn output_json_has_one_shape_on_bad_input_in_actions_and_in_the_cli() {
         .arg("json")
         .run();
     cli.assert_code(2);
-    let doc = last_json(&cli.stdout);
+    let doc = last_json_object(&cli.stdout);
     assert_shape(&doc);
     assert_eq!(doc["result"], "failed");
     assert!(!doc["errors"].as_array().unwrap().is_empty(), "{doc:#}");

@@ -4,55 +4,16 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 
-use crate::support::seed::{self, APP_REPO, CLUSTER, OTEL_REPO};
+use crate::rollout::{self, assert_has, final_revisions, setup};
+use crate::support::seed::CLUSTER;
 use crate::support::{
-    amz_target, forward, push_image, seed_dataspace, HttpServer, Moto, Outcome, Plot, Request,
-    Response, Run, Schedule, Seeded, StandIn,
+    amz_target, forward, HttpServer, Moto, Plot, Request, Response, Run, Schedule, Seeded, StandIn,
 };
 
-fn setup(moto: &Moto) -> Seeded {
-    let s = seed_dataspace(moto);
-    push_image(moto, APP_REPO, "v2");
-    push_image(moto, OTEL_REPO, "v2");
-    s
-}
-
-/// Both services, v2 images, through `url`.
+/// Both services, v2 images, through `url` (a proxy in front of the stand-in, or the stand-in).
 fn files(url: &str, s: &Seeded) -> Run {
-    let mut app = seed::app_task_definition(&s.app_repo_uri);
-    app["containerDefinitions"][0]["image"] = json!(format!("{}:v2", s.app_repo_uri));
-    let mut otel = seed::otel_task_definition(&s.otel_repo_uri);
-    otel["containerDefinitions"][0]["image"] = json!(format!("{}:v2", s.otel_repo_uri));
-    Run::new(url)
-        .input("cluster", CLUSTER)
-        .input("service", &s.app_service)
-        .input("task-definition", "aws/app.json")
-        .input("otel-service", &s.otel_service)
-        .input("otel-task-definition", "aws/otel.json")
-        .input("poll-interval-seconds", "0.2")
-        .file("aws/app.json", &serde_json::to_string_pretty(&app).unwrap())
-        .file(
-            "aws/otel.json",
-            &serde_json::to_string_pretty(&otel).unwrap(),
-        )
-}
-
-fn revision_of(moto: &Moto, service: &str) -> String {
-    let td = moto.service(CLUSTER, service)["taskDefinition"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    td.rsplit('/').next().unwrap_or_default().to_string()
-}
-
-fn assert_has(o: &Outcome, text: &str) {
-    assert!(
-        o.all_text().contains(text),
-        "expected {text:?} in\n{}",
-        o.all_text()
-    );
+    rollout::files(Run::new(url), s)
 }
 
 #[test]
@@ -135,8 +96,10 @@ fn a_refused_rollback_is_reported_as_failed_with_the_revision_the_service_runs()
     let o = files(&proxy.url(), &s).run();
     o.assert_code(1);
     assert_eq!(o.output("result"), "failed", "{}", o.all_text());
-    assert_eq!(revision_of(&moto, &s.app_service), "dataspace-app:2");
-    assert_eq!(revision_of(&moto, &s.otel_service), "dataspace-otel:1");
+    assert_eq!(
+        final_revisions(&moto, &s),
+        ("dataspace-app:2".into(), "dataspace-otel:1".into())
+    );
     for text in [
         "the rollback to dataspace-app:1 was refused",
         "AccessDeniedException: User is not authorized to perform: ecs:UpdateService",
@@ -198,8 +161,10 @@ fn one_failing_service_ends_the_wait_and_every_service_is_rolled_back_at_once() 
         "dataspace-app failed: stopped waiting for dataspace-otel",
     );
     assert!(o.summary.contains("dataspace-app first"), "{}", o.summary);
-    assert_eq!(revision_of(&moto, &s.app_service), "dataspace-app:1");
-    assert_eq!(revision_of(&moto, &s.otel_service), "dataspace-otel:1");
+    assert_eq!(
+        final_revisions(&moto, &s),
+        ("dataspace-app:1".into(), "dataspace-otel:1".into())
+    );
 }
 
 #[test]
@@ -221,5 +186,44 @@ fn with_rollback_off_each_service_is_waited_for_and_nothing_is_undone() {
     assert_eq!(ecs.updates(&s.otel_service).len(), 1, "nothing undone");
     // The collector's own outcome is shown: it finished.
     assert!(o.summary.contains("| deployed |"), "{}", o.summary);
-    assert_eq!(revision_of(&moto, &s.otel_service), "dataspace-otel:2");
+    assert_eq!(final_revisions(&moto, &s).1, "dataspace-otel:2");
+}
+
+/// Issue 22: with all of AWS gone silent mid-wait and rollback on, the run ends within its
+/// bounds (the deadline, the evidence's grace, the undo's calls and wait) and says what it
+/// knows, instead of waiting out the SDK's retries for minutes.
+#[test]
+fn aws_gone_silent_mid_wait_ends_the_run_within_its_bounds() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    let moto = Moto::start();
+    let s = setup(&moto);
+    let ecs = StandIn::start(&moto, &s, Plot::Forever, Plot::Forever);
+    let target = ecs.url();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&polls);
+    // After three polls every call hangs (longer than the run may take).
+    let proxy = HttpServer::start(move |req: &Request| {
+        let silent =
+            amz_target(req) == Some("DescribeServices") && seen.fetch_add(1, Ordering::SeqCst) >= 4;
+        if silent || seen.load(Ordering::SeqCst) > 4 {
+            std::thread::sleep(Duration::from_secs(40));
+        }
+        forward(&target, req)
+    });
+    let started = Instant::now();
+    let o = files(&proxy.url(), &s)
+        .input("wait-for-minutes", "0.05")
+        .run();
+    let took = started.elapsed();
+    o.assert_code(1);
+    assert_eq!(o.output("result"), "failed", "{}", o.all_text());
+    // 3 s deadline + 3 s per undo call + 3 s undo wait, and slack for a loaded machine.
+    assert!(
+        took < Duration::from_secs(25),
+        "took {took:?}\n{}",
+        o.all_text()
+    );
+    assert_has(&o, "AWS had not answered");
 }
