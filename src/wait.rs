@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::arn::last_segment;
 use crate::aws::Aws;
 use crate::cancel;
+use crate::context::bounded;
 use crate::gha::Printer;
 use crate::rollout::{self, Verdict, Watch};
 use crate::services::Snapshot;
@@ -116,6 +117,11 @@ impl Wait<'_> {
                         return;
                     }
                 };
+                // First what each snapshot says, then the stopped tasks where the counts say
+                // one stopped (all at once), then the verdicts, then the evidence of every
+                // failure (all at once): several failing services cost one round trip each.
+                let mut observed: Vec<(&Watch, &Snapshot)> = Vec::new();
+                let mut refresh: Vec<&Watch> = Vec::new();
                 for w in pending {
                     let Some(snap) = snaps.get(last_segment(&w.service)) else {
                         outcomes.insert(
@@ -143,23 +149,37 @@ impl Wait<'_> {
                         let live = d.pending + d.running;
                         let stopped_one = s.live.is_some_and(|l| live < l);
                         if (d.failed > 0 && d.failed != s.failed) || stopped_one {
-                            refresh_stopped(aws, cluster, w, s, out).await;
+                            refresh.push(w);
                             s.failed = d.failed;
                         }
                         s.live = Some(live);
                     }
-                    let outcome = match w.rollout.decide(snap, w, &s.stopped) {
+                    observed.push((w, snap));
+                }
+                refresh_all(aws, cluster, &refresh, &mut seen, out).await;
+                let mut failed: Vec<(&Watch, String)> = Vec::new();
+                for (w, snap) in observed {
+                    let stopped = seen.get(&w.service).map_or(&[][..], |s| &s.stopped[..]);
+                    let outcome = match w.rollout.decide(snap, w, stopped) {
                         Verdict::Done => Outcome::Completed(started.elapsed()),
                         Verdict::Waiting => continue,
                         Verdict::Failed(why) => {
-                            if s.stopped.is_empty() {
-                                refresh_stopped(aws, cluster, w, s, out).await;
-                            }
-                            Outcome::Failed(explain(aws, w, &why, &s.stopped, out).await)
+                            failed.push((w, why));
+                            continue;
                         }
                         Verdict::Superseded(why) => Outcome::Superseded(why),
                     };
                     outcomes.insert(w.service.clone(), outcome);
+                }
+                let unlisted: Vec<&Watch> = failed
+                    .iter()
+                    .map(|(w, _)| *w)
+                    .filter(|w| seen.get(&w.service).is_none_or(|s| s.stopped.is_empty()))
+                    .collect();
+                refresh_all(aws, cluster, &unlisted, &mut seen, out).await;
+                let reasons = explain_all(aws, &failed, &seen, out).await;
+                for ((w, _), reason) in failed.iter().zip(reasons) {
+                    outcomes.insert(w.service.clone(), Outcome::Failed(reason));
                 }
             };
             let left = self.deadline.saturating_sub(started.elapsed());
@@ -215,16 +235,18 @@ impl Wait<'_> {
                     ),
                 };
                 let evidence = async {
-                    for w in watches {
-                        if outcomes.contains_key(&w.service) {
-                            continue;
-                        }
-                        let s = seen.entry(w.service.clone()).or_default();
-                        if outstanding.is_none() {
-                            refresh_stopped(aws, cluster, w, s, out).await;
-                        }
-                        let text = explain(aws, w, &why, &s.stopped, out).await;
-                        outcomes.insert(w.service.clone(), Outcome::TimedOut(text));
+                    let rest: Vec<&Watch> = watches
+                        .iter()
+                        .filter(|w| !outcomes.contains_key(&w.service))
+                        .collect();
+                    if outstanding.is_none() {
+                        refresh_all(aws, cluster, &rest, &mut seen, out).await;
+                    }
+                    let timed_out: Vec<(&Watch, String)> =
+                        rest.iter().map(|w| (*w, why.clone())).collect();
+                    let reasons = explain_all(aws, &timed_out, &seen, out).await;
+                    for (w, reason) in rest.iter().zip(reasons) {
+                        outcomes.insert(w.service.clone(), Outcome::TimedOut(reason));
                     }
                 };
                 if tokio::time::timeout(EVIDENCE_GRACE, evidence)
@@ -298,30 +320,47 @@ fn interrupt(
     }
 }
 
-async fn refresh_stopped(aws: &Aws, cluster: &str, w: &Watch, s: &mut Seen, out: &Printer) {
-    match tasks::stopped(&aws.ecs, cluster, &w.service).await {
-        Ok(t) => s.stopped = t,
-        Err(e) => out.warning(&format!("{e:#}")),
+/// What the evidence of one failed rollout prints, in order: our lines and AWS's (fenced).
+#[derive(Debug, Default)]
+struct Evidence {
+    shown: Vec<Shown>,
+    /// The one-line reason for the report.
+    reason: String,
+}
+
+#[derive(Debug)]
+enum Shown {
+    Line(String),
+    Untrusted(Vec<String>),
+}
+
+impl Evidence {
+    fn print(&self, out: &Printer) {
+        for s in &self.shown {
+            match s {
+                Shown::Line(l) => out.line(l),
+                Shown::Untrusted(ls) => out.untrusted(ls),
+            }
+        }
     }
 }
 
-/// Prints the evidence of a failed rollout (stop reasons, exit codes, the newest failed task's
-/// log lines) and returns the one-line reason for the report.
-async fn explain(
-    aws: &Aws,
-    w: &Watch,
-    why: &str,
-    stopped: &[StoppedTask],
-    out: &Printer,
-) -> String {
+/// The evidence of a failed rollout (stop reasons, exit codes, the newest failed task's log
+/// lines) and the one-line reason for the report. Gathered for several services at once, so
+/// it prints nothing itself.
+async fn explain(aws: &Aws, w: &Watch, why: &str, stopped: &[StoppedTask]) -> Evidence {
     let mut failed: Vec<&StoppedTask> = stopped
         .iter()
         .filter(|t| t.started_by == w.deployment && tasks::classify(t) != Kind::Routine)
         .collect();
+    let mut shown = Vec::new();
     // `why` may quote ECS's rolloutStateReason: text from AWS.
     if failed.is_empty() {
-        out.untrusted(&[format!("{}: {why}", w.service)]);
-        return why.to_string();
+        shown.push(Shown::Untrusted(vec![format!("{}: {why}", w.service)]));
+        return Evidence {
+            shown,
+            reason: why.to_string(),
+        };
     }
     failed.sort_by(|a, b| a.stopped_at.total_cmp(&b.stopped_at));
     let containers = tasks::describe_containers(aws, &failed).await;
@@ -332,13 +371,14 @@ async fn explain(
             .is_none_or(|c| c.essential)
     };
     let lines = tasks::summary(&failed, &essential);
-    out.untrusted(&[format!(
+    let mut head = vec![format!(
         "{}: {why}; {} stopped task(s) of deployment {}:",
         w.service,
         failed.len(),
         w.deployment
-    )]);
-    out.untrusted(&lines.iter().map(|l| format!("  {l}")).collect::<Vec<_>>());
+    )];
+    head.extend(lines.iter().map(|l| format!("  {l}")));
+    shown.push(Shown::Untrusted(head));
     if let Some(newest) = failed.last() {
         for c in containers
             .get(&newest.task_definition)
@@ -350,22 +390,73 @@ async fn explain(
             };
             let stream = format!("{prefix}/{}/{}", c.container, newest.id());
             match tasks::log_tail(aws, group, &stream).await {
-                Ok(log) if log.is_empty() => {
-                    out.line(&format!("{}: no log lines in {group} {stream}", w.service))
-                }
+                Ok(log) if log.is_empty() => shown.push(Shown::Line(format!(
+                    "{}: no log lines in {group} {stream}",
+                    w.service
+                ))),
                 Ok(log) => {
-                    out.line(&format!(
+                    shown.push(Shown::Line(format!(
                         "{}: last {} log line(s) of container {} (log group {group}, stream {stream}):",
                         w.service,
                         log.len(),
                         c.container
-                    ));
-                    out.untrusted(&log);
+                    )));
+                    shown.push(Shown::Untrusted(log));
                 }
-                Err(e) => out.line(&format!("{}: no logs: {e:#}", w.service)),
+                Err(e) => shown.push(Shown::Line(format!("{}: no logs: {e:#}", w.service))),
             }
         }
     }
-    let shown: Vec<&str> = lines.iter().take(6).map(String::as_str).collect();
-    format!("{why}: {}", shown.join("; "))
+    let top: Vec<&str> = lines.iter().take(6).map(String::as_str).collect();
+    Evidence {
+        shown,
+        reason: format!("{why}: {}", top.join("; ")),
+    }
+}
+
+/// The stopped tasks of `w`'s service, or why they could not be listed.
+async fn stopped_tasks(aws: &Aws, cluster: &str, w: &Watch) -> Result<Vec<StoppedTask>, String> {
+    tasks::stopped(&aws.ecs, cluster, &w.service)
+        .await
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// Lists the stopped tasks of every service in `which` at once, into what the loop saw.
+async fn refresh_all(
+    aws: &Aws,
+    cluster: &str,
+    which: &[&Watch],
+    seen: &mut BTreeMap<String, Seen>,
+    out: &Printer,
+) {
+    let lists = bounded(which.iter().map(|w| stopped_tasks(aws, cluster, w))).await;
+    for (w, list) in which.iter().zip(lists) {
+        match list {
+            Ok(t) => seen.entry(w.service.clone()).or_default().stopped = t,
+            Err(e) => out.warning(&e),
+        }
+    }
+}
+
+/// Gathers the evidence of every failed rollout at once, prints it service by service, and
+/// returns each one's reason.
+async fn explain_all(
+    aws: &Aws,
+    failed: &[(&Watch, String)],
+    seen: &BTreeMap<String, Seen>,
+    out: &Printer,
+) -> Vec<String> {
+    let empty = Vec::new();
+    let evidence = bounded(failed.iter().map(|(w, why)| {
+        let stopped = seen.get(&w.service).map_or(&empty, |s| &s.stopped);
+        explain(aws, w, why, stopped)
+    }))
+    .await;
+    evidence
+        .into_iter()
+        .map(|e| {
+            e.print(out);
+            e.reason
+        })
+        .collect()
 }

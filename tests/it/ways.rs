@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-
 use crate::rollout::{self, assert_has, final_revisions, setup};
 use crate::support::seed::CLUSTER;
 use crate::support::{
