@@ -226,3 +226,67 @@ fn aws_gone_silent_mid_wait_ends_the_run_within_its_bounds() {
     );
     assert_has(&o, "AWS had not answered");
 }
+
+/// Issue 20: ten services, one fails: all ten are rolled back at once, each with its own
+/// undo, not one after another and not after the slow healthy ones finished.
+#[test]
+fn ten_services_with_one_failure_are_all_rolled_back_at_once() {
+    let moto = Moto::start();
+    let s = setup(&moto);
+    let workers: Vec<String> = (1..=8).map(|i| format!("dataspace-worker-{i}")).collect();
+    for name in &workers {
+        moto.ecs(
+            "CreateService",
+            serde_json::json!({
+                "cluster": CLUSTER,
+                "serviceName": name,
+                "taskDefinition": s.app_task_definition_arn,
+                "desiredCount": 1,
+                "launchType": "FARGATE",
+                "networkConfiguration": { "awsvpcConfiguration": {
+                    "subnets": [s.subnet_id],
+                    "securityGroups": [s.security_group_id],
+                }},
+            }),
+        );
+    }
+    let mut builder = StandIn::builder(&moto, &s)
+        .service(&s.app_service, Plot::PullFails(Schedule::at([1.0])))
+        .service(&s.otel_service, Plot::Complete(60.0));
+    for name in &workers {
+        builder = builder.service(name, Plot::Complete(60.0));
+    }
+    let ecs = builder.start();
+    let lines: Vec<String> = workers
+        .iter()
+        .map(|w| format!("{w}=aws/app.json"))
+        .collect();
+    let o = files(&ecs.url(), &s)
+        .input("services", &lines.join("\n"))
+        .run();
+    o.assert_code(1);
+    assert_eq!(o.output("result"), "rolled-back", "{}", o.all_text());
+    let mut all = vec![s.app_service.clone(), s.otel_service.clone()];
+    all.extend(workers.iter().cloned());
+    let rollbacks: Vec<std::time::Instant> = all
+        .iter()
+        .map(|name| {
+            let u = ecs.updates(name);
+            assert_eq!(u.len(), 2, "{name}: one deploy and one rollback");
+            u[1].at
+        })
+        .collect();
+    let first = *rollbacks.iter().min().unwrap();
+    let last = *rollbacks.iter().max().unwrap();
+    assert!(
+        last - first < Duration::from_millis(500),
+        "the ten rollback calls spread over {:?}",
+        last - first
+    );
+    for name in &all {
+        assert!(
+            o.summary.contains(&format!("`{name}`")),
+            "{name} missing from the summary"
+        );
+    }
+}
