@@ -24,6 +24,11 @@ pub(crate) fn listen() {
     });
 }
 
+/// The signal's name when the run was asked to stop already.
+pub(crate) fn requested() -> Option<&'static str> {
+    SIGNAL.get().and_then(|rx| *rx.borrow())
+}
+
 /// Resolves with the signal's name once the run was asked to stop; never without `listen`.
 pub(crate) async fn cancelled() -> &'static str {
     let Some(rx) = SIGNAL.get() else {

@@ -146,11 +146,13 @@ pub(crate) fn conclude(results: &[(ServiceResult, bool)]) -> RunResult {
     let any = |f: &dyn Fn(&ServiceResult, bool) -> bool| results.iter().any(|(r, c)| f(r, *c));
     let failed = |r: &ServiceResult| matches!(r, ServiceResult::Failed(_));
     let back = |r: &ServiceResult| matches!(r, ServiceResult::RolledBack { .. });
-    if any(&|r, changed| failed(r) && changed) {
+    let superseded = |r: &ServiceResult| matches!(r, ServiceResult::Superseded(_));
+    // Changed by this run and not confirmed back: someone else's deployment is not "back".
+    if any(&|r, changed| (failed(r) || superseded(r)) && changed) {
         RunResult::Failed
     } else if any(&|r, _| back(r)) {
         RunResult::RolledBack
-    } else if any(&|r, _| failed(r) || matches!(r, ServiceResult::Superseded(_))) {
+    } else if any(&|r, _| failed(r) || superseded(r)) {
         RunResult::Failed
     } else if any(&|r, _| matches!(r, ServiceResult::Deployed | ServiceResult::Updated)) {
         RunResult::Deployed

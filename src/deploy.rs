@@ -90,7 +90,7 @@ pub(crate) async fn run(
         )
         .await?;
     }
-    diff_services(&ctx, &mut runs).await?;
+    diff_services(&ctx, &mut runs, intent).await?;
     let mut report = Report::new(cfg.mode, &cfg.cluster, &ctx.region, &ctx.account, rt);
     report.stack_deployed = stack.deployed;
     report.stack_outputs = stack.outputs.clone();
@@ -142,7 +142,8 @@ pub(crate) async fn run(
     let results: Vec<(ServiceResult, bool)> = report
         .services
         .iter()
-        .map(|s| (s.result.clone(), s.updated))
+        .zip(&runs)
+        .map(|(s, r)| (s.result.clone(), r.maybe_changed))
         .collect();
     report.result = decide::conclude(&results);
     report.duration = ctx.clock.elapsed();
@@ -232,7 +233,11 @@ async fn check_images(
 }
 
 /// Step 6: compare each rendered task definition with what its service runs, and decide.
-async fn diff_services(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) -> Result<(), Failure> {
+async fn diff_services(
+    ctx: &Ctx<'_>,
+    runs: &mut [ServiceRun],
+    intent: Intent,
+) -> Result<(), Failure> {
     let (cfg, out) = (ctx.cfg, ctx.out);
     out.group("Compare with the running task definitions");
     let described = bounded(
@@ -279,7 +284,7 @@ async fn diff_services(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) -> Result<(), Fai
         for line in &diff.summary {
             out.line(&format!("  {line}"));
         }
-        if cfg.mode == crate::config::Mode::Plan && diff.changed {
+        if intent == Intent::Preview && diff.changed {
             out.line(&diff.unified);
         }
         r.live_images = taskdef::images(&live_td);
@@ -408,9 +413,11 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                     r.new_task_definition.as_deref().unwrap_or_default()
                 ));
                 r.updated = true;
+                r.maybe_changed = true;
                 r.deployment = Some(id);
             }
             Some(Err(e)) => {
+                r.maybe_changed = crate::once::maybe_ran(&e);
                 let e = format!("{e:#}");
                 ctx.out
                     .error(&Default::default(), &format!("{}: {e}", r.name()));
@@ -462,13 +469,22 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     let interrupted = runs
         .iter()
         .any(|r| matches!(r.outcome, Some(Outcome::Interrupted(_))));
+    if let Some(signal) = crate::cancel::requested() {
+        // A cancelled job must exit within seconds: a rollback and its wait would not.
+        if failed {
+            ctx.out.warning(&format!(
+                "{signal} received: nothing is rolled back; the services stay as the summary shows"
+            ));
+        }
+        return;
+    }
     if !failed || !cfg.rollout.rollback_on_failure || interrupted {
         return;
     }
     let targets: Vec<usize> = runs
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.updated && !matches!(r.outcome, Some(Outcome::Superseded(_))))
+        .filter(|(_, r)| r.maybe_changed && !matches!(r.outcome, Some(Outcome::Superseded(_))))
         .map(|(i, _)| i)
         .collect();
     if targets.is_empty() {

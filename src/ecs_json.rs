@@ -91,7 +91,7 @@ pub async fn register(
                 .interceptor(keep.clone())
                 .send()
         },
-        || newest_equal(ecs, &family, body),
+        || newest_equal(ecs, &family, body, tags),
     )
     .await
     .with_context(|| format!("registering a task definition for family {family}"))?;
@@ -106,11 +106,12 @@ pub async fn register(
     }
 }
 
-/// The newest ACTIVE revision of `family` when it is what `body` would register.
+/// The newest ACTIVE revision of `family` when it is what `body` with `tags` would register.
 async fn newest_equal(
     ecs: &aws_sdk_ecs::Client,
     family: &str,
     body: &Value,
+    tags: Option<&[Value]>,
 ) -> Result<Option<Value>> {
     let page = ecs
         .list_task_definitions()
@@ -129,8 +130,16 @@ async fn newest_equal(
     let Some((_, arn)) = newest else {
         return Ok(None);
     };
-    let (td, _) = describe(ecs, arn).await?;
-    Ok((!crate::taskdef::diff(&td, body).changed).then_some(td))
+    let (td, live_tags) = describe(ecs, arn).await?;
+    let same_tags = tags.is_none_or(|t| {
+        let set = |v: &[Value]| {
+            v.iter()
+                .map(Value::to_string)
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        set(t) == set(&live_tags)
+    });
+    Ok((same_tags && !crate::taskdef::diff(&td, body).changed).then_some(td))
 }
 
 /// Describes a task definition (family, family:revision or ARN) with its tags.

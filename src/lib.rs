@@ -49,17 +49,24 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
     let wants_json = asks_for_json(&args);
     let raw = match cli::parse(args) {
         Ok(r) => r,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: our own text, printed as clap formats it.
             let _ = e.print();
-            let code = if e.use_stderr() { EXIT_INPUT } else { EXIT_OK };
-            if wants_json && code == EXIT_INPUT {
+            return ExitCode::from(EXIT_OK);
+        }
+        Err(e) => {
+            // clap quotes the arguments: its message goes through the printer like any other.
+            let rt = Runtime::from_env();
+            let out = Printer::new(&rt);
+            let message = e.render().to_string();
+            out.error(&Default::default(), message.trim_end());
+            if wants_json {
                 let failure = Failure::Input(vec![error::InputProblem::new(e.kind().to_string())]);
-                let report = Report::stopped(empty_report(None, &Runtime::from_env()), &failure);
-                let rt = Runtime::from_env();
+                let report = Report::stopped(empty_report(None, &rt), &failure);
                 let json = redact::scrub(&report::outputs_json(&report).to_string()).into_owned();
                 print_stdout(&gha::inert_json(&json, rt.actions));
             }
-            return ExitCode::from(code);
+            return ExitCode::from(EXIT_INPUT);
         }
     };
     let rt = Runtime::from_env();

@@ -69,6 +69,26 @@ fn backoff(n: u32) -> Duration {
     bound.mul_f64(f64::from(r) / f64::from(u32::MAX))
 }
 
+/// The error of a call that may have taken effect even though it failed: its caller must
+/// treat the service as changed (and undo it) rather than as untouched.
+#[derive(Debug)]
+pub(crate) struct MaybeRan;
+
+impl std::fmt::Display for MaybeRan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("it may have taken effect")
+    }
+}
+
+/// Whether `e` says its call may have taken effect.
+pub(crate) fn maybe_ran(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<MaybeRan>().is_some()
+}
+
+/// The whole of one `call_once`, attempts, backoff and reconciling included (the bound a
+/// single AWS call has with the SDK's own retries).
+const OVERALL: Duration = Duration::from_secs(120);
+
 /// How a call that must not run twice ended: its own answer, or what `reconcile` found of an
 /// attempt whose answer was lost.
 #[derive(Debug)]
@@ -80,6 +100,27 @@ pub(crate) enum Done<T, U> {
 /// Runs `call` until it succeeds, is refused, or `reconcile` finds that an attempt of unknown
 /// fate took effect. `what` names the call in errors.
 pub(crate) async fn call_once<T, U, E, R, C, CF, K, KF>(
+    what: &str,
+    call: C,
+    reconcile: K,
+) -> Result<Done<T, U>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+    C: FnMut() -> CF,
+    CF: Future<Output = std::result::Result<T, SdkError<E, R>>>,
+    K: FnMut() -> KF,
+    KF: Future<Output = Result<Option<U>>>,
+{
+    match tokio::time::timeout(OVERALL, attempts(what, call, reconcile)).await {
+        Ok(r) => r,
+        Err(_) => Err(
+            anyhow!("no answer within {} s, retries included", OVERALL.as_secs()).context(MaybeRan),
+        ),
+    }
+}
+
+async fn attempts<T, U, E, R, C, CF, K, KF>(
     what: &str,
     mut call: C,
     mut reconcile: K,
@@ -93,6 +134,7 @@ where
     KF: Future<Output = Result<Option<U>>>,
 {
     let mut last = String::new();
+    let mut unknown = false;
     for n in 0..ATTEMPTS {
         if n > 0 {
             tokio::time::sleep(backoff(n)).await;
@@ -103,20 +145,27 @@ where
         };
         last = aws_error_message(&err);
         match fate(&err) {
+            // A refusal after an unknown attempt still leaves that attempt unknown.
+            Fate::Refused if unknown => return Err(anyhow!(last).context(MaybeRan)),
             Fate::Refused => return Err(anyhow!(last)),
             Fate::NotRun => continue,
-            Fate::Unknown => match reconcile().await {
-                Ok(Some(u)) => return Ok(Done::Found(u)),
-                Ok(None) => continue,
-                Err(e) => {
-                    return Err(anyhow!(
-                        "{last}; and looking whether the {what} took effect failed: {e:#}"
-                    ))
+            Fate::Unknown => {
+                unknown = true;
+                match reconcile().await {
+                    Ok(Some(u)) => return Ok(Done::Found(u)),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        return Err(anyhow!(
+                            "{last}; and looking whether the {what} took effect failed: {e:#}"
+                        )
+                        .context(MaybeRan))
+                    }
                 }
-            },
+            }
         }
     }
-    Err(anyhow!("{last} (after {ATTEMPTS} attempts)"))
+    let e = anyhow!("{last} (after {ATTEMPTS} attempts)");
+    Err(if unknown { e.context(MaybeRan) } else { e })
 }
 
 /// The per-call configuration that turns the SDK's retries off (`call_once` decides).

@@ -69,6 +69,9 @@ pub(crate) struct ServiceRun {
     pub deployment: Option<String>,
     /// This run called UpdateService on it (a new deployment started), whatever came after.
     pub updated: bool,
+    /// This run may have changed it: `updated`, or an UpdateService whose answer was lost
+    /// (it is undone like an updated one, and the run is not "unchanged").
+    pub maybe_changed: bool,
     /// Registering or starting failed.
     pub error: Option<String>,
     pub outcome: Option<Outcome>,
@@ -90,6 +93,7 @@ impl ServiceRun {
             new_task_definition: None,
             deployment: None,
             updated: false,
+            maybe_changed: false,
             error: None,
             outcome: None,
             undo: None,

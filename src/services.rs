@@ -215,6 +215,7 @@ pub(crate) async fn update(
                 return Ok(None);
             };
             let took = snap.task_definition == task_definition
+                && desired_count.is_none_or(|n| snap.desired == n)
                 && snap
                     .primary()
                     .is_some_and(|p| !force || p.created_at >= started - CLOCK_SKEW_S);
@@ -223,16 +224,18 @@ pub(crate) async fn update(
     )
     .await;
     let snap = match answer {
-        Ok(Done::Sent(a)) => a
-            .service()
-            .map(Snapshot::from_sdk)
-            .ok_or_else(|| anyhow!("UpdateService for {service} answered without the service"))?,
+        // The call ran: an answer we cannot read still changed the service.
+        Ok(Done::Sent(a)) => a.service().map(Snapshot::from_sdk).ok_or_else(|| {
+            anyhow!("UpdateService for {service} answered without the service")
+                .context(crate::once::MaybeRan)
+        })?,
         Ok(Done::Found(s)) => s,
         Err(e) => return Err(e.context(format!("updating service {service} to {task_definition}"))),
     };
-    snap.primary()
-        .map(|d| d.id.clone())
-        .ok_or_else(|| anyhow!("UpdateService for {service} answered without a PRIMARY deployment"))
+    snap.primary().map(|d| d.id.clone()).ok_or_else(|| {
+        anyhow!("UpdateService for {service} answered without a PRIMARY deployment")
+            .context(crate::once::MaybeRan)
+    })
 }
 
 /// How far the runner's clock may be from AWS's when a deployment's `createdAt` is compared.
