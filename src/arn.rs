@@ -19,6 +19,42 @@ pub(crate) fn family_revision(task_definition: &str) -> Option<(&str, u32)> {
     Some((family, revision.parse().ok()?))
 }
 
+/// A registered revision named instead of a file: a task-definition ARN
+/// (`arn:aws:ecs:<region>:<account>:task-definition/<family>:<revision>`) or
+/// `<family>:<revision>`. A family is letters, digits, hyphens and underscores (ECS's rule).
+pub(crate) fn is_revision_reference(s: &str) -> bool {
+    let short = match s.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            let [partition, "ecs", region, account, resource] = parts[..] else {
+                return false;
+            };
+            if !partition.starts_with("aws")
+                || region.is_empty()
+                || account.len() != 12
+                || !account.bytes().all(|b| b.is_ascii_digit())
+            {
+                return false;
+            }
+            match resource.strip_prefix("task-definition/") {
+                Some(r) => r,
+                None => return false,
+            }
+        }
+        None => s,
+    };
+    let Some((family, revision)) = short.rsplit_once(':') else {
+        return false;
+    };
+    !family.is_empty()
+        && family.len() <= 255
+        && family
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !revision.is_empty()
+        && revision.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The console's host for a region: each partition has its own domain.
 fn console_host(region: &str) -> String {
     if region.starts_with("cn-") {
@@ -100,6 +136,28 @@ mod tests {
         );
         assert_eq!(family_revision("app:12"), Some(("app", 12)));
         assert_eq!(family_revision("app"), None);
+    }
+
+    #[test]
+    fn registered_revisions_are_told_from_files() {
+        for yes in [
+            "arn:aws:ecs:us-east-1:123456789012:task-definition/dataspace-app:7",
+            "arn:aws-cn:ecs:cn-north-1:123456789012:task-definition/app_x:1",
+            "dataspace-app:12",
+        ] {
+            assert!(is_revision_reference(yes), "{yes}");
+        }
+        for no in [
+            "aws/task-definition.json",
+            "dataspace-app",
+            "dataspace-app:latest",
+            "app.json:3",
+            "arn:aws:ecs:us-east-1:123456789012:service/c/app",
+            "arn:aws:ecs:us-east-1:1234:task-definition/app:1",
+            ":3",
+        ] {
+            assert!(!is_revision_reference(no), "{no}");
+        }
     }
 
     #[test]

@@ -61,8 +61,11 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub service: String,
-    /// The task-definition file; `None` only for `rollback`, which needs none.
+    /// The task-definition file; `None` for `rollback`, which needs none, and for a promotion.
     pub file: Option<PathBuf>,
+    /// A registered revision to deploy as it is (promotion: an ARN or `family:revision`
+    /// given where a file is expected); nothing is registered for it.
+    pub revision: Option<String>,
     /// The path as the user wrote it, for messages and annotations.
     pub shown: String,
     pub role: Role,
@@ -589,7 +592,11 @@ impl Validator {
             ));
             return None;
         }
+        // A registered revision is promoted as it is, unless a file of that name exists.
+        let revision =
+            file.filter(|f| crate::arn::is_revision_reference(f) && !self.cwd.join(f).exists());
         let file_path = match file {
+            Some(_) if revision.is_some() => None,
             Some(f) => Some(self.path(f, file_input)?),
             None => None,
         };
@@ -597,6 +604,7 @@ impl Validator {
             target: Target {
                 service: service.to_string(),
                 file: file_path,
+                revision: revision.map(str::to_string),
                 shown: file.unwrap_or_default().to_string(),
                 role,
             },

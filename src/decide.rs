@@ -237,6 +237,7 @@ mod tests {
             Target {
                 service: "app".into(),
                 file: None,
+                revision: None,
                 shown: "td.json".into(),
                 role: Role::App,
             },

@@ -249,8 +249,18 @@ async fn diff_services(
         force_new_deployment: cfg.rollout.force_new_deployment,
         desired_count: cfg.rollout.desired_count,
     };
+    let mut problems = Vec::new();
     for (r, described) in runs.iter_mut().zip(described) {
         let (live_td, live_tags) = described?;
+        if let Some(revision) = r.target.revision.clone() {
+            match promoted(ctx, r, &revision).await {
+                Ok(doc) => r.rendered = Some(doc),
+                Err(p) => {
+                    problems.push(p);
+                    continue;
+                }
+            }
+        }
         let rendered = r
             .rendered
             .as_ref()
@@ -260,7 +270,21 @@ async fn diff_services(
             .tags
             .as_ref()
             .is_some_and(|t| tag_set(t) != tag_set(&live_tags));
-        r.action = decide::decide(&r.live, diff.changed || tags_differ, asked);
+        let promote_to = r.target.revision.as_ref().and_then(|_| {
+            rendered
+                .body
+                .get("taskDefinitionArn")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        r.action = match promote_to {
+            // A registered revision: the service moves to it when it runs another one.
+            Some(arn) => match decide::decide(&r.live, arn != r.live.task_definition, asked) {
+                Action::Register => Action::Promote(arn),
+                other => other,
+            },
+            None => decide::decide(&r.live, diff.changed || tags_differ, asked),
+        };
         let what = match &r.action {
             Action::Nothing => "unchanged".to_string(),
             Action::WaitForCurrent(id) => {
@@ -271,6 +295,11 @@ async fn diff_services(
                 "same task definition, desired count {} → {}",
                 r.live.desired,
                 cfg.rollout.desired_count.unwrap_or_default()
+            ),
+            Action::Promote(arn) => format!(
+                "moves to the registered revision {} ({} change(s)), nothing is registered",
+                revision_label(arn),
+                diff.summary.len()
             ),
             Action::Register if diff.changed => format!("{} change(s)", diff.summary.len()),
             Action::Register => "tags changed".to_string(),
@@ -291,7 +320,44 @@ async fn diff_services(
         r.diff = Some(diff);
     }
     out.end_group();
-    Ok(())
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.into())
+    }
+}
+
+/// The registered revision a service is promoted to, described, as the document it deploys.
+/// A revision that does not exist or is not ACTIVE is invalid input: nothing has changed yet.
+async fn promoted(
+    ctx: &Ctx<'_>,
+    r: &ServiceRun,
+    revision: &str,
+) -> Result<Rendered, crate::error::InputProblem> {
+    let input = match r.target.role {
+        crate::config::Role::App => "task-definition",
+        crate::config::Role::Otel => "otel-task-definition",
+        crate::config::Role::Extra => "services",
+    };
+    let (td, tags) = ecs_json::describe(&ctx.aws.ecs, revision)
+        .await
+        .map_err(|e| {
+            crate::error::InputProblem::new(format!(
+                "input {input}: the registered revision `{revision}` for service {} cannot be read: {e:#}; give an ACTIVE revision (ARN or family:revision) of this account and region, or the path of a task-definition file",
+                r.name()
+            ))
+        })?;
+    let status = td.get("status").and_then(Value::as_str).unwrap_or("ACTIVE");
+    if status != "ACTIVE" {
+        return Err(crate::error::InputProblem::new(format!(
+            "input {input}: the revision `{revision}` is {status}: ECS deploys only ACTIVE revisions; register it again or give another one"
+        )));
+    }
+    Ok(Rendered {
+        target: r.target.clone(),
+        body: td,
+        tags: Some(tags),
+    })
 }
 
 /// Before the stack is deployed its outputs are unknown: each declared output gets a
@@ -347,6 +413,9 @@ fn tag_set(tags: &[Value]) -> BTreeSet<(String, String)> {
 /// task definition it is deployed to, or an error.
 async fn register(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     let work = runs.iter().map(|r| async move {
+        if let Action::Promote(arn) = &r.action {
+            return Some(Ok(arn.clone()));
+        }
         if r.action != Action::Register {
             return None;
         }
@@ -385,7 +454,9 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         let force = match &r.action {
             Action::Nothing | Action::WaitForCurrent(_) => return None,
             Action::Redeploy => true,
-            Action::Scale | Action::Register => cfg.rollout.force_new_deployment,
+            Action::Scale | Action::Register | Action::Promote(_) => {
+                cfg.rollout.force_new_deployment
+            }
         };
         let change = Change {
             task_definition: td.clone(),

@@ -117,7 +117,7 @@ pub const INPUTS: &[InputSpec] = &[
         "task-definition",
         Path,
         None,
-        "Path of the app service's task-definition file (JSON or YAML).",
+        "Path of the app service's task-definition file (JSON or YAML), or a registered revision to promote as it is: its ARN or family:revision (nothing is registered).",
     ),
     input(
         "otel-service",
@@ -129,13 +129,13 @@ pub const INPUTS: &[InputSpec] = &[
         "otel-task-definition",
         Path,
         None,
-        "Path of the collector's task-definition file.",
+        "Path of the collector's task-definition file, or a registered revision (ARN or family:revision).",
     ),
     input(
         "services",
         Lines,
         None,
-        "More services, one per line: service-name=path/to/taskdef.json",
+        "More services, one per line: service-name=path/to/taskdef.json (or service-name=family:revision to promote a registered revision)",
     ),
     input(
         "images",

@@ -26,6 +26,8 @@ pub(crate) enum Action {
     Scale,
     /// Register a new revision and deploy it.
     Register,
+    /// Deploy this registered revision (promotion); nothing is registered.
+    Promote(String),
 }
 
 /// The undo of one service: where it went back to, and what ECS confirmed of it.
