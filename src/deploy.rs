@@ -21,7 +21,7 @@ use crate::gha::{Printer, Runtime};
 use crate::prelude::{self, Rollouts};
 use crate::record::{Action, ServiceRun, Undo};
 use crate::render::{self, Rendered};
-use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
+use crate::report::{Report, RunResult, ServiceReport, ServiceResult, SoFar};
 use crate::rollout::{Change, Watch};
 use crate::services;
 use crate::wait::Outcome;
@@ -43,6 +43,7 @@ pub(crate) async fn run(
     rt: &Runtime,
     out: &Printer,
     intent: Intent,
+    so_far: &SoFar,
 ) -> Result<Report, Failure> {
     let clock = Clock::start();
     let stack_keys = stack::output_keys(cfg)?;
@@ -114,6 +115,12 @@ pub(crate) async fn run(
     register(&ctx, &mut runs).await;
     start_rollouts(&ctx, &mut runs).await;
     out.end_group();
+    let rows = |runs: &[ServiceRun]| {
+        runs.iter()
+            .map(|r| service_report(r, intent, &cfg.cluster))
+            .collect::<Vec<_>>()
+    };
+    so_far.record(rows(&runs));
     let wait_start = ctx.clock.elapsed();
     ctx.timeline
         .add("register and update", register_start, wait_start);
@@ -131,6 +138,7 @@ pub(crate) async fn run(
                 .add(&format!("rollout {}", r.name()), wait_start, end);
         }
     }
+    so_far.record(rows(&runs));
     undo_on_failure(&ctx, &mut runs).await;
     if runs.iter().any(|r| r.undo.is_some()) {
         ctx.timeline.add("rollback", wait_end, ctx.clock.elapsed());

@@ -117,9 +117,10 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         Box::leak(Box::new(rt)),
         Box::leak(Box::new(out)),
     );
+    let so_far: &'static report::SoFar = Box::leak(Box::default());
     let code = runtime.block_on(async {
         cancel::listen();
-        let mut run = tokio::spawn(dispatch(cfg, rt, out));
+        let mut run = tokio::spawn(dispatch(cfg, rt, out, so_far));
         // A cancelled job (SIGTERM, SIGINT) still gets its outputs and summary: the wait
         // stops by itself within a poll; any other phase is given a moment, then abandoned.
         let (result, cancelled) = tokio::select! {
@@ -133,7 +134,12 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         };
         let report = match result {
             Ok(report) => report,
-            Err(f) => stopped(Some(cfg), rt, out, f),
+            Err(f) => {
+                let mut report = stopped(Some(cfg), rt, out, f);
+                // What the abandoned run had changed by then.
+                report.services = so_far.take();
+                report
+            }
         };
         let (code, markdown) = finish(rt, out, cfg.output_json, &report, cfg.mode);
         // After outputs and summary are written: a slow GitHub API cannot lose them. A
@@ -159,11 +165,12 @@ async fn dispatch(
     cfg: &'static Config,
     rt: &'static Runtime,
     out: &'static Printer,
+    so_far: &'static report::SoFar,
 ) -> Result<Report, Failure> {
     match cfg.mode {
-        Mode::Deploy => deploy::run(cfg, rt, out, Intent::Deploy).await,
-        Mode::Plan => deploy::run(cfg, rt, out, Intent::Preview).await,
-        Mode::Verify => deploy::run(cfg, rt, out, Intent::ReadOnly).await,
+        Mode::Deploy => deploy::run(cfg, rt, out, Intent::Deploy, so_far).await,
+        Mode::Plan => deploy::run(cfg, rt, out, Intent::Preview, so_far).await,
+        Mode::Verify => deploy::run(cfg, rt, out, Intent::ReadOnly, so_far).await,
         Mode::Rollback => rollback::run(cfg, rt, out).await,
         // Handled before the runtime starts: it needs no AWS.
         Mode::Render => Err(Failure::Other(anyhow::anyhow!("render needs no AWS"))),

@@ -100,6 +100,26 @@ pub struct ServiceReport {
     pub rolls_out: String,
 }
 
+/// The services' rows as far as a run got, kept where the top level can read them when it
+/// abandons a cancelled run: its report still names the services it changed.
+#[derive(Debug, Default)]
+pub(crate) struct SoFar(std::sync::Mutex<Vec<ServiceReport>>);
+
+impl SoFar {
+    pub(crate) fn record(&self, rows: Vec<ServiceReport>) {
+        if let Ok(mut r) = self.0.lock() {
+            *r = rows;
+        }
+    }
+
+    pub(crate) fn take(&self) -> Vec<ServiceReport> {
+        self.0
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
+    }
+}
+
 /// One bar of the timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Phase {

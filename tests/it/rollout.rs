@@ -423,7 +423,7 @@ fn rollback_command_returns_services_to_their_previous_active_revision() {
 }
 
 /// Starts the binary like `Run::run` does, but returns the child so a test can signal it.
-fn spawn(run: &Run, inputs: &[&str]) -> Child {
+pub(crate) fn spawn(run: &Run, inputs: &[&str]) -> Child {
     let keys = [
         "PATH",
         "HOME",

@@ -290,3 +290,76 @@ fn ten_services_with_one_failure_are_all_rolled_back_at_once() {
         );
     }
 }
+
+/// Issue 22: a run cancelled while it rolls back (a call that hangs) is abandoned after the
+/// grace period, and its outputs still name the services it changed.
+#[test]
+fn a_run_abandoned_mid_rollback_still_names_what_it_changed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    let moto = Moto::start();
+    let s = setup(&moto);
+    let ecs = StandIn::start(
+        &moto,
+        &s,
+        Plot::PullFails(Schedule::at([1.0])),
+        Plot::Complete(0.0),
+    );
+    let target = ecs.url();
+    let hanging = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&hanging);
+    // The app's rollback UpdateService never answers in time.
+    let proxy = HttpServer::start(move |req: &Request| {
+        let body = req.body_str();
+        if amz_target(req) == Some("UpdateService")
+            && body.contains("dataspace-app")
+            && body.contains("task-definition/dataspace-app:1")
+        {
+            flag.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_secs(40));
+        }
+        forward(&target, req)
+    });
+    let run = files(&proxy.url(), &s);
+    let inputs = [
+        "INPUT_CLUSTER",
+        "INPUT_SERVICE",
+        "INPUT_TASK-DEFINITION",
+        "INPUT_OTEL-SERVICE",
+        "INPUT_OTEL-TASK-DEFINITION",
+        "INPUT_POLL-INTERVAL-SECONDS",
+    ];
+    let mut child = rollout::spawn(&run, &inputs);
+    let guard = Instant::now() + Duration::from_secs(60);
+    while !hanging.load(Ordering::SeqCst) {
+        assert!(Instant::now() < guard, "the rollback never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < guard,
+            "ecs-deploy did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let written = std::fs::read_to_string(run.env_var("GITHUB_OUTPUT").unwrap()).unwrap();
+    let outputs = crate::support::runner::parse_outputs(&written);
+    assert_eq!(outputs.get("result").map(String::as_str), Some("failed"));
+    let changed: serde_json::Value =
+        serde_json::from_str(outputs.get("changed-services").unwrap()).unwrap();
+    assert_eq!(
+        changed,
+        serde_json::json!(["dataspace-app", "dataspace-otel"]),
+        "{written}"
+    );
+}
