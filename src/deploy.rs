@@ -92,15 +92,17 @@ pub(crate) async fn run(
         .await?;
     }
     diff_services(&ctx, &mut runs, intent).await?;
+    let rows = |runs: &[ServiceRun]| {
+        runs.iter()
+            .map(|r| service_report(r, intent, &cfg.cluster))
+            .collect::<Vec<_>>()
+    };
     let mut report = Report::new(cfg.mode, &cfg.cluster, &ctx.region, &ctx.account, rt);
     report.stack_deployed = stack.deployed;
     report.stack_outputs = stack.outputs.clone();
     report.stack_summary = stack.summary.clone();
     if intent != Intent::Deploy {
-        report.services = runs
-            .iter()
-            .map(|r| service_report(r, intent, &cfg.cluster))
-            .collect();
+        report.services = rows(&runs);
         report.result = if intent == Intent::ReadOnly {
             RunResult::Unchanged
         } else {
@@ -115,11 +117,6 @@ pub(crate) async fn run(
     register(&ctx, &mut runs).await;
     start_rollouts(&ctx, &mut runs).await;
     out.end_group();
-    let rows = |runs: &[ServiceRun]| {
-        runs.iter()
-            .map(|r| service_report(r, intent, &cfg.cluster))
-            .collect::<Vec<_>>()
-    };
     so_far.record(rows(&runs));
     let wait_start = ctx.clock.elapsed();
     ctx.timeline
@@ -143,10 +140,7 @@ pub(crate) async fn run(
     if runs.iter().any(|r| r.undo.is_some()) {
         ctx.timeline.add("rollback", wait_end, ctx.clock.elapsed());
     }
-    report.services = runs
-        .iter()
-        .map(|r| service_report(r, intent, &cfg.cluster))
-        .collect();
+    report.services = rows(&runs);
     let results: Vec<(ServiceResult, bool)> = report
         .services
         .iter()

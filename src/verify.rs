@@ -51,63 +51,71 @@ pub(crate) async fn run(
     let docs: Vec<Rendered> = runs.iter().filter_map(|r| r.rendered.clone()).collect();
     let docs = &docs[..];
     out.group("Verify");
-    let mut report = Tally::new(out);
-    report.ok(&format!("cluster {}: ACTIVE", cfg.cluster));
+    let mut head = Tally::default();
+    head.ok(&format!("cluster {}: ACTIVE", cfg.cluster));
     for r in runs {
-        report.ok(&format!(
+        head.ok(&format!(
             "service {}: ACTIVE, rolls out {}",
             r.target.service,
             r.way.label()
         ));
     }
-    // In deploy mode `images::check` has already checked (and maybe pinned) the images.
-    if with_images {
-        check_images(aws, cfg, docs, &mut report).await;
+    // The checks need nothing of each other: they run at once (one round trip, not four),
+    // and print in this order whatever order they finish in.
+    let (mut images, mut secrets, mut logs, mut roles) = Default::default();
+    tokio::join!(
+        async {
+            // In deploy mode `images::check` has already checked (and maybe pinned) them.
+            if with_images {
+                check_images(aws, cfg, docs, &mut images).await;
+            }
+        },
+        check_secrets(aws, docs, &mut secrets),
+        check_log_groups(aws, docs, &mut logs),
+        check_roles(aws, account, docs, &mut roles),
+    );
+    let mut failed = Vec::new();
+    for t in [head, images, secrets, logs, roles] {
+        for l in &t.lines {
+            out.line(l);
+        }
+        failed.extend(t.failed);
     }
-    check_secrets(aws, docs, &mut report).await;
-    check_log_groups(aws, docs, &mut report).await;
-    check_roles(aws, account, docs, &mut report).await;
     out.end_group();
-    if report.failed.is_empty() {
+    if failed.is_empty() {
         return Ok(());
     }
     Err(anyhow!(
         "verify: {} check(s) failed: {}",
-        report.failed.len(),
-        report.failed.join("; ")
+        failed.len(),
+        failed.join("; ")
     )
     .into())
 }
 
-/// Prints each item and keeps the failed ones for the final error.
-struct Tally<'a> {
-    out: &'a Printer,
+/// The lines of one group of checks, and the failed items for the final error.
+#[derive(Debug, Default)]
+struct Tally {
+    lines: Vec<String>,
     failed: Vec<String>,
 }
 
-impl<'a> Tally<'a> {
-    fn new(out: &'a Printer) -> Self {
-        Tally {
-            out,
-            failed: Vec::new(),
-        }
+impl Tally {
+    fn line(&mut self, text: &str) {
+        self.lines.push(text.to_string());
     }
 
-    fn line(&self, text: &str) {
-        self.out.line(text);
-    }
-
-    fn ok(&self, item: &str) {
-        self.out.line(&format!("OK      {item}"));
+    fn ok(&mut self, item: &str) {
+        self.lines.push(format!("OK      {item}"));
     }
 
     fn failed(&mut self, item: &str) {
-        self.out.line(&format!("FAILED  {item}"));
+        self.lines.push(format!("FAILED  {item}"));
         self.failed.push(item.to_string());
     }
 }
 
-async fn check_images(aws: &Aws, cfg: &Config, docs: &[Rendered], report: &mut Tally<'_>) {
+async fn check_images(aws: &Aws, cfg: &Config, docs: &[Rendered], report: &mut Tally) {
     let region = aws.sdk.region().map(|r| r.to_string()).unwrap_or_default();
     // Only bare `repo:tag` names need the account; verify is not handed it.
     let account = if cfg.image_checks.ecr_repository_shorthand {
@@ -212,7 +220,7 @@ fn classify(value_from: &str) -> Source {
     }
 }
 
-async fn check_secrets(aws: &Aws, docs: &[Rendered], report: &mut Tally<'_>) {
+async fn check_secrets(aws: &Aws, docs: &[Rendered], report: &mut Tally) {
     let refs = secret_refs(docs);
     let mut ssm: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
     let mut secrets: BTreeSet<(String, String)> = BTreeSet::new();
@@ -327,7 +335,7 @@ async fn ssm_existing(
     Ok(found)
 }
 
-async fn check_log_groups(aws: &Aws, docs: &[Rendered], report: &mut Tally<'_>) {
+async fn check_log_groups(aws: &Aws, docs: &[Rendered], report: &mut Tally) {
     // group → (region, created by ECS when missing)
     let mut groups: BTreeMap<String, (Option<String>, bool)> = BTreeMap::new();
     for d in docs {
@@ -407,7 +415,7 @@ async fn log_group_exists(
 /// (kind, ARN) of every execution and task role, once each.
 /// The execution and task roles exist (`iam:GetRole`, names only). A role the credentials may
 /// not read (another account, no permission) is reported as not checked rather than failed.
-async fn check_roles(aws: &Aws, account: &str, docs: &[Rendered], report: &mut Tally<'_>) {
+async fn check_roles(aws: &Aws, account: &str, docs: &[Rendered], report: &mut Tally) {
     for (kind, arn) in roles(docs) {
         let name = crate::arn::last_segment(&arn);
         let role_account = arn.split(':').nth(4).unwrap_or_default();
