@@ -97,7 +97,7 @@ impl Aws {
 pub(crate) fn aws_error_message<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     use aws_sdk_ecs::error::SdkError;
     match err {
@@ -124,15 +124,27 @@ where
     }
 }
 
-/// The status and the start of the body of an answer that could not be read as AWS's.
-pub(crate) fn describe_raw<R: std::fmt::Debug>(raw: &R) -> String {
-    let text = format!("{raw:?}");
-    let cut: String = text.chars().take(300).collect();
-    if cut.len() < text.len() {
-        format!("{cut}…")
-    } else {
-        cut
-    }
+/// The status, content type and the start of the body of an answer that could not be read
+/// as AWS's.
+pub(crate) fn describe_raw<R: std::fmt::Debug + 'static>(raw: &R) -> String {
+    let Some(http) =
+        (raw as &dyn std::any::Any).downcast_ref::<aws_sdk_ecs::config::http::HttpResponse>()
+    else {
+        return format!("{raw:?}").chars().take(300).collect();
+    };
+    let body = http
+        .body()
+        .bytes()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let start: String = body.chars().take(120).collect();
+    let more = if start.len() < body.len() { "…" } else { "" };
+    format!(
+        "HTTP {}, content type {}, body starting `{}{more}`",
+        http.status().as_u16(),
+        http.headers().get("content-type").unwrap_or("none"),
+        start.escape_debug()
+    )
 }
 
 /// `.aws_context(|| "what was being done")` on any SDK call: the service's error code and
@@ -147,7 +159,7 @@ pub(crate) trait AwsContext<T> {
 impl<T, E, R> AwsContext<T> for std::result::Result<T, aws_sdk_ecs::error::SdkError<E, R>>
 where
     E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     fn aws_context<C: std::fmt::Display + Send + Sync + 'static>(
         self,

@@ -106,7 +106,7 @@ pub(crate) async fn call_once<T, U, E, R, C, CF, K, KF>(
 ) -> Result<Done<T, U>>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
     C: FnMut() -> CF,
     CF: Future<Output = std::result::Result<T, SdkError<E, R>>>,
     K: FnMut() -> KF,
@@ -127,7 +127,7 @@ async fn attempts<T, U, E, R, C, CF, K, KF>(
 ) -> Result<Done<T, U>>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
     C: FnMut() -> CF,
     CF: Future<Output = std::result::Result<T, SdkError<E, R>>>,
     K: FnMut() -> KF,

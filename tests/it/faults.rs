@@ -616,3 +616,33 @@ fn a_call_that_ran_but_lost_its_answer_is_not_repeated() {
     assert_eq!(revision(&service_td(&moto, APP_SERVICE)), "2");
     assert_eq!(revision(&service_td(&moto, OTEL_SERVICE)), "2");
 }
+
+/// Issue 18: a proxy or captive portal that answers ECS calls with an HTML page and status
+/// 200 is named as such, with what came back, instead of "unhandled error".
+#[test]
+fn an_html_page_instead_of_an_aws_answer_is_named() {
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let before = moto.snapshot(CLUSTER);
+    let proxy = HttpServer::start(move |req: &Request| {
+        if amz_target(req).is_some_and(|t| t.starts_with("DescribeServices")) {
+            return Response::text(200, "<html><body>Please log in to the Wi-Fi</body></html>")
+                .with_header("Content-Type", "text/html");
+        }
+        forward(&url, req)
+    });
+    let out = deploy(&moto, &proxy.url(), &seeded, "t11").run();
+    out.assert_code(1);
+    let text = out.all_text();
+    assert!(!text.contains("unhandled error"), "{text}");
+    assert!(
+        text.contains("DescribeServices") || text.contains("describing the services"),
+        "{text}"
+    );
+    assert!(text.contains("not an AWS response"), "{text}");
+    assert!(
+        text.contains("HTTP 200, content type text/html, body starting `<html><body>Please log in"),
+        "{text}"
+    );
+    assert_eq!(moto.snapshot(CLUSTER), before, "nothing changed in ECS");
+}
