@@ -482,21 +482,7 @@ fn sigterm_during_the_wait_writes_outputs_and_summary_and_exits_non_zero() {
         assert!(Instant::now() < guard, "the binary never started waiting");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            Instant::now() < guard,
-            "ecs-deploy did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = crate::support::runner::terminate(&mut child, guard);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(status.code(), Some(1), "{stdout}");

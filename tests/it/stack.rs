@@ -642,21 +642,7 @@ fn sigterm_while_waiting_for_the_stack_writes_outputs_and_exits() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            std::time::Instant::now() < guard,
-            "ecs-deploy did not exit after SIGTERM"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = crate::support::runner::terminate(&mut child, guard);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(status.code(), Some(1), "{stdout}");

@@ -336,21 +336,7 @@ fn a_run_abandoned_mid_rollback_still_names_what_it_changed() {
         assert!(Instant::now() < guard, "the rollback never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            Instant::now() < guard,
-            "ecs-deploy did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = crate::support::runner::terminate(&mut child, guard);
     assert_eq!(status.code(), Some(1));
     let written = std::fs::read_to_string(run.env_var("GITHUB_OUTPUT").unwrap()).unwrap();
     let outputs = crate::support::runner::parse_outputs(&written);

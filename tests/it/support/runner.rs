@@ -330,3 +330,26 @@ impl Outcome {
         self
     }
 }
+
+/// Sends SIGTERM to `child` (as a cancelled workflow does) and waits for it to exit, failing
+/// the test when it is still running at `guard`.
+pub fn terminate(
+    child: &mut std::process::Child,
+    guard: std::time::Instant,
+) -> std::process::ExitStatus {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(killed.success());
+    loop {
+        if let Some(st) = child.try_wait().expect("waiting for ecs-deploy") {
+            return st;
+        }
+        assert!(
+            std::time::Instant::now() < guard,
+            "ecs-deploy did not exit after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
