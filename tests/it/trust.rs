@@ -213,3 +213,37 @@ fn render_redacts_in_actions_and_prints_everything_in_a_terminal() {
     terminal.assert_code(0);
     assert!(terminal.stdout.contains(CANARY), "{}", terminal.stdout);
 }
+
+/// Issue 22: SIGTERM while a large file is still being parsed ends the run within the cancel
+/// grace (3 s), not after the parse (the run is a task of its own; the parse is abandoned).
+#[test]
+fn sigterm_while_a_large_file_is_parsed_ends_the_run_within_the_grace() {
+    // About 9 MB of YAML: seconds of parsing in a debug build, under the 10 MiB limit.
+    let mut yaml = String::from(
+        "family: big\ncontainerDefinitions:\n  - name: web\n    image: nginx:1\n    environment:\n",
+    );
+    for i in 0..95_000 {
+        yaml.push_str(&format!(
+            "      - name: V{i}\n        value: {}\n",
+            "x".repeat(60)
+        ));
+    }
+    let run = Run::new(NO_AWS)
+        .input("cluster", "dataspace-dev")
+        .input("service", "dataspace-app")
+        .input("task-definition", "big.yaml")
+        .file("big.yaml", &yaml);
+    let mut child = run.spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    let status = crate::support::runner::terminate(&mut child, sent + Duration::from_secs(60));
+    let took = sent.elapsed();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        took < Duration::from_secs(5),
+        "exited {took:?} after SIGTERM"
+    );
+    let (outputs, summary) = run.files_written();
+    assert_eq!(outputs.get("result").map(String::as_str), Some("failed"));
+    assert!(summary.contains("SIGTERM received"), "{summary}");
+}
