@@ -13,14 +13,14 @@ use crate::support::runner::{REPOSITORY, SHA};
 use crate::support::*;
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
-const TOKEN: &str = "ghs_canaryToken16C7e42F292c6912E7710c838347Ae178B4a";
+pub(crate) const TOKEN: &str = "ghs_canaryToken16C7e42F292c6912E7710c838347Ae178B4a";
 const SECRET: &str = "canary-6f1c2f0e9b";
 const SESSION_TOKEN: &str = "canary-session-token-3a9f0c";
 const OIDC_REQUEST_TOKEN: &str = "canary-oidc-request-token-71be";
 const OIDC_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.canary-oidc-jwt-5d2e.sig";
 const MARKER: &str = "<!-- ecs-deploy:dataspace-dev -->";
 /// The open pull request of the pushed branch `dev`.
-const DEV_PR: u64 = 12;
+pub(crate) const DEV_PR: u64 = 12;
 /// A merged pull request that brought the commit into `main`.
 const MERGED_PR: u64 = 7;
 /// Comments the server shows per page, so that a handful already needs a second page.
@@ -59,7 +59,7 @@ const APP_JSON: &str = r#"{
 }"#;
 
 #[derive(Clone, Copy, PartialEq)]
-enum Fail {
+pub(crate) enum Fail {
     Never,
     /// Creating or editing a comment answers 403, as for a token without `pull-requests: write`.
     Writes403,
@@ -68,13 +68,13 @@ enum Fail {
 }
 
 /// The fake GitHub: one repository, the pull requests of `SHA`, and the comments of them.
-struct GitHub {
+pub(crate) struct GitHub {
     server: HttpServer,
     comments: Arc<Mutex<Vec<Value>>>,
 }
 
 impl GitHub {
-    fn start(pulls: Value, fail: Fail) -> Self {
+    pub(crate) fn start(pulls: Value, fail: Fail) -> Self {
         let comments = Arc::new(Mutex::new(seed_comments()));
         let next_id = Arc::new(AtomicU64::new(1_900_000_000));
         let store = Arc::clone(&comments);
@@ -82,7 +82,7 @@ impl GitHub {
         GitHub { server, comments }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         self.server.url()
     }
 
@@ -96,7 +96,7 @@ impl GitHub {
     }
 
     /// The comments on a pull request carrying our marker.
-    fn ours(&self, pr: u64) -> Vec<Value> {
+    pub(crate) fn ours(&self, pr: u64) -> Vec<Value> {
         self.comments
             .lock()
             .unwrap()
@@ -169,7 +169,7 @@ fn seed_comments() -> Vec<Value> {
     out
 }
 
-fn pull(number: u64, state: &str, head_ref: &str, merged: bool) -> Value {
+pub(crate) fn pull(number: u64, state: &str, head_ref: &str, merged: bool) -> Value {
     let repo = json!({
         "id": 1296269,
         "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5",

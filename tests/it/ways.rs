@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::github;
 use crate::rollout::{self, assert_has, final_revisions, setup};
 use crate::support::seed::CLUSTER;
 use crate::support::{
@@ -92,9 +93,27 @@ fn a_refused_rollback_is_reported_as_failed_with_the_revision_the_service_runs()
         }
         forward(&target, req)
     });
-    let o = files(&proxy.url(), &s).run();
+    let pulls = serde_json::json!([github::pull(github::DEV_PR, "open", "dev", false)]);
+    let gh = github::GitHub::start(pulls, github::Fail::Never);
+    let o = files(&proxy.url(), &s)
+        .env("GITHUB_API_URL", &gh.url())
+        .input("github-token", github::TOKEN)
+        .run();
     o.assert_code(1);
     assert_eq!(o.output("result"), "failed", "{}", o.all_text());
+    // The pull request is told the same: failed, and how to finish the job.
+    let comments = gh.ours(github::DEV_PR);
+    assert_eq!(comments.len(), 1, "{}", o.all_text());
+    let body = comments[0]["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains("## ❌ ecs-deploy: failed on `dataspace-dev`"),
+        "{body}"
+    );
+    assert!(
+        body.contains("the rollback to dataspace-app:1 was refused"),
+        "{body}"
+    );
+    assert!(!body.contains("ecs-deploy: rolled-back"), "{body}");
     assert_eq!(
         final_revisions(&moto, &s),
         ("dataspace-app:2".into(), "dataspace-otel:1".into())
