@@ -101,27 +101,6 @@ pub(crate) enum Done<T, U> {
 /// fate took effect. `what` names the call in errors.
 pub(crate) async fn call_once<T, U, E, R, C, CF, K, KF>(
     what: &str,
-    call: C,
-    reconcile: K,
-) -> Result<Done<T, U>>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
-    C: FnMut() -> CF,
-    CF: Future<Output = std::result::Result<T, SdkError<E, R>>>,
-    K: FnMut() -> KF,
-    KF: Future<Output = Result<Option<U>>>,
-{
-    match tokio::time::timeout(OVERALL, attempts(what, call, reconcile)).await {
-        Ok(r) => r,
-        Err(_) => Err(
-            anyhow!("no answer within {} s, retries included", OVERALL.as_secs()).context(MaybeRan),
-        ),
-    }
-}
-
-async fn attempts<T, U, E, R, C, CF, K, KF>(
-    what: &str,
     mut call: C,
     mut reconcile: K,
 ) -> Result<Done<T, U>>
@@ -133,39 +112,47 @@ where
     K: FnMut() -> KF,
     KF: Future<Output = Result<Option<U>>>,
 {
-    let mut last = String::new();
-    let mut unknown = false;
-    for n in 0..ATTEMPTS {
-        if n > 0 {
-            tokio::time::sleep(backoff(n)).await;
-        }
-        let err = match call().await {
-            Ok(t) => return Ok(Done::Sent(t)),
-            Err(e) => e,
-        };
-        last = aws_error_message(&err);
-        match fate(&err) {
-            // A refusal after an unknown attempt still leaves that attempt unknown.
-            Fate::Refused if unknown => return Err(anyhow!(last).context(MaybeRan)),
-            Fate::Refused => return Err(anyhow!(last)),
-            Fate::NotRun => continue,
-            Fate::Unknown => {
-                unknown = true;
-                match reconcile().await {
-                    Ok(Some(u)) => return Ok(Done::Found(u)),
-                    Ok(None) => continue,
-                    Err(e) => {
-                        return Err(anyhow!(
-                            "{last}; and looking whether the {what} took effect failed: {e:#}"
-                        )
-                        .context(MaybeRan))
+    let attempts = async move {
+        let mut last = String::new();
+        let mut unknown = false;
+        for n in 0..ATTEMPTS {
+            if n > 0 {
+                tokio::time::sleep(backoff(n)).await;
+            }
+            let err = match call().await {
+                Ok(t) => return Ok(Done::Sent(t)),
+                Err(e) => e,
+            };
+            last = aws_error_message(&err);
+            match fate(&err) {
+                // A refusal after an unknown attempt still leaves that attempt unknown.
+                Fate::Refused if unknown => return Err(anyhow!(last).context(MaybeRan)),
+                Fate::Refused => return Err(anyhow!(last)),
+                Fate::NotRun => continue,
+                Fate::Unknown => {
+                    unknown = true;
+                    match reconcile().await {
+                        Ok(Some(u)) => return Ok(Done::Found(u)),
+                        Ok(None) => continue,
+                        Err(e) => {
+                            return Err(anyhow!(
+                                "{last}; and looking whether the {what} took effect failed: {e:#}"
+                            )
+                            .context(MaybeRan))
+                        }
                     }
                 }
             }
         }
+        let e = anyhow!("{last} (after {ATTEMPTS} attempts)");
+        Err(if unknown { e.context(MaybeRan) } else { e })
+    };
+    match tokio::time::timeout(OVERALL, attempts).await {
+        Ok(r) => r,
+        Err(_) => Err(
+            anyhow!("no answer within {} s, retries included", OVERALL.as_secs()).context(MaybeRan),
+        ),
     }
-    let e = anyhow!("{last} (after {ATTEMPTS} attempts)");
-    Err(if unknown { e.context(MaybeRan) } else { e })
 }
 
 /// The per-call configuration that turns the SDK's retries off (`call_once` decides).

@@ -1017,17 +1017,7 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
     let worker = seed::register(&moto, &seed::app_task_definition(&s.app_repo_uri));
     moto.ecs(
         "CreateService",
-        json!({
-            "cluster": OTHER_CLUSTER,
-            "serviceName": OTHER_SERVICE,
-            "taskDefinition": worker,
-            "desiredCount": 1,
-            "launchType": "FARGATE",
-            "networkConfiguration": { "awsvpcConfiguration": {
-                "subnets": [s.subnet_id],
-                "securityGroups": [s.security_group_id],
-            }},
-        }),
+        s.service_body(OTHER_CLUSTER, OTHER_SERVICE, &worker),
     );
     for (name, extra) in [
         (
@@ -1036,17 +1026,7 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
         ),
         ("dataspace-old", json!({})),
     ] {
-        let mut body = json!({
-            "cluster": CLUSTER,
-            "serviceName": name,
-            "taskDefinition": s.app_task_definition_arn,
-            "desiredCount": 1,
-            "launchType": "FARGATE",
-            "networkConfiguration": { "awsvpcConfiguration": {
-                "subnets": [s.subnet_id],
-                "securityGroups": [s.security_group_id],
-            }},
-        });
+        let mut body = s.service_body(CLUSTER, name, &s.app_task_definition_arn);
         body.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());

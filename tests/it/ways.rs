@@ -256,17 +256,7 @@ fn ten_services_with_one_failure_are_all_rolled_back_at_once() {
     for name in &workers {
         moto.ecs(
             "CreateService",
-            serde_json::json!({
-                "cluster": CLUSTER,
-                "serviceName": name,
-                "taskDefinition": s.app_task_definition_arn,
-                "desiredCount": 1,
-                "launchType": "FARGATE",
-                "networkConfiguration": { "awsvpcConfiguration": {
-                    "subnets": [s.subnet_id],
-                    "securityGroups": [s.security_group_id],
-                }},
-            }),
+            s.service_body(CLUSTER, name, &s.app_task_definition_arn),
         );
     }
     let mut builder = StandIn::builder(&moto, &s)

@@ -44,6 +44,22 @@ pub struct Seeded {
 }
 
 impl Seeded {
+    /// A `CreateService` request for a one-task Fargate service on the seeded network, in
+    /// `cluster`, running `task_definition`.
+    pub fn service_body(&self, cluster: &str, name: &str, task_definition: &str) -> Value {
+        json!({
+            "cluster": cluster,
+            "serviceName": name,
+            "taskDefinition": task_definition,
+            "desiredCount": 1,
+            "launchType": "FARGATE",
+            "networkConfiguration": { "awsvpcConfiguration": {
+                "subnets": [self.subnet_id],
+                "securityGroups": [self.security_group_id],
+            }},
+        })
+    }
+
     pub fn services(&self) -> Vec<String> {
         vec![self.app_service.clone(), self.otel_service.clone()]
     }
