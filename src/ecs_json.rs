@@ -19,7 +19,7 @@ use crate::once::Done;
 
 /// Keeps the raw response body of one call.
 #[derive(Debug, Clone, Default)]
-struct KeepBody(Arc<Mutex<Option<Vec<u8>>>>);
+pub(crate) struct KeepBody(Arc<Mutex<Option<Vec<u8>>>>);
 
 impl Intercept for KeepBody {
     fn name(&self) -> &'static str {
@@ -40,7 +40,7 @@ impl Intercept for KeepBody {
 }
 
 impl KeepBody {
-    fn json(&self) -> Result<Value> {
+    pub(crate) fn json(&self) -> Result<Value> {
         let bytes = self
             .0
             .lock()
@@ -51,7 +51,8 @@ impl KeepBody {
     }
 }
 
-fn replace_body(payload: Vec<u8>) -> impl Fn(&mut aws_sdk_ecs::config::http::HttpRequest) {
+/// Sends `payload` (a JSON request document) instead of the body the SDK built.
+pub(crate) fn replace_body(payload: Vec<u8>) -> impl Fn(&mut aws_sdk_ecs::config::http::HttpRequest) {
     move |req| {
         let len = payload.len();
         *req.body_mut() = SdkBody::from(payload.clone());

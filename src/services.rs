@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Result};
-use aws_sdk_ecs::types::{DeploymentRolloutState, Service};
+use aws_sdk_ecs::types::{DeploymentRolloutState, Service, ServiceField};
 
 use crate::aws::aws_error_message;
+use crate::ecs_json::KeepBody;
 use crate::once::Done;
 
 /// `DescribeServices` takes at most this many names per call.
@@ -60,6 +61,10 @@ pub struct Snapshot {
     pub strategy: Option<String>,
     /// `deploymentConfiguration.bakeTimeInMinutes`, when given.
     pub bake_time_minutes: Option<i32>,
+    /// The service as DescribeServices returned it, tags included (`Null` when the answer
+    /// came from another call): the attributes a service definition is compared with, and
+    /// the settings a one-off task takes from its service.
+    pub raw: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -123,6 +128,7 @@ impl Snapshot {
             bake_time_minutes: s
                 .deployment_configuration()
                 .and_then(|c| c.bake_time_in_minutes()),
+            raw: serde_json::Value::Null,
         }
     }
 }
@@ -134,15 +140,22 @@ pub async fn describe(
     cluster: &str,
     names: &[String],
 ) -> Result<BTreeMap<String, Snapshot>, DescribeError> {
-    let calls = names.chunks(DESCRIBE_BATCH).map(|batch| {
-        ecs.describe_services()
+    let calls = names.chunks(DESCRIBE_BATCH).map(|batch| async move {
+        let keep = KeepBody::default();
+        let answer = ecs
+            .describe_services()
             .cluster(cluster)
             .set_services(Some(batch.to_vec()))
+            .include(ServiceField::Tags)
+            .customize()
+            .interceptor(keep.clone())
             .send()
+            .await;
+        answer.map(|a| (a, keep.json().unwrap_or_default()))
     });
     let mut out = BTreeMap::new();
     for answer in crate::context::bounded(calls).await {
-        let answer = answer.map_err(|e| {
+        let (answer, raw) = answer.map_err(|e| {
             let text = aws_error_message(&e);
             if text.starts_with("ClusterNotFoundException") {
                 DescribeError::ClusterNotFound
@@ -150,8 +163,16 @@ pub async fn describe(
                 DescribeError::Other(anyhow!(text))
             }
         })?;
+        let raw_services = raw.get("services").and_then(|v| v.as_array());
         for s in answer.services() {
-            let snap = Snapshot::from_sdk(s);
+            let mut snap = Snapshot::from_sdk(s);
+            snap.raw = raw_services
+                .and_then(|all| {
+                    all.iter()
+                        .find(|v| v.get("serviceName").and_then(|n| n.as_str()) == s.service_name())
+                })
+                .cloned()
+                .unwrap_or_default();
             out.insert(snap.name.clone(), snap);
         }
     }
