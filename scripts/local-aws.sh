@@ -35,20 +35,10 @@ trap stop_moto EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Binds the port itself (0: the kernel picks one, so no other process can take it between
-# choosing and binding), writes it to the file named first, then serves; a taken port fails.
+# scripts/moto-launch.py binds the port itself (0: the kernel picks one, so no other process
+# can take it between choosing and binding) and writes it to the file named first.
 PORT_FILE="$LOG.port"
-MOTO_ECS_SERVICE_RUNNING="${MOTO_ECS_SERVICE_RUNNING:-1}" "$PY" - "$PORT_FILE" "${MOTO_PORT:-0}" >"$LOG" 2>&1 <<'PY' &
-import os, sys
-from werkzeug.serving import make_server
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-server = make_server("127.0.0.1", int(sys.argv[2]), DomainDispatcherApplication(create_backend_app),
-                     threaded=True, request_handler=MotoRequestHandler)
-with open(sys.argv[1] + ".tmp", "w") as f:
-    f.write(str(server.server_address[1]))
-os.replace(sys.argv[1] + ".tmp", sys.argv[1])
-server.serve_forever()
-PY
+MOTO_ECS_SERVICE_RUNNING="${MOTO_ECS_SERVICE_RUNNING:-1}" "$PY" "$ROOT/scripts/moto-launch.py" "$PORT_FILE" "${MOTO_PORT:-0}" >"$LOG" 2>&1 &
 MOTO_PID=$!
 fail() {
   echo "local-aws: $1" >&2

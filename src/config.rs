@@ -69,6 +69,11 @@ pub struct Target {
     /// The path as the user wrote it, for messages and annotations.
     pub shown: String,
     pub role: Role,
+    /// The service-definition file (the shape of CreateService): the service is created from
+    /// it when missing, and its attributes are kept as it says.
+    pub definition: Option<PathBuf>,
+    /// The definition's path as the user wrote it.
+    pub definition_shown: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,7 +269,12 @@ impl Validator {
     fn config(&mut self, raw: &RawArgs, rt: &Runtime) -> Config {
         let mode = self.mode(raw);
         let cluster = self.get("cluster").unwrap_or_default().to_string();
-        if cluster.is_empty() && mode != Mode::Render {
+        // A stack-only run (no service inputs at all) needs no cluster.
+        let stack_only = ["service", "otel-service", "services"]
+            .iter()
+            .all(|i| self.get(i).is_none())
+            && self.get("stack-name").is_some();
+        if cluster.is_empty() && mode != Mode::Render && !(stack_only && mode != Mode::Rollback) {
             self.problem(
                 "input cluster is required: set `cluster:` to the ECS cluster name or ARN (CLI: --cluster)"
                     .into(),
@@ -287,8 +297,9 @@ impl Validator {
         }
         let cluster_arn = self.cluster(&cluster, region.as_deref());
         let targets = self.targets(mode);
-        let targets =
+        let mut targets =
             self.check_targets(targets, &cluster, cluster_arn.as_ref(), region.as_deref());
+        self.definitions(&mut targets);
         let images = self.images();
         let wait = self.boolean("wait-for-service-stability");
         let wait_minutes = self.number("wait-for-minutes").unwrap_or_default();
@@ -298,6 +309,13 @@ impl Validator {
         // Bounded by the table (0 to ECS's 5,000 tasks per service), so the cast is exact.
         let desired_count = self.number("desired-count").map(|n| n as i32);
         let stack = self.stack();
+        // A run with a stack and no service deploys the stack alone.
+        if targets.is_empty() && self.problems.is_empty() && (stack.is_none() || mode == Mode::Rollback) {
+            self.problem(
+                "no service to deploy: give `service` and `task-definition`, `otel-service` and `otel-task-definition`, or `services` lines (or `stack-name` and `stack-template` to deploy the stack alone)"
+                    .into(),
+            );
+        }
         let verify_images = self.boolean("verify-images");
         let pin_image_digests = self.boolean("pin-image-digests");
         let comment_on_pr = self.boolean("comment-on-pr");
@@ -474,13 +492,73 @@ impl Validator {
                 }
             }
         }
-        if targets.is_empty() && self.problems.is_empty() {
-            self.problem(
-                "no service to deploy: give `service` and `task-definition`, `otel-service` and `otel-task-definition`, or `services` lines"
-                    .into(),
-            );
-        }
         targets
+    }
+
+    /// Service-definition files: `service-definition` and `otel-service-definition` for the
+    /// app and the collector, `service-definitions` lines (`service-name=path`) for any
+    /// service of the run.
+    fn definitions(&mut self, targets: &mut [Target]) {
+        let mut given: Vec<(String, String, String)> = Vec::new();
+        for (input, role) in [
+            ("service-definition", Role::App),
+            ("otel-service-definition", Role::Otel),
+        ] {
+            let Some(path) = self.get(input).map(str::to_string) else {
+                continue;
+            };
+            match targets.iter().find(|t| t.role == role) {
+                Some(t) => given.push((t.service.clone(), path, format!("input {input}"))),
+                None => {
+                    let svc = if role == Role::App { "service" } else { "otel-service" };
+                    self.problem(format!(
+                        "input {input} `{path}` is given without {svc}: add `{svc}:` with the ECS service it defines"
+                    ));
+                }
+            }
+        }
+        if let Some(lines) = self.get("service-definitions").map(str::to_string) {
+            for (i, line) in lines.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                match line.split_once('=') {
+                    Some((s, f)) if !s.trim().is_empty() && !f.trim().is_empty() => given.push((
+                        s.trim().to_string(),
+                        f.trim().to_string(),
+                        format!("input service-definitions, line {}", i + 1),
+                    )),
+                    _ => self.problem(format!(
+                        "input service-definitions, line {}: `{line}` is not `service-name=path/to/service-definition.json`",
+                        i + 1
+                    )),
+                }
+            }
+        }
+        for (service, path, origin) in given {
+            let name = crate::arn::last_segment(&service).to_string();
+            let Some(t) = targets
+                .iter_mut()
+                .find(|t| crate::arn::last_segment(&t.service) == name)
+            else {
+                self.problem(format!(
+                    "{origin}: service `{service}` is not deployed by this run: name it in `service`, `otel-service` or `services` too, or remove its definition"
+                ));
+                continue;
+            };
+            if t.definition.is_some() {
+                self.problem(format!(
+                    "{origin}: service `{service}` already has a service definition ({}): give one per service",
+                    t.definition_shown
+                ));
+                continue;
+            }
+            if let Some(p) = self.path(&path, &origin) {
+                t.definition = Some(p);
+                t.definition_shown = path;
+            }
+        }
     }
 
     /// Each service once, in the input `cluster` and the run's region.
@@ -607,6 +685,8 @@ impl Validator {
                 revision: revision.map(str::to_string),
                 shown: file.unwrap_or_default().to_string(),
                 role,
+                definition: None,
+                definition_shown: String::new(),
             },
             origin: format!("input {svc_label}"),
         })

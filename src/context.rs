@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::aws::Aws;
 use crate::config::Config;
-use crate::gha::Printer;
+use crate::gha::{Printer, Runtime};
 use crate::report::Phase;
 use crate::wait::Wait;
 
@@ -95,6 +95,7 @@ impl Timeline {
 pub(crate) struct Ctx<'a> {
     pub aws: Aws,
     pub cfg: &'a Config,
+    pub rt: &'a Runtime,
     pub out: &'a Printer,
     pub account: String,
     pub region: String,

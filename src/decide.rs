@@ -58,6 +58,22 @@ fn undo_words(run: &ServiceRun, cluster: &str) -> Option<(String, bool)> {
         .as_deref()
         .unwrap_or_else(|| run.final_task_definition());
     let hand = by_hand(cluster, run.name(), &u.to);
+    if u.scaled_to_zero {
+        return Some(match (&u.started, &u.outcome) {
+            (Err(e), _) => (
+                format!("it was created in this run and has no earlier revision; scaling it to 0 tasks was refused: {e}; scale or delete it by hand"),
+                false,
+            ),
+            (Ok(_), Some(Outcome::Completed(_))) => (
+                "it was created in this run and has no earlier revision to go back to: it was scaled to 0 tasks".to_string(),
+                true,
+            ),
+            (Ok(_), _) => (
+                "it was created in this run and has no earlier revision: scaling it to 0 tasks was started but not confirmed".to_string(),
+                false,
+            ),
+        });
+    }
     Some(match (&u.started, &u.outcome) {
         (Err(e), _) => (
             format!(
@@ -240,6 +256,8 @@ mod tests {
                 revision: None,
                 shown: "td.json".into(),
                 role: Role::App,
+                definition: None,
+                definition_shown: String::new(),
             },
             live(Some("COMPLETED"), 1),
         );
@@ -262,6 +280,7 @@ mod tests {
             started: started.map(str::to_string).map_err(str::to_string),
             outcome,
             runs_now: Some("arn:aws:ecs:us-east-1:1:task-definition/app:2".into()),
+            scaled_to_zero: false,
         }
     }
 

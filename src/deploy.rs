@@ -18,14 +18,14 @@ use crate::context::{bounded, epoch_now, Clock, Ctx, Intent};
 use crate::decide::{self, Asked};
 use crate::error::Failure;
 use crate::gha::{Printer, Runtime};
-use crate::prelude::{self, Rollouts};
+use crate::prelude::{self, Found, Rollouts};
 use crate::record::{Action, ServiceRun, Undo};
-use crate::render::{self, Rendered};
+use crate::render::{self, Definition, Rendered};
 use crate::report::{Report, RunResult, ServiceReport, ServiceResult, SoFar};
 use crate::rollout::{Change, Watch};
 use crate::services;
 use crate::wait::Outcome;
-use crate::{ecs_json, images, stack, subst, taskdef, verify};
+use crate::{ecs_json, images, servicedef, stack, subst, taskdef, verify};
 
 /// How long one call of the undo (describe, update) may take, at most: an undo must not hold
 /// a failed run for minutes when AWS stops answering. A shorter `wait-for-minutes` bounds it
@@ -51,12 +51,14 @@ pub(crate) async fn run(
     // With a stack, this first rendering only checks the files; the one after the stack is shown.
     let first_out = stack_keys.is_none().then_some(out);
     let rendered = render_files(cfg, rt, first_out, &placeholders)?;
+    let definitions = render_definitions(cfg, rt, &placeholders)?;
     let rollouts = if intent == Intent::Deploy {
         Rollouts::Started
     } else {
         Rollouts::NotStarted
     };
-    let (ctx, mut runs) = prelude::start(cfg, rt, out, clock, rollouts).await?;
+    let ctx = prelude::connect(cfg, rt, out, clock).await?;
+    let (mut runs, cluster_after_stack) = preflight(&ctx, rollouts, &definitions).await?;
     attach(&mut runs, rendered);
     // Images that do not depend on stack outputs are checked before anything changes.
     check_images(&ctx, &mut runs, intent).await?;
@@ -76,7 +78,23 @@ pub(crate) async fn run(
         };
         vars.extend(stack_vars(&stack.outputs));
         let again = render_files(cfg, rt, Some(out), &vars).map_err(|f| after_stack(f, &stack))?;
+        let again_defs =
+            render_definitions(cfg, rt, &vars).map_err(|f| after_stack(f, &stack))?;
         attach(&mut runs, again);
+        attach_definitions(&mut runs, again_defs);
+    }
+    if cluster_after_stack && intent == Intent::Deploy {
+        // Day one: the stack made the cluster; now its services can be looked at.
+        let definitions: Vec<Definition> =
+            runs.iter().filter_map(|r| r.definition.clone()).collect();
+        let before = std::mem::take(&mut runs);
+        runs = preflight_after_stack(&ctx, &definitions, &stack).await?;
+        attach(
+            &mut runs,
+            before.into_iter().filter_map(|r| r.rendered).collect(),
+        );
+    }
+    if stack_keys.is_some() || cluster_after_stack {
         check_images(&ctx, &mut runs, intent).await?;
     }
     // Secrets and log groups may be made by the stack, so they are checked after it.
@@ -147,10 +165,101 @@ pub(crate) async fn run(
         .zip(&runs)
         .map(|(s, r)| (s.result.clone(), r.maybe_changed))
         .collect();
-    report.result = decide::conclude(&results);
+    report.result = match decide::conclude(&results) {
+        // A stack-only run, or one whose services were already as asked, that changed the stack.
+        RunResult::Unchanged if stack.deployed => RunResult::Deployed,
+        other => other,
+    };
     report.duration = ctx.clock.elapsed();
     report.phases = ctx.timeline.take();
     Ok(report)
+}
+
+/// Step 3: the services, as ECS has them. A cluster that does not exist yet but that this
+/// run's stack makes (its template declares an `AWS::ECS::Cluster`) is day one: every service
+/// is one to create from its definition, and (for `deploy`) the services are looked at again
+/// after the stack. Returns the records and whether that second look is due.
+async fn preflight(
+    ctx: &Ctx<'_>,
+    rollouts: Rollouts,
+    definitions: &[Definition],
+) -> Result<(Vec<ServiceRun>, bool), Failure> {
+    let cfg = ctx.cfg;
+    match prelude::preflight(ctx, rollouts, definitions, false).await? {
+        Found::Runs(runs) => Ok((runs, false)),
+        Found::ClusterMissing if stack_makes_cluster(cfg) => {
+            ctx.out.notice(&format!(
+                "cluster `{}` does not exist yet and the stack declares an ECS cluster: the stack comes first, then every service is created from its definition",
+                cfg.cluster
+            ));
+            match prelude::preflight(ctx, rollouts, definitions, true).await? {
+                Found::Runs(runs) => Ok((runs, true)),
+                Found::ClusterMissing => Err(prelude::cluster_missing(cfg, &ctx.region).into()),
+            }
+        }
+        Found::ClusterMissing => Err(prelude::cluster_missing(cfg, &ctx.region).into()),
+    }
+}
+
+/// The run deploys a stack whose template declares an ECS cluster.
+fn stack_makes_cluster(cfg: &Config) -> bool {
+    cfg.stack
+        .as_ref()
+        .is_some_and(|s| s.deploy != crate::config::DeployStack::Never)
+        && stack::declares(cfg, "AWS::ECS::Cluster")
+}
+
+/// Day one, after the stack: the real preflight. Its problems are a failed deploy (the stack
+/// has changed), not invalid input.
+async fn preflight_after_stack(
+    ctx: &Ctx<'_>,
+    definitions: &[Definition],
+    stack: &stack::StackOutcome,
+) -> Result<Vec<ServiceRun>, Failure> {
+    let found = prelude::preflight(ctx, Rollouts::Started, definitions, false)
+        .await
+        .map_err(|f| after_stack(f, stack))?;
+    match found {
+        Found::Runs(runs) => Ok(runs),
+        Found::ClusterMissing => Err(Failure::Other(anyhow!(
+            "{}, but cluster `{}` still does not exist in {}: check that the template's AWS::ECS::Cluster is named like input cluster; no service was changed",
+            if stack.deployed { "the stack was deployed" } else { "the stack is as it was" },
+            ctx.cfg.cluster,
+            ctx.region
+        ))),
+    }
+}
+
+/// The service definitions, rendered like the task definitions (same variables).
+fn render_definitions(
+    cfg: &Config,
+    rt: &Runtime,
+    extra: &BTreeMap<String, String>,
+) -> Result<Vec<Definition>, Failure> {
+    let lookup = lookup(rt, extra);
+    Ok(render::render_definitions(&cfg.targets, &lookup)?)
+}
+
+/// A variable's value: the environment, then the stack's outputs; never a credential's.
+fn lookup<'a>(
+    rt: &'a Runtime,
+    extra: &'a BTreeMap<String, String>,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| {
+        if subst::is_forbidden(name) {
+            None
+        } else {
+            rt.env.get(name).or_else(|| extra.get(name)).cloned()
+        }
+    }
+}
+
+fn attach_definitions(runs: &mut [ServiceRun], definitions: Vec<Definition>) {
+    for d in definitions {
+        if let Some(r) = runs.iter_mut().find(|r| r.target == d.target) {
+            r.definition = Some(d);
+        }
+    }
 }
 
 /// Step 1: every file read, substituted and checked before AWS is contacted.
@@ -162,13 +271,7 @@ pub(crate) fn render_files(
     out: Option<&Printer>,
     extra: &BTreeMap<String, String>,
 ) -> Result<Vec<Rendered>, Failure> {
-    let lookup = |name: &str| {
-        if subst::is_forbidden(name) {
-            None
-        } else {
-            rt.env.get(name).or_else(|| extra.get(name)).cloned()
-        }
-    };
+    let lookup = lookup(rt, extra);
     let result = render::render_all(&cfg.targets, &cfg.images, &lookup);
     let Some(out) = out else {
         return Ok(result?.0);
@@ -234,7 +337,9 @@ async fn check_images(
     checked
 }
 
-/// Step 6: compare each rendered task definition with what its service runs, and decide.
+/// Step 6: compare each rendered task definition and service definition with what its
+/// service runs, and decide. An identical revision registered before (an earlier deploy's)
+/// is reused instead of registering a duplicate.
 async fn diff_services(
     ctx: &Ctx<'_>,
     runs: &mut [ServiceRun],
@@ -242,10 +347,13 @@ async fn diff_services(
 ) -> Result<(), Failure> {
     let (cfg, out) = (ctx.cfg, ctx.out);
     out.group("Compare with the running task definitions");
-    let described = bounded(
-        runs.iter()
-            .map(|r| ecs_json::describe(&ctx.aws.ecs, &r.live.task_definition)),
-    )
+    let described = bounded(runs.iter().map(|r| async move {
+        if r.creating {
+            // Nothing runs yet: everything is new.
+            return Ok((Value::Null, Vec::new()));
+        }
+        ecs_json::describe(&ctx.aws.ecs, &r.live.task_definition).await
+    }))
     .await;
     let asked = Asked {
         force_new_deployment: cfg.rollout.force_new_deployment,
@@ -267,7 +375,28 @@ async fn diff_services(
             .rendered
             .as_ref()
             .ok_or_else(|| anyhow!("service {} has no rendered task definition", r.name()))?;
-        let diff = taskdef::diff(&live_td, &rendered.body);
+        if let Some(def) = &r.definition {
+            let found = servicedef::check_with_task(&def.body, &rendered.body, r.creating);
+            problems.extend(found.iter().map(|p| def.problem(&p.field, &p.message)));
+            if !r.creating {
+                r.changes = servicedef::compare(&def.body, &r.live.raw, r.name());
+                problems.extend(
+                    r.changes
+                        .immutable
+                        .iter()
+                        .map(|p| def.problem(&p.field, &p.message)),
+                );
+            }
+        }
+        let diff = if r.creating {
+            taskdef::Diff {
+                changed: true,
+                unified: String::new(),
+                summary: Vec::new(),
+            }
+        } else {
+            taskdef::diff(&live_td, &rendered.body)
+        };
         let tags_differ = rendered
             .tags
             .as_ref()
@@ -287,45 +416,124 @@ async fn diff_services(
             },
             None => decide::decide(&r.live, diff.changed || tags_differ, asked),
         };
-        let what = match &r.action {
-            Action::Nothing => "unchanged".to_string(),
-            Action::WaitForCurrent(id) => {
-                format!("unchanged, its rollout {id} is still in progress")
-            }
-            Action::Redeploy => "same task definition, new deployment".to_string(),
-            Action::Scale => format!(
-                "same task definition, desired count {} → {}",
-                r.live.desired,
-                cfg.rollout.desired_count.unwrap_or_default()
-            ),
-            Action::Promote(arn) => format!(
-                "moves to the registered revision {} ({} change(s)), nothing is registered",
-                revision_label(arn),
-                diff.summary.len()
-            ),
-            Action::Register if diff.changed => format!("{} change(s)", diff.summary.len()),
-            Action::Register => "tags changed".to_string(),
-        };
-        let way = if r.rollout.is_some() {
-            String::new()
-        } else {
-            format!(" (rolls out {})", r.way.label())
-        };
-        out.line(&format!("{}: {what}{way}", r.name()));
-        for line in &diff.summary {
-            out.line(&format!("  {line}"));
+        if r.creating && r.action != Action::Register && r.action.registered().is_none() {
+            r.action = Action::Register;
         }
-        if intent == Intent::Preview && diff.changed {
-            out.line(&diff.unified);
+        // Changed attributes need an UpdateService even when the task definition is the same.
+        if !r.changes.fields.is_empty()
+            && matches!(
+                r.action,
+                Action::Nothing | Action::WaitForCurrent(_) | Action::Scale
+            )
+        {
+            r.action = Action::Reconfigure;
         }
         r.live_images = taskdef::images(&live_td);
         r.diff = Some(diff);
     }
+    if !problems.is_empty() {
+        out.end_group();
+        return Err(problems.into());
+    }
+    reuse_identical(ctx, runs).await;
+    for r in runs.iter() {
+        show_decision(ctx, r, intent);
+    }
     out.end_group();
-    if problems.is_empty() {
-        Ok(())
+    Ok(())
+}
+
+/// What was decided for one service, in the log.
+fn show_decision(ctx: &Ctx<'_>, r: &ServiceRun, intent: Intent) {
+    let (cfg, out) = (ctx.cfg, ctx.out);
+    let Some(diff) = &r.diff else { return };
+    let new_service = |what: &str| {
+        let def = r
+            .definition
+            .as_ref()
+            .map(|d| d.target.definition_shown.as_str())
+            .unwrap_or("its definition");
+        let verb = if intent == Intent::Deploy { "is created" } else { "would be created" };
+        format!("does not exist: {verb} from {def}, {what}")
+    };
+    let what = match &r.action {
+        Action::Register if r.creating => new_service("on a new revision"),
+        Action::Promote(arn) | Action::Reuse(arn) if r.creating => {
+            new_service(&format!("on the registered revision {}", revision_label(arn)))
+        }
+        Action::Nothing => "unchanged".to_string(),
+        Action::WaitForCurrent(id) => {
+            format!("unchanged, its rollout {id} is still in progress")
+        }
+        Action::Redeploy => "same task definition, new deployment".to_string(),
+        Action::Scale => format!(
+            "same task definition, desired count {} → {}",
+            r.live.desired,
+            cfg.rollout.desired_count.unwrap_or_default()
+        ),
+        Action::Reconfigure => format!(
+            "same task definition, {} service attribute(s) changed",
+            r.changes.summary.len()
+        ),
+        Action::Promote(arn) => format!(
+            "moves to the registered revision {} ({} change(s)), nothing is registered",
+            revision_label(arn),
+            diff.summary.len()
+        ),
+        Action::Reuse(arn) => format!(
+            "{} change(s), identical to the registered revision {}: that one is deployed, nothing is registered",
+            diff.summary.len(),
+            revision_label(arn)
+        ),
+        Action::Register if diff.changed => format!("{} change(s)", diff.summary.len()),
+        Action::Register => "tags changed".to_string(),
+    };
+    let way = if r.rollout.is_some() {
+        String::new()
     } else {
-        Err(problems.into())
+        format!(" (rolls out {})", r.way.label())
+    };
+    out.line(&format!("{}: {what}{way}", r.name()));
+    for line in &diff.summary {
+        out.line(&format!("  {line}"));
+    }
+    for line in &r.changes.summary {
+        out.line(&format!("  service {line}"));
+    }
+    if intent == Intent::Preview && diff.changed && !diff.unified.is_empty() {
+        out.line(&diff.unified);
+    }
+}
+
+/// For every service about to register a new revision: an identical ACTIVE revision among
+/// the family's newest is deployed instead (a revert, or the deploy of an earlier commit),
+/// so revisions are not duplicated. A lookup that fails only costs the reuse.
+async fn reuse_identical(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
+    let found = bounded(runs.iter().map(|r| async move {
+        let doc = r.rendered.as_ref().filter(|_| r.action == Action::Register)?;
+        let family = taskdef::family(&doc.body)?;
+        let skip = r.live.task_definition.as_str();
+        let answer = ecs_json::equal_revision(
+            &ctx.aws.ecs,
+            family,
+            &doc.body,
+            doc.tags.as_deref(),
+            skip,
+            ecs_json::REUSE_DEPTH,
+        )
+        .await;
+        Some(answer)
+    }))
+    .await;
+    for (r, f) in runs.iter_mut().zip(found) {
+        match f {
+            Some(Ok(Some((arn, _)))) => r.action = Action::Reuse(arn),
+            Some(Err(e)) => ctx.out.debug(&format!(
+                "{}: looking for an identical registered revision failed, a new one is registered: {e:#}",
+                r.name()
+            )),
+            _ => {}
+        }
     }
 }
 
@@ -415,8 +623,8 @@ fn tag_set(tags: &[Value]) -> BTreeSet<(String, String)> {
 /// task definition it is deployed to, or an error.
 async fn register(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     let work = runs.iter().map(|r| async move {
-        if let Action::Promote(arn) = &r.action {
-            return Some(Ok(arn.clone()));
+        if let Some(arn) = r.action.registered() {
+            return Some(Ok(arn.to_string()));
         }
         if r.action != Action::Register {
             return None;
@@ -445,31 +653,40 @@ async fn register(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     }
 }
 
-/// Step 7b: start each service's rollout (its way's `start`), all at once. A service that is
-/// unchanged but mid-rollout is followed, not restarted.
+/// Step 7b: start each service's rollout (its way's `start`), all at once, or create it
+/// from its definition. A service that is unchanged but mid-rollout is followed, not
+/// restarted.
 async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     let cfg = ctx.cfg;
     let work = runs.iter().map(|r| async move {
         let (Some(rollout), Some(td), None) = (r.rollout, &r.new_task_definition, &r.error) else {
             return None;
         };
+        if r.creating {
+            return Some(create(ctx, r, td).await);
+        }
         let force = match &r.action {
             Action::Nothing | Action::WaitForCurrent(_) => return None,
             Action::Redeploy => true,
-            Action::Scale | Action::Register | Action::Promote(_) => {
-                cfg.rollout.force_new_deployment
-            }
+            Action::Scale
+            | Action::Register
+            | Action::Promote(_)
+            | Action::Reuse(_)
+            | Action::Reconfigure => cfg.rollout.force_new_deployment || r.changes.force,
         };
         let change = Change {
             task_definition: td.clone(),
             desired_count: cfg.rollout.desired_count,
             force,
+            attributes: r.changes.fields.clone(),
         };
-        Some(
-            rollout
-                .start(&ctx.aws, &cfg.cluster, r.name(), &change)
-                .await,
-        )
+        let started = rollout
+            .start(&ctx.aws, &cfg.cluster, r.name(), &change)
+            .await;
+        if started.is_ok() && !r.changes.tags.is_empty() {
+            tag_service(ctx, r).await;
+        }
+        Some(started)
     });
     let started = bounded(work).await;
     for (r, s) in runs.iter_mut().zip(started) {
@@ -480,8 +697,9 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 }
             }
             Some(Ok(id)) => {
+                let verb = if r.creating { "created on" } else { "updated to" };
                 ctx.out.line(&format!(
-                    "{}: updated to {} (deployment {id})",
+                    "{}: {verb} {} (deployment {id})",
                     r.name(),
                     r.new_task_definition.as_deref().unwrap_or_default()
                 ));
@@ -490,13 +708,58 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 r.deployment = Some(id);
             }
             Some(Err(e)) => {
-                r.maybe_changed = crate::once::maybe_ran(&e);
+                // A CreateService whose answer was lost may have created it (its client token
+                // makes a retry safe, and the undo finds it).
+                r.maybe_changed = r.creating || crate::once::maybe_ran(&e);
                 let e = format!("{e:#}");
                 ctx.out
                     .error(&Default::default(), &format!("{}: {e}", r.name()));
                 r.error = Some(e);
             }
         }
+    }
+}
+
+/// `CreateService` from the service's definition on its new revision, with a client token
+/// derived from the workflow run: a retried call, or a rerun of the same attempt, never
+/// creates a second service. `desiredCount` defaults to 1.
+async fn create(ctx: &Ctx<'_>, r: &ServiceRun, task_definition: &str) -> anyhow::Result<String> {
+    let cfg = ctx.cfg;
+    let def = r
+        .definition
+        .as_ref()
+        .ok_or_else(|| anyhow!("service {} has no definition to create it from", r.name()))?;
+    let mut body = def.body.clone();
+    if let Some(o) = body.as_object_mut() {
+        let n = cfg
+            .rollout
+            .desired_count
+            .map(Value::from)
+            .or_else(|| o.get("desiredCount").cloned())
+            .unwrap_or_else(|| Value::from(1));
+        o.insert("desiredCount".into(), n);
+    }
+    let token = ctx.rt.idempotency_token(&format!(
+        "CreateService {} {} {}",
+        cfg.cluster,
+        r.name(),
+        task_definition
+    ));
+    let body = servicedef::create_body(&body, &cfg.cluster, r.name(), task_definition, &token);
+    services::create(&ctx.aws.ecs, r.name(), &body).await
+}
+
+/// Adds the definition's new or changed tags to the service (`TagResource`); a refusal is a
+/// warning: the deployment has started and tags do not change what runs.
+async fn tag_service(ctx: &Ctx<'_>, r: &ServiceRun) {
+    let Some(arn) = r.live.raw.get("serviceArn").and_then(Value::as_str) else {
+        return;
+    };
+    if let Err(e) = services::tag(&ctx.aws.ecs, arn, &r.changes.tags).await {
+        ctx.out.warning(&format!(
+            "{}: the service's tags were not updated: {e:#}",
+            r.name()
+        ));
     }
 }
 
@@ -514,7 +777,7 @@ async fn wait_for_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 rollout: r.rollout?,
                 deployment: r.deployment.clone()?,
                 before: r.live.primary().map(|d| d.id.clone()),
-                before_task_definition: r.updated.then(|| r.previous_revision()),
+                before_task_definition: (r.updated && !r.creating).then(|| r.previous_revision()),
             })
         })
         .collect();
@@ -642,7 +905,11 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
         started: Err("not started".into()),
         outcome: None,
         runs_now: live_now.map(|s| s.task_definition.clone()),
+        scaled_to_zero: false,
     };
+    if r.creating {
+        return scale_to_zero(ctx, r, undo).await;
+    }
     let primary = live_now.and_then(|s| s.primary());
     if let Some(d) =
         primary.filter(|d| Some(&d.id) != r.deployment.as_ref() && d.task_definition == previous)
@@ -670,16 +937,14 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
     let Some(rollout) = r.rollout else {
         return undo;
     };
-    let call = rollout.undo(&ctx.aws, &cfg.cluster, name, &previous, &ours);
-    let limit = undo_call_limit(ctx);
-    undo.started = match tokio::time::timeout(limit, call).await {
-        Ok(Ok(id)) => Ok(id),
-        Ok(Err(e)) => Err(format!("{e:#}")),
-        Err(_) => Err(format!(
-            "UpdateService did not answer within {} s",
-            limit.as_secs_f64()
-        )),
+    let back = Change {
+        task_definition: previous.clone(),
+        desired_count: None,
+        force: previous == ours,
+        attributes: r.changes.previous(&r.live.raw),
     };
+    let call = rollout.undo(&ctx.aws, &cfg.cluster, name, &back);
+    undo.started = within_undo_limit(ctx, call).await;
     if let Err(e) = &undo.started {
         out.error(
             &Default::default(),
@@ -692,11 +957,58 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
     undo
 }
 
+/// An undo's UpdateService, bounded by `undo_call_limit`; the error as text.
+async fn within_undo_limit(
+    ctx: &Ctx<'_>,
+    call: impl std::future::Future<Output = anyhow::Result<String>>,
+) -> Result<String, String> {
+    let limit = undo_call_limit(ctx);
+    match tokio::time::timeout(limit, call).await {
+        Ok(Ok(id)) => Ok(id),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(_) => Err(format!(
+            "UpdateService did not answer within {} s",
+            limit.as_secs_f64()
+        )),
+    }
+}
+
+/// The undo of a service created in this run: it has no earlier revision, so it is scaled to
+/// 0 tasks (and stays, for its events and a fixed deploy).
+async fn scale_to_zero(ctx: &Ctx<'_>, r: &ServiceRun, mut undo: Undo) -> Undo {
+    let name = r.name();
+    let ours = r.new_task_definition.clone().unwrap_or_default();
+    undo.to = ours.clone();
+    undo.scaled_to_zero = true;
+    ctx.out.line(&format!(
+        "{name}: created in this run, so there is no earlier revision to go back to: scaling it to 0 tasks"
+    ));
+    let none = serde_json::Map::new();
+    let call = services::update(
+        &ctx.aws.ecs,
+        &ctx.cfg.cluster,
+        name,
+        &ours,
+        Some(0),
+        false,
+        &none,
+    );
+    undo.started = within_undo_limit(ctx, call).await;
+    if let Err(e) = &undo.started {
+        ctx.out.error(
+            &Default::default(),
+            &format!("{name}: scaling to 0 failed: {e}"),
+        );
+    }
+    undo
+}
+
 /// One service's row of the report.
 fn service_report(r: &ServiceRun, intent: Intent, cluster: &str) -> ServiceReport {
     let result = match (&r.action, intent) {
         (_, Intent::Deploy) => decide::service_result(r, cluster),
         (Action::Nothing, _) => ServiceResult::Unchanged,
+        _ if r.creating => ServiceResult::WouldCreate,
         _ => ServiceResult::WouldDeploy,
     };
     let images = match (&r.action, &r.rendered) {
@@ -720,5 +1032,7 @@ fn service_report(r: &ServiceRun, intent: Intent, cluster: &str) -> ServiceRepor
         },
         updated: r.updated,
         rolls_out: r.way.label(),
+        created: r.creating,
+        attributes: r.changes.summary.clone(),
     }
 }

@@ -114,6 +114,24 @@ async fn newest_equal(
     body: &Value,
     tags: Option<&[Value]>,
 ) -> Result<Option<Value>> {
+    Ok(equal_revision(ecs, family, body, tags, "", 1).await?.map(|(_, td)| td))
+}
+
+/// How many of a family's newest ACTIVE revisions are compared with a rendered document
+/// before registering it: enough to find the previous deploys' (a revert, a redeploy of an
+/// older commit), few enough to cost one round trip of concurrent describes.
+pub const REUSE_DEPTH: usize = 5;
+
+/// The newest of the `depth` newest ACTIVE revisions of `family` (other than `skip`) that is
+/// what `body` with `tags` would register, with its document.
+pub async fn equal_revision(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+    body: &Value,
+    tags: Option<&[Value]>,
+    skip: &str,
+    depth: usize,
+) -> Result<Option<(String, Value)>> {
     let page = ecs
         .list_task_definitions()
         .family_prefix(family)
@@ -121,26 +139,35 @@ async fn newest_equal(
         .sort(aws_sdk_ecs::types::SortOrder::Desc)
         .send()
         .await
-        .aws_context(|| format!("listing the newest revision of family {family}"))?;
-    // The newest by revision number, whatever order the answer is in.
-    let newest = page
+        .aws_context(|| format!("listing the newest revisions of family {family}"))?;
+    // `familyPrefix` matches by prefix: keep this family's, newest first by revision number,
+    // whatever order the answer is in.
+    let mut mine: Vec<(i64, &String)> = page
         .task_definition_arns()
         .iter()
-        .filter_map(|a| Some((crate::arn::family_revision(a)?.1, a)))
-        .max_by_key(|(r, _)| *r);
-    let Some((_, arn)) = newest else {
-        return Ok(None);
-    };
-    let (td, live_tags) = describe(ecs, arn).await?;
-    let same_tags = tags.is_none_or(|t| {
-        let set = |v: &[Value]| {
-            v.iter()
-                .map(Value::to_string)
-                .collect::<std::collections::BTreeSet<_>>()
-        };
-        set(t) == set(&live_tags)
-    });
-    Ok((same_tags && !crate::taskdef::diff(&td, body).changed).then_some(td))
+        .filter_map(|a| {
+            let (f, r) = crate::arn::family_revision(a)?;
+            (f == family && a != skip).then_some((r as i64, a))
+        })
+        .collect();
+    mine.sort_by(|a, b| b.0.cmp(&a.0));
+    mine.truncate(depth);
+    let described = crate::context::bounded(mine.iter().map(|(_, a)| describe(ecs, a))).await;
+    for ((_, arn), d) in mine.iter().zip(described) {
+        let (td, live_tags) = d?;
+        let same_tags = tags.is_none_or(|t| {
+            let set = |v: &[Value]| {
+                v.iter()
+                    .map(Value::to_string)
+                    .collect::<std::collections::BTreeSet<_>>()
+            };
+            set(t) == set(&live_tags)
+        });
+        if same_tags && !crate::taskdef::diff(&td, body).changed {
+            return Ok(Some(((*arn).clone(), td)));
+        }
+    }
+    Ok(None)
 }
 
 /// Describes a task definition (family, family:revision or ARN) with its tags.

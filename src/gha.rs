@@ -30,6 +30,7 @@ pub struct Runtime {
     pub git_ref: Option<String>,
     pub repository: Option<String>,
     pub run_id: Option<String>,
+    pub run_attempt: Option<String>,
     pub server_url: Option<String>,
     pub api_url: Option<String>,
     /// Every environment variable, for substitution (credential carriers are filtered there).
@@ -58,6 +59,7 @@ impl Runtime {
             git_ref: get("GITHUB_REF"),
             repository: get("GITHUB_REPOSITORY"),
             run_id: get("GITHUB_RUN_ID"),
+            run_attempt: get("GITHUB_RUN_ATTEMPT"),
             server_url: get("GITHUB_SERVER_URL"),
             api_url: get("GITHUB_API_URL"),
             env,
@@ -80,6 +82,27 @@ impl Runtime {
         ["AWS_REGION", "AWS_DEFAULT_REGION"]
             .iter()
             .find_map(|k| self.env.get(*k).filter(|v| !v.is_empty()).cloned())
+    }
+
+    /// An idempotency token for one call of this run (`what` names the call and its
+    /// object): the same for a retried call and for a rerun of the same attempt of the same
+    /// workflow run, different for another attempt. 32 hex characters (CreateService takes
+    /// up to 36, RunTask up to 64). Outside a runner it is random: each CLI run is new.
+    pub fn idempotency_token(&self, what: &str) -> String {
+        let (Some(repo), Some(run)) = (&self.repository, &self.run_id) else {
+            return random_token();
+        };
+        let key = format!(
+            "{repo}\n{run}\n{}\n{what}",
+            self.run_attempt.as_deref().unwrap_or("1")
+        );
+        // FNV-1a, twice with different offsets: stable across builds and platforms.
+        let fnv = |offset: u64| {
+            key.bytes().fold(offset, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+        };
+        format!("{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x6c62_272e_07bb_0142))
     }
 
     pub fn run_url(&self) -> Option<String> {

@@ -138,6 +138,24 @@ pub const INPUTS: &[InputSpec] = &[
         "More services, one per line: service-name=path/to/taskdef.json (or service-name=family:revision to promote a registered revision)",
     ),
     input(
+        "service-definition",
+        Path,
+        None,
+        "Path of the app service's service-definition file (JSON or YAML, the shape of `aws ecs create-service --cli-input-json` without cluster, serviceName and taskDefinition). A missing service is created from it; an existing one gets the attributes it gives (desiredCount only at creation).",
+    ),
+    input(
+        "otel-service-definition",
+        Path,
+        None,
+        "Path of the collector's service-definition file.",
+    ),
+    input(
+        "service-definitions",
+        Lines,
+        None,
+        "Service-definition files for any service of the run, one per line: service-name=path/to/service-definition.json",
+    ),
+    input(
         "images",
         Lines,
         None,
@@ -307,6 +325,10 @@ pub const OUTPUTS: &[(&str, &str)] = &[
     (
         "changed-services",
         "JSON array of the services that got a new deployment.",
+    ),
+    (
+        "services-revisions",
+        "One line per service, service-name=task-definition-arn: give it to a later job's `services` input to promote exactly these revisions (test, approval, prod).",
     ),
     (
         "stack-deployed",

@@ -27,6 +27,7 @@ mod render;
 mod report;
 mod rollback;
 mod rollout;
+mod servicedef;
 mod services;
 mod stack;
 mod subst;

@@ -10,6 +10,7 @@ use crate::credentials;
 use crate::error::{Failure, InputProblem};
 use crate::gha::{Printer, Runtime};
 use crate::record::ServiceRun;
+use crate::render::Definition;
 use crate::services;
 
 /// Whether the run will start rollouts: then a service whose way of rolling out this build
@@ -20,7 +21,9 @@ pub(crate) enum Rollouts {
     NotStarted,
 }
 
-/// Credentials, account and preflight; returns the context and one record per service.
+/// Credentials, account and preflight; returns the context and one record per service
+/// (services without a definition must exist: `rollback` and the other commands that only
+/// act on existing services).
 pub(crate) async fn start<'a>(
     cfg: &'a Config,
     rt: &'a Runtime,
@@ -28,31 +31,99 @@ pub(crate) async fn start<'a>(
     clock: Clock,
     rollouts: Rollouts,
 ) -> Result<(Ctx<'a>, Vec<ServiceRun>), Failure> {
+    let ctx = connect(cfg, rt, out, clock).await?;
+    match preflight(&ctx, rollouts, &[], false).await? {
+        Found::Runs(runs) => Ok((ctx, runs)),
+        Found::ClusterMissing => Err(cluster_missing(cfg, &ctx.region).into()),
+    }
+}
+
+/// Credentials and the account: the context every step after it uses.
+pub(crate) async fn connect<'a>(
+    cfg: &'a Config,
+    rt: &'a Runtime,
+    out: &'a Printer,
+    clock: Clock,
+) -> Result<Ctx<'a>, Failure> {
     let region = cfg.region.clone().unwrap_or_default();
     let aws = credentials::connect(&cfg.credentials, rt, &region, out).await?;
     let account = aws.account_id().await?;
-    let ctx = Ctx {
+    Ok(Ctx {
         aws,
         cfg,
+        rt,
         out,
         account,
         region,
         clock,
         timeline: Timeline::default(),
-    };
-    let runs = preflight(&ctx, rollouts).await?;
-    Ok((ctx, runs))
+    })
 }
 
-/// The cluster and every service exist, are ACTIVE, and (when rollouts are started) roll out
-/// in a way this build drives. Every problem is reported at once.
-async fn preflight(ctx: &Ctx<'_>, rollouts: Rollouts) -> Result<Vec<ServiceRun>, Failure> {
+/// What preflight found.
+pub(crate) enum Found {
+    /// One record per service (a missing service with a definition is one to create).
+    Runs(Vec<ServiceRun>),
+    /// The cluster does not exist (the caller decides whether the stack makes it).
+    ClusterMissing,
+}
+
+/// The message for a cluster that does not exist and that no stack of this run makes.
+pub(crate) fn cluster_missing(cfg: &Config, region: &str) -> InputProblem {
+    let cluster = &cfg.cluster;
+    InputProblem::new(format!(
+        "cluster `{cluster}` was not found in {region}: check input cluster and region (and that the credentials are for the right account); a new environment's cluster can come from the stack (inputs stack-name and stack-template) with each service's definition (input service-definition)"
+    ))
+}
+
+/// The input that gives a service its definition, for messages.
+pub(crate) fn definition_input(t: &crate::config::Target) -> String {
+    match t.role {
+        crate::config::Role::App => "service-definition".into(),
+        crate::config::Role::Otel => "otel-service-definition".into(),
+        crate::config::Role::Extra => format!(
+            "a `service-definitions` line `{}=path/to/service-definition.json`",
+            last_segment(&t.service)
+        ),
+    }
+}
+
+/// The cluster and every service exist (or are created from their definitions), are
+/// ACTIVE, and (when rollouts are started) roll out in a way this build drives. Every
+/// problem is reported at once. With `all_new`, nothing is asked: the cluster does not exist
+/// yet, so every service is one to create.
+pub(crate) async fn preflight(
+    ctx: &Ctx<'_>,
+    rollouts: Rollouts,
+    definitions: &[Definition],
+    all_new: bool,
+) -> Result<Found, Failure> {
     let (cfg, out) = (ctx.cfg, ctx.out);
+    if cfg.targets.is_empty() {
+        return Ok(Found::Runs(Vec::new()));
+    }
     out.group("Preflight");
-    let result = check(&ctx.aws, cfg, &ctx.region, rollouts).await;
-    if let Ok(runs) = &result {
+    let result = if all_new {
+        create_all(cfg, definitions, rollouts).map(Found::Runs)
+    } else {
+        check(&ctx.aws, cfg, &ctx.region, rollouts, definitions).await
+    };
+    if let Ok(Found::Runs(runs)) = &result {
         for r in runs {
             let s = &r.live;
+            if r.creating {
+                let def = r
+                    .definition
+                    .as_ref()
+                    .map(|d| d.target.definition_shown.as_str())
+                    .unwrap_or_default();
+                out.line(&format!(
+                    "{}: does not exist yet: created from {def}, rolls out {}",
+                    s.name,
+                    r.way.label()
+                ));
+                continue;
+            }
             out.line(&format!(
                 "{}: ACTIVE, {} of {} running, task definition {}, rolls out {}",
                 s.name,
@@ -61,10 +132,76 @@ async fn preflight(ctx: &Ctx<'_>, rollouts: Rollouts) -> Result<Vec<ServiceRun>,
                 s.task_definition,
                 r.way.label()
             ));
+            if let Some(stack) = owning_stack(&s.raw) {
+                out.warning(&format!(
+                    "service {} was created by CloudFormation stack `{stack}` (its tag aws:cloudformation:stack-name): updating it here makes that stack drift, and the stack's next update may put its own task definition back; deploy it with one of the two",
+                    s.name
+                ));
+            }
         }
     }
     out.end_group();
     result
+}
+
+/// The stack that created a service, from the tag CloudFormation puts on what it creates.
+fn owning_stack(raw: &serde_json::Value) -> Option<String> {
+    raw.get("tags")?
+        .as_array()?
+        .iter()
+        .find(|t| t.get("key").and_then(|k| k.as_str()) == Some("aws:cloudformation:stack-name"))
+        .and_then(|t| t.get("value")?.as_str())
+        .map(str::to_string)
+}
+
+fn definition_of<'d>(definitions: &'d [Definition], t: &crate::config::Target) -> Option<&'d Definition> {
+    definitions.iter().find(|d| &d.target == t)
+}
+
+/// Every service is new (its cluster does not exist yet): each needs its definition.
+fn create_all(
+    cfg: &Config,
+    definitions: &[Definition],
+    rollouts: Rollouts,
+) -> Result<Vec<ServiceRun>, Failure> {
+    let mut problems = Vec::new();
+    let mut runs = Vec::new();
+    for t in &cfg.targets {
+        match definition_of(definitions, t) {
+            Some(d) => {
+                let run = new_service(t, d, rollouts, &mut problems);
+                runs.push(run);
+            }
+            None => problems.push(InputProblem::new(format!(
+                "service `{}` does not exist yet (cluster `{}` does not exist either): give its service definition ({}) so it is created, or create it before deploying",
+                t.service,
+                cfg.cluster,
+                definition_input(t)
+            ))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(runs)
+    } else {
+        Err(problems.into())
+    }
+}
+
+fn new_service(
+    t: &crate::config::Target,
+    d: &Definition,
+    rollouts: Rollouts,
+    problems: &mut Vec<InputProblem>,
+) -> ServiceRun {
+    let mut run = ServiceRun::to_create(t.clone(), &d.body);
+    run.definition = Some(d.clone());
+    if let (Rollouts::Started, Err(why)) = (rollouts, run.way.rollout()) {
+        problems.push(InputProblem::new(format!(
+            "service `{}` (to be created from {}) {why}",
+            t.service, d.target.definition_shown
+        )));
+    }
+    run
 }
 
 async fn check(
@@ -72,29 +209,36 @@ async fn check(
     cfg: &Config,
     region: &str,
     rollouts: Rollouts,
-) -> Result<Vec<ServiceRun>, Failure> {
+    definitions: &[Definition],
+) -> Result<Found, Failure> {
     let cluster = &cfg.cluster;
     let names: Vec<String> = cfg.targets.iter().map(|t| t.service.clone()).collect();
     let Some(mut found) = services::describe_for_preflight(&aws.ecs, cluster, &names).await? else {
-        return Err(InputProblem::new(format!(
-            "cluster `{cluster}` was not found in {region}: check input cluster and region (and that the credentials are for the right account)"
-        ))
-        .into());
+        return Ok(Found::ClusterMissing);
     };
     let mut problems = Vec::new();
     let mut runs = Vec::new();
     for t in &cfg.targets {
         let name = &t.service;
-        match found.remove(last_segment(name)) {
-            None => problems.push(InputProblem::new(format!(
-                "service `{name}` was not found in cluster `{cluster}` ({region}): check the service name, and that it belongs to this cluster"
+        let def = definition_of(definitions, t);
+        match (found.remove(last_segment(name)), def) {
+            // INACTIVE is a deleted service: a definition creates it anew.
+            (None, Some(d)) => runs.push(new_service(t, d, rollouts, &mut problems)),
+            (Some(s), Some(d)) if s.status == "INACTIVE" => {
+                runs.push(new_service(t, d, rollouts, &mut problems))
+            }
+            (None, None) => problems.push(InputProblem::new(format!(
+                "service `{name}` was not found in cluster `{cluster}` ({region}): check the service name, and that it belongs to this cluster; to create it, give its service definition ({})",
+                definition_input(t)
             ))),
-            Some(s) if s.status != "ACTIVE" => problems.push(InputProblem::new(format!(
-                "service `{name}` in cluster `{cluster}` is {}, not ACTIVE: recreate it, or remove it from the inputs",
-                s.status
+            (Some(s), _) if s.status != "ACTIVE" => problems.push(InputProblem::new(format!(
+                "service `{name}` in cluster `{cluster}` is {}, not ACTIVE: give its service definition ({}) to create it anew once it is gone, or remove it from the inputs",
+                s.status,
+                definition_input(t)
             ))),
-            Some(s) => {
-                let run = ServiceRun::new(t.clone(), s);
+            (Some(s), def) => {
+                let mut run = ServiceRun::new(t.clone(), s);
+                run.definition = def.cloned();
                 if let (Rollouts::Started, Err(why)) = (rollouts, run.way.rollout()) {
                     problems.push(InputProblem::new(format!("service `{name}` {why}")));
                 }
@@ -103,7 +247,7 @@ async fn check(
         }
     }
     if problems.is_empty() {
-        Ok(runs)
+        Ok(Found::Runs(runs))
     } else {
         Err(problems.into())
     }

@@ -6,11 +6,13 @@
 //! pure `decide` and `conclude` (in `decide.rs`) read them to say what to do and what happened.
 
 use crate::config::Target;
-use crate::render::Rendered;
+use crate::render::{Definition, Rendered};
 use crate::rollout::{Rollout, Way};
+use crate::servicedef::Changes;
 use crate::services::Snapshot;
 use crate::taskdef::Diff;
 use crate::wait::Outcome;
+use serde_json::Value;
 
 /// What to do with one service, decided from the diff and its live state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,22 @@ pub(crate) enum Action {
     Register,
     /// Deploy this registered revision (promotion); nothing is registered.
     Promote(String),
+    /// Deploy this registered revision, identical to the rendered document (an earlier
+    /// deploy's): reused instead of registering a duplicate.
+    Reuse(String),
+    /// Same task definition, changed service attributes (from its service definition): one
+    /// UpdateService with them.
+    Reconfigure,
+}
+
+impl Action {
+    /// The registered revision this action deploys without registering, if any.
+    pub(crate) fn registered(&self) -> Option<&str> {
+        match self {
+            Action::Promote(arn) | Action::Reuse(arn) => Some(arn),
+            _ => None,
+        }
+    }
 }
 
 /// The undo of one service: where it went back to, and what ECS confirmed of it.
@@ -43,6 +61,9 @@ pub(crate) struct Undo {
     pub outcome: Option<Outcome>,
     /// The revision ECS said the service runs when the undo began.
     pub runs_now: Option<String>,
+    /// The service was created in this run: it has no earlier revision, so the undo scaled
+    /// it to 0 tasks instead.
+    pub scaled_to_zero: bool,
 }
 
 impl Undo {
@@ -61,6 +82,12 @@ pub(crate) struct ServiceRun {
     /// `None` for a way this build cannot drive (only `plan` and `verify` get that far).
     pub rollout: Option<Rollout>,
     pub rendered: Option<Rendered>,
+    /// Its service definition, when one was given.
+    pub definition: Option<Definition>,
+    /// The service does not exist yet: it is created from its definition.
+    pub creating: bool,
+    /// How its definition differs from the live service (attributes UpdateService sends).
+    pub changes: Changes,
     /// The containers' images of the revision it runs now.
     pub live_images: Vec<(String, String)>,
     pub diff: Option<Diff>,
@@ -89,6 +116,9 @@ impl ServiceRun {
             target,
             live,
             rendered: None,
+            definition: None,
+            creating: false,
+            changes: Changes::default(),
             live_images: Vec::new(),
             diff: None,
             action: Action::Nothing,
@@ -100,6 +130,40 @@ impl ServiceRun {
             outcome: None,
             undo: None,
         }
+    }
+
+    /// A service that does not exist yet and is created from `definition` (the cluster may
+    /// not exist yet either): its way of rolling out is the one the definition asks for.
+    pub(crate) fn to_create(target: Target, definition: &Value) -> ServiceRun {
+        let mut raw = definition.clone();
+        if let Some(o) = raw.as_object_mut() {
+            o.insert(
+                "serviceName".into(),
+                crate::arn::last_segment(&target.service).into(),
+            );
+        }
+        let live = Snapshot {
+            name: crate::arn::last_segment(&target.service).to_string(),
+            status: "MISSING".into(),
+            desired: definition
+                .get("desiredCount")
+                .and_then(Value::as_i64)
+                .unwrap_or(1) as i32,
+            controller: definition
+                .pointer("/deploymentController/type")
+                .and_then(Value::as_str)
+                .unwrap_or("ECS")
+                .to_string(),
+            strategy: definition
+                .pointer("/deploymentConfiguration/strategy")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            raw,
+            ..Snapshot::default()
+        };
+        let mut run = ServiceRun::new(target, live);
+        run.creating = true;
+        run
     }
 
     pub(crate) fn name(&self) -> &str {

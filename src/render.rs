@@ -37,35 +37,10 @@ pub fn render_all(
             line,
             col,
         };
-        let text = match document::read(path, Kind::TaskDefinition) {
-            Ok(text) => text,
-            Err(p) => {
-                problems.push(InputProblem::at(
-                    file_at(None, None),
-                    format!("{}: {}", t.shown, p.message),
-                ));
-                continue;
-            }
-        };
-        let doc = match document::parse(path, &text, Kind::TaskDefinition) {
-            Ok(d) => d,
-            Err(p) => {
-                problems.push(InputProblem::at(
-                    file_at(p.line, p.column),
-                    format!("{}: {}", t.shown, p.message),
-                ));
-                continue;
-            }
-        };
-        let done = match subst::substitute(&doc, &text, lookup) {
-            Ok(d) => d,
+        let done = match load(path, &t.shown, lookup) {
+            Ok((done, _)) => done,
             Err(ps) => {
-                problems.extend(ps.into_iter().map(|p| {
-                    InputProblem::at(
-                        file_at(p.line, p.column),
-                        format!("{}: {}", t.shown, p.message),
-                    )
-                }));
+                problems.extend(ps);
                 continue;
             }
         };
@@ -120,6 +95,109 @@ pub fn render_all(
     } else {
         Err(problems)
     }
+}
+
+/// Reads, parses and substitutes one file; problems name the file, line and column.
+fn load(
+    path: &std::path::Path,
+    shown: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(subst::Substituted, String), Vec<InputProblem>> {
+    let file_at = |line: Option<usize>, col: Option<usize>| Location {
+        file: Some(std::path::PathBuf::from(shown)),
+        line,
+        col,
+    };
+    let text = document::read(path, Kind::TaskDefinition)
+        .map_err(|p| vec![InputProblem::at(file_at(None, None), format!("{shown}: {}", p.message))])?;
+    let doc = document::parse(path, &text, Kind::TaskDefinition).map_err(|p| {
+        vec![InputProblem::at(
+            file_at(p.line, p.column),
+            format!("{shown}: {}", p.message),
+        )]
+    })?;
+    let done = subst::substitute(&doc, &text, lookup).map_err(|ps| {
+        ps.into_iter()
+            .map(|p| InputProblem::at(file_at(p.line, p.column), format!("{shown}: {}", p.message)))
+            .collect::<Vec<_>>()
+    })?;
+    Ok((done, text))
+}
+
+/// A service definition, substituted and checked against the CreateService shape.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub target: Target,
+    pub body: Value,
+    /// The file's text, for the line of a field named in a later problem.
+    pub text: String,
+}
+
+impl Definition {
+    /// A problem with one field of this definition, at the field's line.
+    pub fn problem(&self, field: &str, message: &str) -> InputProblem {
+        InputProblem::at(
+            Location {
+                file: Some(std::path::PathBuf::from(&self.target.definition_shown)),
+                line: line_of(&self.text, field),
+                col: None,
+            },
+            format!("{}: {message}", self.target.definition_shown),
+        )
+    }
+}
+
+/// Renders every target's service-definition file, with the same substitution as task
+/// definitions; every problem in every file is returned at once.
+pub fn render_definitions(
+    targets: &[Target],
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Definition>, Vec<InputProblem>> {
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    for t in targets {
+        let Some(path) = &t.definition else { continue };
+        let (done, text) = match load(path, &t.definition_shown, lookup) {
+            Ok(d) => d,
+            Err(ps) => {
+                problems.extend(ps);
+                continue;
+            }
+        };
+        let mut def = Definition {
+            target: t.clone(),
+            body: done.doc,
+            text,
+        };
+        let found = crate::servicedef::check(&mut def.body, &t.service);
+        if found.is_empty() {
+            out.push(def);
+        } else {
+            problems.extend(found.iter().map(|p| def.problem(&p.field, &p.message)));
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The first line naming `field` (the last part of a dotted path) as a key, JSON or YAML.
+fn line_of(text: &str, field: &str) -> Option<usize> {
+    let key = field.rsplit('.').next().unwrap_or(field);
+    let key = key.split('[').next().unwrap_or(key);
+    if key.is_empty() {
+        return None;
+    }
+    let quoted = format!("\"{key}\"");
+    let yaml = format!("{key}:");
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches("- ");
+            l.starts_with(&quoted) || l.starts_with(&yaml) || l.starts_with(&format!("'{key}'"))
+        })
+        .map(|i| i + 1)
 }
 
 /// Registers the substituted values that must never be printed: every value of a variable

@@ -51,6 +51,8 @@ pub enum ServiceResult {
     Unchanged,
     /// Plan mode: would get a new revision.
     WouldDeploy,
+    /// Plan mode: does not exist, would be created from its definition.
+    WouldCreate,
     Deployed,
     /// Registered and updated, but not waited for.
     Updated,
@@ -69,6 +71,7 @@ impl ServiceResult {
         match self {
             ServiceResult::Unchanged => "unchanged".into(),
             ServiceResult::WouldDeploy => "would deploy".into(),
+            ServiceResult::WouldCreate => "would create".into(),
             ServiceResult::Deployed => "deployed".into(),
             ServiceResult::Updated => "updated (not waited for)".into(),
             ServiceResult::Failed(_) => "failed".into(),
@@ -98,6 +101,10 @@ pub struct ServiceReport {
     pub updated: bool,
     /// How it rolls out (`rollout::Way::label`): shown by `plan` when it is not rolling.
     pub rolls_out: String,
+    /// It did not exist: created (or, in a plan, to be created) from its definition.
+    pub created: bool,
+    /// One line per changed service attribute (from its service definition).
+    pub attributes: Vec<String>,
 }
 
 /// The services' rows as far as a run got, kept where the top level can read them when it
@@ -230,10 +237,21 @@ pub fn outputs(r: &Report) -> Vec<(String, String)> {
             Value::Object(arns).to_string(),
         ),
         ("changed-services".into(), json!(changed).to_string()),
+        ("services-revisions".into(), revision_lines(r)),
         ("stack-deployed".into(), r.stack_deployed.to_string()),
         ("stack-outputs".into(), json!(r.stack_outputs).to_string()),
         ("result".into(), r.result.as_str().into()),
     ]
+}
+
+/// One `service-name=task-definition-arn` line per service: a later job's `services` input,
+/// which promotes exactly these revisions (test → prod).
+fn revision_lines(r: &Report) -> String {
+    r.services
+        .iter()
+        .map(|s| format!("{}={}", s.service, s.new_task_definition))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The outputs as one JSON object (`--output json`); JSON-valued outputs are nested as JSON.
@@ -408,7 +426,14 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(out, "|---|---|---|---|---|");
     }
     for s in &r.services {
-        let td = if s.result == ServiceResult::WouldDeploy {
+        let td = if s.created {
+            let new = if s.new_task_definition.is_empty() || r.mode == Mode::Plan {
+                "new revision".to_string()
+            } else {
+                code(revision(&s.new_task_definition))
+            };
+            format!("new service → {new}")
+        } else if s.result == ServiceResult::WouldDeploy {
             format!("{} → new revision", code(revision(&s.old_task_definition)))
         } else if s.old_task_definition == s.new_task_definition || s.new_task_definition.is_empty()
         {
@@ -469,9 +494,15 @@ pub fn markdown(r: &Report) -> String {
     if !r.phases.is_empty() {
         let _ = writeln!(out, "\n{}", gantt(&r.phases));
     }
+    for s in r.services.iter().filter(|s| !s.attributes.is_empty()) {
+        let _ = writeln!(out, "\n{} service attributes:", code(&s.service));
+        for a in &s.attributes {
+            let _ = writeln!(out, "- {}", md(a));
+        }
+    }
     if r.mode == Mode::Plan {
         for s in &r.services {
-            if let Some(d) = s.diff.as_ref().filter(|d| d.changed) {
+            if let Some(d) = s.diff.as_ref().filter(|d| d.changed && !d.unified.is_empty()) {
                 let _ = writeln!(
                     out,
                     "\n<details><summary>{} task-definition diff ({} change(s))</summary>\n\n```diff\n{}```\n</details>",
@@ -614,6 +645,8 @@ mod tests {
                 rollout: Some(Duration::from_secs(75)),
                 updated: true,
                 rolls_out: "rolling".into(),
+                created: false,
+                attributes: vec![],
             }],
             result: RunResult::Failed,
             stack_deployed: false,

@@ -1,10 +1,14 @@
-//! `ecs-deploy rollback` (`mode: rollback`): put each named service back on the ACTIVE
-//! revision of its family just before the one it runs, and wait for that rollout.
+//! `ecs-deploy rollback` (`mode: rollback`): put each named service back on the revision it
+//! ran before the one it runs now, and wait for that rollout.
 //!
-//! It needs no task-definition files: the previous revision is found with
-//! `ListTaskDefinitions(familyPrefix, status=ACTIVE)`. Nothing is deregistered. The result is
-//! `rolled-back` when every rollback completed (the requested action succeeded), `failed`
-//! otherwise.
+//! It needs no task-definition files. The revision it ran before comes from what ECS records
+//! of this service's own deployments: a deployment still draining an older revision, else its
+//! successful service deployments (`ListServiceDeployments`, `DescribeServiceRevisions`),
+//! newest first. Only when ECS has no such record (services deployed before those APIs, or
+//! an account where they are denied) is it the ACTIVE revision of the family just before the
+//! one it runs, with a warning: a family shared by environments may hold another
+//! environment's revision there. Nothing is deregistered. The result is `rolled-back` when
+//! every rollback completed (the requested action succeeded), `failed` otherwise.
 
 use std::collections::BTreeMap;
 
@@ -43,12 +47,23 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
             rollout: None,
             updated: false,
             rolls_out: r.way.label(),
+            created: false,
+            attributes: Vec::new(),
         };
         let step: Result<String> = async {
             let rollout = r
                 .rollout
                 .ok_or_else(|| anyhow!("{} cannot be rolled back by ecs-deploy", r.way.label()))?;
-            let previous = previous_active(&aws.ecs, &current).await?;
+            let previous = match ran_before(&aws.ecs, &cfg.cluster, snap).await {
+                Some(p) => p,
+                None => {
+                    out.warning(&format!(
+                        "{}: ECS has no record of the revisions this service ran before (ListServiceDeployments): going back to the previous ACTIVE revision of its family, which may be another environment's when environments share a family",
+                        snap.name
+                    ));
+                    previous_active(&aws.ecs, &current).await?
+                }
+            };
             let (td, _) = ecs_json::describe(&aws.ecs, &previous).await?;
             report.images = taskdef::images(&td);
             out.line(&format!(
@@ -63,9 +78,13 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
                     ));
                 }
             }
-            let id = rollout
-                .undo(aws, &cfg.cluster, &snap.name, &previous, &current)
-                .await?;
+            let back = crate::rollout::Change {
+                task_definition: previous.clone(),
+                desired_count: None,
+                force: previous == current,
+                attributes: Default::default(),
+            };
+            let id = rollout.undo(aws, &cfg.cluster, &snap.name, &back).await?;
             report.new_task_definition = previous.clone();
             report.updated = true;
             watches.push(Watch {
@@ -154,6 +173,63 @@ pub(crate) fn pick_previous(arns: &[String], family: &str, revision: u32) -> Opt
         })
         .max_by_key(|(r, _)| *r)
         .map(|(_, a)| a.clone())
+}
+
+/// The revision this service ran before the one it runs now, from ECS's record of its own
+/// deployments; `None` when there is no such record.
+async fn ran_before(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    snap: &crate::services::Snapshot,
+) -> Option<String> {
+    let current = snap.task_definition.as_str();
+    // A rollout still in progress: the older deployment's revision.
+    if let Some(d) = snap
+        .deployments
+        .iter()
+        .find(|d| d.status != crate::services::PRIMARY && !d.task_definition.is_empty() && d.task_definition != current)
+    {
+        return Some(d.task_definition.clone());
+    }
+    let listed = ecs
+        .list_service_deployments()
+        .cluster(cluster)
+        .service(&snap.name)
+        .status(aws_sdk_ecs::types::ServiceDeploymentStatus::Successful)
+        .max_results(20)
+        .send()
+        .await
+        .ok()?;
+    let mut briefs: Vec<_> = listed.service_deployments().to_vec();
+    briefs.sort_by(|a, b| {
+        let t = |x: &aws_sdk_ecs::types::ServiceDeploymentBrief| {
+            x.created_at().map(|t| t.as_secs_f64()).unwrap_or_default()
+        };
+        t(b).total_cmp(&t(a))
+    });
+    let arns: Vec<String> = briefs
+        .iter()
+        .filter_map(|b| b.target_service_revision_arn().map(str::to_string))
+        .collect();
+    if arns.is_empty() {
+        return None;
+    }
+    let revisions = ecs
+        .describe_service_revisions()
+        .set_service_revision_arns(Some(arns.clone()))
+        .send()
+        .await
+        .ok()?;
+    let by_arn: BTreeMap<&str, &str> = revisions
+        .service_revisions()
+        .iter()
+        .filter_map(|r| Some((r.service_revision_arn()?, r.task_definition()?)))
+        .collect();
+    // Newest first: the first successful deployment of another revision than today's.
+    arns.iter()
+        .filter_map(|a| by_arn.get(a.as_str()))
+        .find(|td| **td != current)
+        .map(|td| td.to_string())
 }
 
 /// The ACTIVE revision of the same family just before `current`.

@@ -127,11 +127,14 @@ pub(crate) enum Verdict {
 }
 
 /// What a service's new deployment is started with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Change {
     pub task_definition: String,
     pub desired_count: Option<i32>,
     pub force: bool,
+    /// Service attributes sent in the same call (from its service definition; for an undo,
+    /// the values the service had before).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Rollout {
@@ -162,11 +165,10 @@ impl Rollout {
         aws: &Aws,
         cluster: &str,
         service: &str,
-        to: &str,
-        ours: &str,
+        back: &Change,
     ) -> Result<String> {
         match self {
-            Rollout::Rolling => rolling::undo(aws, cluster, service, to, ours).await,
+            Rollout::Rolling => rolling::start(aws, cluster, service, back).await,
         }
     }
 }

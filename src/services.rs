@@ -9,7 +9,8 @@ use anyhow::{anyhow, Result};
 use aws_sdk_ecs::types::{DeploymentRolloutState, Service, ServiceField};
 
 use crate::aws::aws_error_message;
-use crate::ecs_json::KeepBody;
+use crate::ecs_json::{replace_body, KeepBody};
+use serde_json::{Map, Value};
 use crate::once::Done;
 
 /// `DescribeServices` takes at most this many names per call.
@@ -212,21 +213,39 @@ pub(crate) async fn update(
     task_definition: &str,
     desired_count: Option<i32>,
     force: bool,
+    attributes: &Map<String, Value>,
 ) -> Result<String> {
     let started = crate::context::epoch_now();
+    // Attributes go as the definition has them: the request is sent as JSON, like task
+    // definitions (no lossy copy into the SDK's types).
+    let body = (!attributes.is_empty()).then(|| {
+        let mut b = attributes.clone();
+        b.insert("cluster".into(), cluster.into());
+        b.insert("service".into(), service.into());
+        b.insert("taskDefinition".into(), task_definition.into());
+        b.insert("forceNewDeployment".into(), force.into());
+        if let Some(n) = desired_count {
+            b.insert("desiredCount".into(), n.into());
+        }
+        serde_json::to_vec(&Value::Object(b)).unwrap_or_default()
+    });
     // Never twice: an attempt that started a deployment unseen is found, not repeated.
     let answer = crate::once::call_once(
         "update",
         || {
-            ecs.update_service()
+            let call = ecs
+                .update_service()
                 .cluster(cluster)
                 .service(service)
                 .task_definition(task_definition)
                 .set_desired_count(desired_count)
                 .force_new_deployment(force)
                 .customize()
-                .config_override(crate::once::no_retries())
-                .send()
+                .config_override(crate::once::no_retries());
+            match &body {
+                Some(b) => call.mutate_request(replace_body(b.clone())).send(),
+                None => call.send(),
+            }
         },
         || async {
             let now = describe(ecs, cluster, &[service.to_string()])
@@ -261,3 +280,48 @@ pub(crate) async fn update(
 
 /// How far the runner's clock may be from AWS's when a deployment's `createdAt` is compared.
 const CLOCK_SKEW_S: f64 = 5.0;
+
+/// Creates a service from `body` (a CreateService request: its definition with cluster,
+/// name, task definition and client token). The client token makes a retried call return
+/// the service the first call created instead of a second one, so the SDK's retries are
+/// safe here. Returns the id of its first deployment.
+pub(crate) async fn create(ecs: &aws_sdk_ecs::Client, service: &str, body: &Value) -> Result<String> {
+    let bytes = serde_json::to_vec(body)?;
+    let answer = ecs
+        .create_service()
+        .service_name(service)
+        .customize()
+        .mutate_request(replace_body(bytes))
+        .send()
+        .await
+        .map_err(|e| anyhow!(aws_error_message(&e)))
+        .map_err(|e| e.context(format!("creating service {service}")))?;
+    let snap = answer
+        .service()
+        .map(Snapshot::from_sdk)
+        .ok_or_else(|| anyhow!("CreateService for {service} answered without the service"))?;
+    // CODE_DEPLOY and EXTERNAL services start without an ECS deployment.
+    Ok(snap.primary().map(|d| d.id.clone()).unwrap_or_default())
+}
+
+/// Adds or changes tags of a service (`TagResource`); other tags stay.
+pub(crate) async fn tag(ecs: &aws_sdk_ecs::Client, arn: &str, tags: &[Value]) -> Result<()> {
+    let tags: Vec<aws_sdk_ecs::types::Tag> = tags
+        .iter()
+        .map(|t| {
+            let s = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
+            aws_sdk_ecs::types::Tag::builder()
+                .set_key(s("key"))
+                .set_value(s("value"))
+                .build()
+        })
+        .collect();
+    ecs.tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| anyhow!(aws_error_message(&e)))
+        .map_err(|e| e.context(format!("tagging {arn}")))?;
+    Ok(())
+}

@@ -53,6 +53,23 @@ pub fn output_keys(cfg: &Config) -> Result<Option<BTreeSet<String>>, Failure> {
     }
 }
 
+/// Whether the local template declares a resource of this type (the stack makes it).
+pub fn declares(cfg: &Config, resource_type: &str) -> bool {
+    cfg.stack
+        .as_ref()
+        .and_then(|inputs| template::load(inputs).ok())
+        .is_some_and(|t| {
+            t.doc
+                .get("Resources")
+                .and_then(serde_json::Value::as_object)
+                .is_some_and(|r| {
+                    r.values().any(|v| {
+                        v.get("Type").and_then(serde_json::Value::as_str) == Some(resource_type)
+                    })
+                })
+        })
+}
+
 /// Deploys the stack when `deploy-stack` says so; `Preview` previews the change set and
 /// `ReadOnly` only reads the stack's outputs.
 pub(crate) async fn run(

@@ -15,7 +15,9 @@ use crate::services::{self, Snapshot, PRIMARY};
 use crate::tasks::{self, Kind, StoppedTask};
 
 /// One `UpdateService` with the task definition and every changed attribute together (two
-/// calls would start two deployments).
+/// calls would start two deployments). The undo is the same call back to the revision and
+/// attributes the service had (forced when that revision is what we deployed: a redeploy of
+/// the same revision, which only a new deployment undoes).
 pub(super) async fn start(
     aws: &Aws,
     cluster: &str,
@@ -29,20 +31,9 @@ pub(super) async fn start(
         &change.task_definition,
         change.desired_count,
         change.force,
+        &change.attributes,
     )
     .await
-}
-
-/// `UpdateService` back to `to`; forced when `to` is what we deployed (a redeploy of the same
-/// revision, which only a new deployment undoes).
-pub(super) async fn undo(
-    aws: &Aws,
-    cluster: &str,
-    service: &str,
-    to: &str,
-    ours: &str,
-) -> Result<String> {
-    services::update(&aws.ecs, cluster, service, to, None, to == ours).await
 }
 
 /// Decides from one snapshot and the stopped tasks last seen for the service (any deployment:
