@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark of the two-service DataSpace deploy against moto (started and seeded by
-# scripts/local-aws.sh): wall time, peak memory (RSS), and AWS API calls by operation, counted
+# Benchmark of the DataSpace example's deploys against moto (started and seeded by
+# scripts/local-aws.sh): day one, unchanged, a new image: wall time, peak memory (RSS), and AWS API calls by operation, counted
 # by a proxy in front of moto. Prints figures; it asserts nothing (targets are in the README).
 # Usage: benches/deploy.sh [--release]
 set -euo pipefail
@@ -17,6 +17,7 @@ if [ -z "${LOCAL_AWS_PID:-}" ]; then
 fi
 BIN="$ECS_DEPLOY_BIN"
 PY="$LOCAL_AWS_PYTHON"
+. scripts/example-inputs.sh
 WORK="$(mktemp -d)"
 "$PY" benches/count_proxy.py "$AWS_ENDPOINT_URL" 0 "$WORK/counts.json" "$WORK/proxy-port" &
 PROXY_PID=$!
@@ -26,11 +27,8 @@ for _ in $(seq 1 100); do [ -s "$WORK/proxy-port" ] && break; sleep 0.1; done
 export AWS_ENDPOINT_URL="http://127.0.0.1:$(cat "$WORK/proxy-port")"
 run() {
   if [ -f "$WORK/counts.json" ]; then cp "$WORK/counts.json" "$WORK/before.json"; else echo '{}' >"$WORK/before.json"; fi
-  ( cd examples/dataspace && /usr/bin/time -f "%e %M" -o "$WORK/time" "$BIN" deploy \
-      --cluster dataspace-dev \
-      --service dataspace-app --task-definition aws/task-definition.json \
-      --otel-service dataspace-otel --otel-task-definition aws/otel-collector-task-definition.json \
-      --poll-interval-seconds 1 >"$WORK/out.log" 2>&1 ) || { cat "$WORK/out.log"; exit 1; }
+  ( cd examples/dataspace && IMAGE_TAG="${2:-$IMAGE_TAG}" /usr/bin/time -f "%e %M" -o "$WORK/time" "$BIN" deploy \
+      "${EXAMPLE_ARGS[@]}" --poll-interval-seconds 1 >"$WORK/out.log" 2>&1 ) || { cat "$WORK/out.log"; exit 1; }
   read -r wall rss <"$WORK/time"
   echo "$1: wall ${wall}s, peak RSS $((rss / 1024)) MB ($rss KiB), $(grep -o 'result: [a-z-]*' "$WORK/out.log")"
   "$PY" - "$WORK/counts.json" "$WORK/before.json" <<'PY'
@@ -47,5 +45,6 @@ print(f"  total {total}; non-polling {non_polling}, of which {checks} by the def
 PY
 }
 echo "binary: $BIN ($PROFILE, $(du -h "$BIN" | cut -f1))"
-run "first deploy (2 services change)"
+run "first deploy (day one: stack created, 2 services created)"
 run "second deploy (unchanged)"
+run "third deploy (a new image: 2 services change)" v1

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# A full deploy of examples/dataspace against a local AWS (moto, started and seeded by
-# scripts/local-aws.sh): the first of the README's two commands. Nothing leaves this machine.
+# A full deploy of examples/dataspace against a local AWS (moto, started by scripts/local-aws.sh
+# with only the images and the app's secrets in it): the first of the README's two commands.
+# Day one: the stack makes the cluster, role, log group and database, then both services are
+# created from their definitions; the second run is "unchanged". Nothing leaves this machine.
 # MOTO_PORT picks moto's port (default: a free one); arguments go to both deploys.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,15 +12,12 @@ if [ -z "${LOCAL_AWS_PID:-}" ]; then
   exec scripts/local-aws.sh "$0" "$@" # runs this script again inside the local AWS
 fi
 BIN="$CARGO_TARGET_DIR/debug/ecs-deploy"
+. scripts/example-inputs.sh
 cd examples/dataspace
 deploy() {
-  "$BIN" deploy \
-    --cluster dataspace-dev \
-    --service dataspace-app --task-definition aws/task-definition.json \
-    --otel-service dataspace-otel --otel-task-definition aws/otel-collector-task-definition.json \
-    --poll-interval-seconds 1 --wait-for-minutes 2 "$@"
+  "$BIN" deploy "${EXAMPLE_ARGS[@]}" --poll-interval-seconds 1 --wait-for-minutes 2 "$@"
 }
-echo "### first deploy: both services get a new revision"
+echo "### first deploy, day one: the stack makes the cluster, then both services are created"
 deploy "$@"
 echo "### second deploy of the same commit: nothing to do"
 deploy "$@"

@@ -11,12 +11,13 @@
 #       `kill "$LOCAL_AWS_PID"`
 #
 # Settings (environment): MOTO_PORT (default: a free port), IMAGE_TAG (the image tag seeded and
-# deployed; default: the short commit), MOTO_ECS_SERVICE_RUNNING (default 1: services come up
+# deployed; default: the short commit), MOTO_ECS_SERVICE_RUNNING (default 2, the example app's desired count: services come up
 # running and their rollouts COMPLETED).
 # Environment given: AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 # AWS_EC2_METADATA_DISABLED, MOTO_PORT, LOCAL_AWS_PID (moto's process), LOCAL_AWS_PYTHON (the
 # venv's python, with boto3), and the example's variables IMAGE_TAG, ECR_REGISTRY,
-# ECR_REPOSITORY, ENVIRONMENT, DB_NAME, ECS_EXECUTION_ROLE_ARN.
+# ECR_REPOSITORY, ENVIRONMENT, DB_NAME, VPC_ID, SUBNET_IDS. What exists: the images and the
+# app's SecureString parameters (scripts/seed-dataspace.py); the rest is day one's to make.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 if [ "${1:-}" = "--" ]; then shift; fi
@@ -38,7 +39,7 @@ trap 'exit 143' TERM
 # scripts/moto-launch.py binds the port itself (0: the kernel picks one, so no other process
 # can take it between choosing and binding) and writes it to the file named first.
 PORT_FILE="$LOG.port"
-MOTO_ECS_SERVICE_RUNNING="${MOTO_ECS_SERVICE_RUNNING:-1}" "$PY" "$ROOT/scripts/moto-launch.py" "$PORT_FILE" "${MOTO_PORT:-0}" >"$LOG" 2>&1 &
+MOTO_ECS_SERVICE_RUNNING="${MOTO_ECS_SERVICE_RUNNING:-2}" "$PY" "$ROOT/scripts/moto-launch.py" "$PORT_FILE" "${MOTO_PORT:-0}" >"$LOG" 2>&1 &
 MOTO_PID=$!
 fail() {
   echo "local-aws: $1" >&2
@@ -63,15 +64,17 @@ export MOTO_PORT LOCAL_AWS_PID="$MOTO_PID" LOCAL_AWS_PYTHON="$PY"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=AKIDLOCALEXAMPLE AWS_SECRET_ACCESS_KEY=local-example-secret AWS_EC2_METADATA_DISABLED=true
 export IMAGE_TAG="${IMAGE_TAG:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo local)}"
-ECR_REGISTRY="$("$PY" "$ROOT/scripts/seed-dataspace.py" "$AWS_ENDPOINT_URL" "$AWS_REGION" "$IMAGE_TAG")" ||
+SEEDED="$("$PY" "$ROOT/scripts/seed-dataspace.py" "$AWS_ENDPOINT_URL" "$AWS_REGION" "$IMAGE_TAG")" ||
   fail "seeding the DataSpace example failed; moto's log:"
-export ECR_REGISTRY ECR_REPOSITORY=dataspace ENVIRONMENT=dev DB_NAME=dataspace
-export ECS_EXECUTION_ROLE_ARN="arn:aws:iam::123456789012:role/dataspace-dev-ecs-execution"
+ECR_REGISTRY="$(sed -n 's/^ECR_REGISTRY=//p' <<<"$SEEDED")"
+VPC_ID="$(sed -n 's/^VPC_ID=//p' <<<"$SEEDED")"
+SUBNET_IDS="$(sed -n 's/^SUBNET_IDS=//p' <<<"$SEEDED")"
+export ECR_REGISTRY VPC_ID SUBNET_IDS ECR_REPOSITORY=dataspace ENVIRONMENT=dev DB_NAME=dataspace
 
 if [ "$#" -eq 0 ]; then
   for k in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_DISABLED \
     MOTO_PORT LOCAL_AWS_PID LOCAL_AWS_PYTHON IMAGE_TAG ECR_REGISTRY ECR_REPOSITORY ENVIRONMENT DB_NAME \
-    ECS_EXECUTION_ROLE_ARN; do
+    VPC_ID SUBNET_IDS; do
     echo "$k=${!k}"
   done
   echo "local-aws: moto runs on $AWS_ENDPOINT_URL (pid $MOTO_PID, log $LOG); stop it with: kill $MOTO_PID" >&2

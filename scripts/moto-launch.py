@@ -10,7 +10,9 @@ is the AWS behaviour the API reference documents, not a scripted story):
   loses a resource an output names, the outputs from before stay);
 - CreateService keeps every attribute it is given (moto's CreateService drops, among others,
   capacityProviderStrategy, deploymentConfiguration, enableExecuteCommand and
-  serviceConnectConfiguration, which its own UpdateService keeps).
+  serviceConnectConfiguration, which its own UpdateService keeps), and the attributes AWS keeps
+  per deployment (serviceConnectConfiguration, volumeConfigurations, vpcLatticeConfigurations)
+  are on the deployment, where DescribeServices shows them.
 """
 import os
 import sys
@@ -46,16 +48,42 @@ KEPT_BY_CREATE = {"cluster", "serviceName", "taskDefinition", "desiredCount", "l
 _create = ecs_responses.EC2ContainerServiceResponse.create_service
 
 
+# AWS keeps these per deployment (DescribeServices shows them under deployments[]), not on the
+# service.
+PER_DEPLOYMENT = {"serviceConnectConfiguration", "volumeConfigurations", "vpcLatticeConfigurations"}
+
+
+def keep(service, params, skip):
+    for key, value in params.items():
+        if key in skip or value is None:
+            continue
+        if key in PER_DEPLOYMENT:
+            for d in service.deployments[:1]:
+                d[key] = value
+        else:
+            setattr(service, camelcase_to_underscores(key), value)
+
+
 def create_keeping_attributes(self):
     result = _create(self)
     service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
-    for key, value in self._get_params().items():
-        if key not in KEPT_BY_CREATE and value is not None:
-            setattr(service, camelcase_to_underscores(key), value)
+    keep(service, self._get_params(), KEPT_BY_CREATE)
     return result
 
 
 ecs_responses.EC2ContainerServiceResponse.create_service = create_keeping_attributes
+_update = ecs_responses.EC2ContainerServiceResponse.update_service
+
+
+def update_keeping_deployment_attributes(self):
+    params = self._get_params()
+    result = _update(self)
+    service = self.ecs_backend._get_service(params.get("cluster", "default"), params["service"])
+    keep(service, {k: v for k, v in params.items() if k in PER_DEPLOYMENT}, set())
+    return result
+
+
+ecs_responses.EC2ContainerServiceResponse.update_service = update_keeping_deployment_attributes
 
 port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -673,6 +673,14 @@ impl Validator {
         // A registered revision is promoted as it is, unless a file of that name exists.
         let revision =
             file.filter(|f| crate::arn::is_revision_reference(f) && !self.cwd.join(f).exists());
+        if let Some(f) = file.filter(|f| {
+            f.starts_with("arn:") && revision.is_none() && !self.cwd.join(f).exists()
+        }) {
+            self.problem(format!(
+                "input {file_input}: `{f}` is not a task-definition ARN: give `arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION`, `FAMILY:REVISION`, or the path of a task-definition file"
+            ));
+            return None;
+        }
         let file_path = match file {
             Some(_) if revision.is_some() => None,
             Some(f) => Some(self.path(f, file_input)?),

@@ -99,15 +99,8 @@ pub(crate) async fn run(
     }
     // Secrets and log groups may be made by the stack, so they are checked after it.
     if intent == Intent::ReadOnly || (intent == Intent::Deploy && cfg.verify) {
-        verify::run(
-            &ctx.aws,
-            cfg,
-            &ctx.account,
-            &runs,
-            intent == Intent::ReadOnly,
-            out,
-        )
-        .await?;
+        let cluster_exists = !cluster_after_stack || intent == Intent::Deploy;
+        verify::run(&ctx, &runs, intent == Intent::ReadOnly, cluster_exists).await?;
     }
     diff_services(&ctx, &mut runs, intent).await?;
     let rows = |runs: &[ServiceRun]| {
@@ -166,8 +159,8 @@ pub(crate) async fn run(
         .map(|(s, r)| (s.result.clone(), r.maybe_changed))
         .collect();
     report.result = match decide::conclude(&results) {
-        // A stack-only run, or one whose services were already as asked, that changed the stack.
-        RunResult::Unchanged if stack.deployed => RunResult::Deployed,
+        // A stack-only run: its result is the stack's.
+        RunResult::Unchanged if stack.deployed && runs.is_empty() => RunResult::Deployed,
         other => other,
     };
     report.duration = ctx.clock.elapsed();
@@ -363,7 +356,8 @@ async fn diff_services(
     for (r, described) in runs.iter_mut().zip(described) {
         let (live_td, live_tags) = described?;
         if let Some(revision) = r.target.revision.clone() {
-            match promoted(ctx, r, &revision).await {
+            let live = (!r.creating).then_some(&live_td);
+            match promoted(ctx, r, &revision, live).await {
                 Ok(doc) => r.rendered = Some(doc),
                 Err(p) => {
                     problems.push(p);
@@ -543,6 +537,7 @@ async fn promoted(
     ctx: &Ctx<'_>,
     r: &ServiceRun,
     revision: &str,
+    live: Option<&Value>,
 ) -> Result<Rendered, crate::error::InputProblem> {
     let input = match r.target.role {
         crate::config::Role::App => "task-definition",
@@ -561,6 +556,36 @@ async fn promoted(
     if status != "ACTIVE" {
         return Err(crate::error::InputProblem::new(format!(
             "input {input}: the revision `{revision}` is {status}: ECS deploys only ACTIVE revisions; register it again or give another one"
+        )));
+    }
+    // Another service's revision (the collector's given for the app, say): none of the
+    // containers the service runs, or its load balancers send traffic to, is in it.
+    let names = |doc: &Value| -> BTreeSet<String> {
+        taskdef::containers(doc)
+            .iter()
+            .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect()
+    };
+    let theirs = names(&td);
+    let wanted: BTreeSet<String> = match live {
+        Some(l) => names(l),
+        None => BTreeSet::new(),
+    }
+    .into_iter()
+    .chain(
+        r.live.raw["loadBalancers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|lb| lb.get("containerName").and_then(Value::as_str).map(str::to_string)),
+    )
+    .collect();
+    if !wanted.is_empty() && theirs.is_disjoint(&wanted) {
+        return Err(crate::error::InputProblem::new(format!(
+            "input {input}: the revision `{revision}` runs container(s) {}, but service {} runs {}: it looks like another service's revision; give a revision of this service's family",
+            theirs.iter().cloned().collect::<Vec<_>>().join(", "),
+            r.name(),
+            wanted.iter().cloned().collect::<Vec<_>>().join(", ")
         )));
     }
     Ok(Rendered {

@@ -151,6 +151,31 @@ const READ_ONLY: &[&str] = &[
     "resourceManagementType",
 ];
 
+/// Fields DescribeServices shows on each deployment, not on the service.
+const PER_DEPLOYMENT: &[&str] = &[
+    "serviceConnectConfiguration",
+    "volumeConfigurations",
+    "vpcLatticeConfigurations",
+];
+
+/// A field of the live service as DescribeServices gives it (`Null` when absent).
+fn live_value(live: &Value, k: &str) -> Value {
+    let v = match k {
+        "role" => live.get("roleArn"),
+        // Given per deployment: the PRIMARY one's counts.
+        k if PER_DEPLOYMENT.contains(&k) => primary(live).and_then(|d| d.get(k)),
+        _ => live.get(k),
+    };
+    v.cloned().unwrap_or(Value::Null)
+}
+
+fn primary(live: &Value) -> Option<&Value> {
+    live.get("deployments")?
+        .as_array()?
+        .iter()
+        .find(|d| d.get("status").and_then(Value::as_str) == Some("PRIMARY"))
+}
+
 /// Fields `UpdateService` cannot change on an existing service.
 const IMMUTABLE: &[&str] = &["launchType", "schedulingStrategy", "role"];
 
@@ -382,7 +407,10 @@ impl Changes {
     pub(crate) fn previous(&self, live: &Value) -> Map<String, Value> {
         self.fields
             .keys()
-            .filter_map(|k| Some((k.clone(), live.get(k).filter(|v| !v.is_null())?.clone())))
+            .filter_map(|k| {
+                let v = live_value(live, k);
+                (!v.is_null()).then(|| (k.clone(), v))
+            })
             .collect()
     }
 }
@@ -402,10 +430,7 @@ pub(crate) fn compare(def: &Value, live: &Value, service: &str) -> Changes {
         if NOT_UPDATED.contains(&k.as_str()) {
             continue;
         }
-        let have = match k.as_str() {
-            "role" => live.get("roleArn").cloned().unwrap_or(Value::Null),
-            _ => live.get(k).cloned().unwrap_or(Value::Null),
-        };
+        let have = live_value(live, k);
         let same = match k.as_str() {
             "role" => {
                 let name = |v: &Value| {

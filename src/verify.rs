@@ -16,8 +16,8 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 
 use crate::aws::{aws_error_message, Aws};
 use crate::config::Config;
+use crate::context::Ctx;
 use crate::error::Failure;
-use crate::gha::Printer;
 use crate::images;
 use crate::record::ServiceRun;
 use crate::render::Rendered;
@@ -38,24 +38,37 @@ enum Source {
 }
 
 /// Runs the checks beyond preflight (images when `with_images`, secrets, log groups, roles)
-/// and says how each service rolls out. `account` is the caller's. An error lists every
-/// failed item.
+/// and says how each service rolls out. An error lists every failed item.
 pub(crate) async fn run(
-    aws: &Aws,
-    cfg: &Config,
-    account: &str,
+    ctx: &Ctx<'_>,
     runs: &[ServiceRun],
     with_images: bool,
-    out: &Printer,
+    cluster_exists: bool,
 ) -> Result<(), Failure> {
+    let (aws, cfg, account, out) = (&ctx.aws, ctx.cfg, ctx.account.as_str(), ctx.out);
     let docs: Vec<Rendered> = runs.iter().filter_map(|r| r.rendered.clone()).collect();
     let docs = &docs[..];
     out.group("Verify");
     let mut head = Tally::default();
-    head.ok(&format!("cluster {}: ACTIVE", cfg.cluster));
-    for r in runs {
+    if cluster_exists {
+        head.ok(&format!("cluster {}: ACTIVE", cfg.cluster));
+    } else {
         head.ok(&format!(
-            "service {}: ACTIVE, rolls out {}",
+            "cluster {}: does not exist yet: the stack makes it",
+            cfg.cluster
+        ));
+    }
+    for r in runs {
+        let state = if r.creating {
+            format!(
+                "does not exist yet: created from {}",
+                r.target.definition_shown
+            )
+        } else {
+            "ACTIVE".to_string()
+        };
+        head.ok(&format!(
+            "service {}: {state}, rolls out {}",
             r.target.service,
             r.way.label()
         ));

@@ -46,7 +46,8 @@
 //!
 //! Requests are dispatched on their `X-Amz-Target` operation to one handler per concern, in
 //! [`CONCERNS`]: `services` (UpdateService, DescribeServices), `tasks` (ListTasks,
-//! DescribeTasks), `logs` (GetLogEvents). A handler takes the state and the [`Call`] and
+//! DescribeTasks), `logs` (GetLogEvents), `service_history` (ListServiceDeployments and
+//! DescribeServiceRevisions over the deployments a test says ECS recorded before it). A handler takes the state and the [`Call`] and
 //! returns `None` for operations it does not play, which then go to moto. To add one, in this
 //! file only:
 //! 1. what a test scripts: a field on [`Svc`] (or on [`State`] for things not tied to a
@@ -232,6 +233,8 @@ struct Script {
     strategy: Option<String>,
     bake_time: Option<u32>,
     breaker: (bool, bool),
+    /// The task definitions of its earlier successful service deployments, oldest first.
+    history: Vec<String>,
 }
 
 impl Default for Script {
@@ -242,6 +245,7 @@ impl Default for Script {
             strategy: None,
             bake_time: None,
             breaker: (true, true),
+            history: Vec::new(),
         }
     }
 }
@@ -303,6 +307,14 @@ impl<'a> StandInBuilder<'a> {
     /// `deploymentConfiguration.deploymentCircuitBreaker` (default: enabled, with rollback).
     pub fn breaker(mut self, name: &str, enable: bool, rollback: bool) -> Self {
         self.script(name).breaker = (enable, rollback);
+        self
+    }
+
+    /// What ECS recorded of the service's earlier deployments: one SUCCESSFUL service
+    /// deployment per task definition, oldest first, a minute apart, answered by
+    /// `ListServiceDeployments` and `DescribeServiceRevisions`.
+    pub fn history(mut self, name: &str, task_definitions: &[&str]) -> Self {
+        self.script(name).history = task_definitions.iter().map(|t| t.to_string()).collect();
         self
     }
 
@@ -855,7 +867,7 @@ struct Answer {
 type Concern = fn(&mut State, &Call) -> Option<Answer>;
 
 /// The handlers, asked in order; an operation none of them plays goes to moto.
-const CONCERNS: &[Concern] = &[services, tasks, logs];
+const CONCERNS: &[Concern] = &[services, tasks, logs, service_history];
 
 fn handle(state: &Mutex<State>, req: &Request) -> Response {
     let target = req.header("X-Amz-Target").unwrap_or_default();
@@ -1188,4 +1200,86 @@ fn logs(s: &mut State, c: &Call) -> Option<Answer> {
         ),
     };
     Some(Answer { response, at: None })
+}
+
+/// The service deployments ECS recorded before the test ([`StandInBuilder::history`]):
+/// `ListServiceDeployments` (SUCCESSFUL briefs, in the order ECS gives them: newest first) and
+/// `DescribeServiceRevisions` (each revision's task definition; unknown ARNs are failures).
+fn service_history(s: &mut State, c: &Call) -> Option<Answer> {
+    let cluster = s.cluster.clone();
+    let revision_arn = |service: &str, i: usize| {
+        format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service-revision/{cluster}/{service}/{}", 4_000 + i)
+    };
+    let service_arn =
+        |service: &str| format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service/{cluster}/{service}");
+    match c.op {
+        "ListServiceDeployments" => {
+            let body = c.req.json();
+            let name = short(body["service"].as_str().unwrap_or_default()).to_string();
+            let svc = s.services.get(&name).filter(|v| !v.script.history.is_empty())?;
+            let asked: Vec<&str> = body["status"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let briefs: Vec<Value> = if asked.is_empty() || asked.contains(&"SUCCESSFUL") {
+                (0..svc.script.history.len())
+                    .rev()
+                    .map(|i| {
+                        let at = INITIAL_CREATED - 60.0 * (svc.script.history.len() - i) as f64;
+                        json!({
+                            "serviceDeploymentArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service-deployment/{cluster}/{name}/{}", 5_000 + i),
+                            "serviceArn": service_arn(&name),
+                            "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{cluster}"),
+                            "createdAt": at,
+                            "startedAt": at,
+                            "finishedAt": at + 30.0,
+                            "targetServiceRevisionArn": revision_arn(&name, i),
+                            "status": "SUCCESSFUL",
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Some(Answer {
+                response: Response::aws_json(&json!({ "serviceDeployments": briefs })),
+                at: None,
+            })
+        }
+        "DescribeServiceRevisions" => {
+            let body = c.req.json();
+            let mut found = Vec::new();
+            let mut failures = Vec::new();
+            for arn in body["serviceRevisionArns"].as_array().into_iter().flatten() {
+                let arn = arn.as_str().unwrap_or_default();
+                let hit = s.services.iter().find_map(|(name, svc)| {
+                    (0..svc.script.history.len())
+                        .find(|&i| revision_arn(name, i) == arn)
+                        .map(|i| (name.clone(), svc.script.history[i].clone()))
+                });
+                match hit {
+                    Some((name, td)) => found.push(json!({
+                        "serviceRevisionArn": arn,
+                        "serviceArn": service_arn(&name),
+                        "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{cluster}"),
+                        "taskDefinition": td,
+                        "createdAt": INITIAL_CREATED,
+                    })),
+                    None => failures.push(json!({ "arn": arn, "reason": "MISSING" })),
+                }
+            }
+            if found.is_empty() && failures.is_empty() {
+                return None;
+            }
+            Some(Answer {
+                response: Response::aws_json(
+                    &json!({ "serviceRevisions": found, "failures": failures }),
+                ),
+                at: None,
+            })
+        }
+        _ => None,
+    }
 }
