@@ -310,7 +310,10 @@ impl Validator {
         let desired_count = self.number("desired-count").map(|n| n as i32);
         let stack = self.stack();
         // A run with a stack and no service deploys the stack alone.
-        if targets.is_empty() && self.problems.is_empty() && (stack.is_none() || mode == Mode::Rollback) {
+        if targets.is_empty()
+            && self.problems.is_empty()
+            && (stack.is_none() || mode == Mode::Rollback)
+        {
             self.problem(
                 "no service to deploy: give `service` and `task-definition`, `otel-service` and `otel-task-definition`, or `services` lines (or `stack-name` and `stack-template` to deploy the stack alone)"
                     .into(),
@@ -510,7 +513,11 @@ impl Validator {
             match targets.iter().find(|t| t.role == role) {
                 Some(t) => given.push((t.service.clone(), path, format!("input {input}"))),
                 None => {
-                    let svc = if role == Role::App { "service" } else { "otel-service" };
+                    let svc = if role == Role::App {
+                        "service"
+                    } else {
+                        "otel-service"
+                    };
                     self.problem(format!(
                         "input {input} `{path}` is given without {svc}: add `{svc}:` with the ECS service it defines"
                     ));
@@ -673,9 +680,9 @@ impl Validator {
         // A registered revision is promoted as it is, unless a file of that name exists.
         let revision =
             file.filter(|f| crate::arn::is_revision_reference(f) && !self.cwd.join(f).exists());
-        if let Some(f) = file.filter(|f| {
-            f.starts_with("arn:") && revision.is_none() && !self.cwd.join(f).exists()
-        }) {
+        if let Some(f) = file
+            .filter(|f| f.starts_with("arn:") && revision.is_none() && !self.cwd.join(f).exists())
+        {
             self.problem(format!(
                 "input {file_input}: `{f}` is not a task-definition ARN: give `arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REVISION`, `FAMILY:REVISION`, or the path of a task-definition file"
             ));

@@ -78,8 +78,7 @@ pub(crate) async fn run(
         };
         vars.extend(stack_vars(&stack.outputs));
         let again = render_files(cfg, rt, Some(out), &vars).map_err(|f| after_stack(f, &stack))?;
-        let again_defs =
-            render_definitions(cfg, rt, &vars).map_err(|f| after_stack(f, &stack))?;
+        let again_defs = render_definitions(cfg, rt, &vars).map_err(|f| after_stack(f, &stack))?;
         attach(&mut runs, again);
         attach_definitions(&mut runs, again_defs);
     }
@@ -447,7 +446,11 @@ fn show_decision(ctx: &Ctx<'_>, r: &ServiceRun, intent: Intent) {
             .as_ref()
             .map(|d| d.target.definition_shown.as_str())
             .unwrap_or("its definition");
-        let verb = if intent == Intent::Deploy { "is created" } else { "would be created" };
+        let verb = if intent == Intent::Deploy {
+            "is created"
+        } else {
+            "would be created"
+        };
         format!("does not exist: {verb} from {def}, {what}")
     };
     let what = match &r.action {
@@ -504,7 +507,10 @@ fn show_decision(ctx: &Ctx<'_>, r: &ServiceRun, intent: Intent) {
 /// so revisions are not duplicated. A lookup that fails only costs the reuse.
 async fn reuse_identical(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     let found = bounded(runs.iter().map(|r| async move {
-        let doc = r.rendered.as_ref().filter(|_| r.action == Action::Register)?;
+        let doc = r
+            .rendered
+            .as_ref()
+            .filter(|_| r.action == Action::Register)?;
         let family = taskdef::family(&doc.body)?;
         let skip = r.live.task_definition.as_str();
         let answer = ecs_json::equal_revision(
@@ -577,7 +583,11 @@ async fn promoted(
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|lb| lb.get("containerName").and_then(Value::as_str).map(str::to_string)),
+            .filter_map(|lb| {
+                lb.get("containerName")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }),
     )
     .collect();
     if !wanted.is_empty() && theirs.is_disjoint(&wanted) {
@@ -722,7 +732,11 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 }
             }
             Some(Ok(id)) => {
-                let verb = if r.creating { "created on" } else { "updated to" };
+                let verb = if r.creating {
+                    "created on"
+                } else {
+                    "updated to"
+                };
                 ctx.out.line(&format!(
                     "{}: {verb} {} (deployment {id})",
                     r.name(),

@@ -52,7 +52,9 @@ impl KeepBody {
 }
 
 /// Sends `payload` (a JSON request document) instead of the body the SDK built.
-pub(crate) fn replace_body(payload: Vec<u8>) -> impl Fn(&mut aws_sdk_ecs::config::http::HttpRequest) {
+pub(crate) fn replace_body(
+    payload: Vec<u8>,
+) -> impl Fn(&mut aws_sdk_ecs::config::http::HttpRequest) {
     move |req| {
         let len = payload.len();
         *req.body_mut() = SdkBody::from(payload.clone());
@@ -114,7 +116,9 @@ async fn newest_equal(
     body: &Value,
     tags: Option<&[Value]>,
 ) -> Result<Option<Value>> {
-    Ok(equal_revision(ecs, family, body, tags, "", 1).await?.map(|(_, td)| td))
+    Ok(equal_revision(ecs, family, body, tags, "", 1)
+        .await?
+        .map(|(_, td)| td))
 }
 
 /// How many of a family's newest ACTIVE revisions are compared with a rendered document
@@ -150,7 +154,7 @@ pub async fn equal_revision(
             (f == family && a != skip).then_some((r as i64, a))
         })
         .collect();
-    mine.sort_by(|a, b| b.0.cmp(&a.0));
+    mine.sort_by_key(|(r, _)| std::cmp::Reverse(*r));
     mine.truncate(depth);
     let described = crate::context::bounded(mine.iter().map(|(_, a)| describe(ecs, a))).await;
     for ((_, arn), d) in mine.iter().zip(described) {

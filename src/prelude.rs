@@ -154,7 +154,10 @@ fn owning_stack(raw: &serde_json::Value) -> Option<String> {
         .map(str::to_string)
 }
 
-fn definition_of<'d>(definitions: &'d [Definition], t: &crate::config::Target) -> Option<&'d Definition> {
+fn definition_of<'d>(
+    definitions: &'d [Definition],
+    t: &crate::config::Target,
+) -> Option<&'d Definition> {
     definitions.iter().find(|d| &d.target == t)
 }
 

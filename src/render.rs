@@ -108,8 +108,12 @@ fn load(
         line,
         col,
     };
-    let text = document::read(path, Kind::TaskDefinition)
-        .map_err(|p| vec![InputProblem::at(file_at(None, None), format!("{shown}: {}", p.message))])?;
+    let text = document::read(path, Kind::TaskDefinition).map_err(|p| {
+        vec![InputProblem::at(
+            file_at(None, None),
+            format!("{shown}: {}", p.message),
+        )]
+    })?;
     let doc = document::parse(path, &text, Kind::TaskDefinition).map_err(|p| {
         vec![InputProblem::at(
             file_at(p.line, p.column),

@@ -502,7 +502,11 @@ pub fn markdown(r: &Report) -> String {
     }
     if r.mode == Mode::Plan {
         for s in &r.services {
-            if let Some(d) = s.diff.as_ref().filter(|d| d.changed && !d.unified.is_empty()) {
+            if let Some(d) = s
+                .diff
+                .as_ref()
+                .filter(|d| d.changed && !d.unified.is_empty())
+            {
                 let _ = writeln!(
                     out,
                     "\n<details><summary>{} task-definition diff ({} change(s))</summary>\n\n```diff\n{}```\n</details>",

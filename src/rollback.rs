@@ -184,11 +184,11 @@ async fn ran_before(
 ) -> Option<String> {
     let current = snap.task_definition.as_str();
     // A rollout still in progress: the older deployment's revision.
-    if let Some(d) = snap
-        .deployments
-        .iter()
-        .find(|d| d.status != crate::services::PRIMARY && !d.task_definition.is_empty() && d.task_definition != current)
-    {
+    if let Some(d) = snap.deployments.iter().find(|d| {
+        d.status != crate::services::PRIMARY
+            && !d.task_definition.is_empty()
+            && d.task_definition != current
+    }) {
         return Some(d.task_definition.clone());
     }
     let listed = ecs

@@ -90,7 +90,10 @@ const FIELDS: &[(&str, Shape)] = &[
                     ("rollback", Req(&Bool)),
                 ]),
             ),
-            ("strategy", OneOf(&["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"])),
+            (
+                "strategy",
+                OneOf(&["ROLLING", "BLUE_GREEN", "LINEAR", "CANARY"]),
+            ),
             ("bakeTimeInMinutes", Int),
             ("lifecycleHooks", AnyList),
             ("linearConfiguration", AnyObj),
@@ -118,16 +121,19 @@ const FIELDS: &[(&str, Shape)] = &[
     ("healthCheckGracePeriodSeconds", Int),
     ("schedulingStrategy", OneOf(&["REPLICA", "DAEMON"])),
     ("enableECSManagedTags", Bool),
-    ("propagateTags", OneOf(&["TASK_DEFINITION", "SERVICE", "NONE"])),
-    ("enableExecuteCommand", Bool),
     (
-        "tags",
-        List(&Obj(&[("key", Req(&Str)), ("value", Str)])),
+        "propagateTags",
+        OneOf(&["TASK_DEFINITION", "SERVICE", "NONE"]),
     ),
+    ("enableExecuteCommand", Bool),
+    ("tags", List(&Obj(&[("key", Req(&Str)), ("value", Str)]))),
     ("serviceConnectConfiguration", AnyObj),
     ("volumeConfigurations", AnyList),
     ("vpcLatticeConfigurations", AnyList),
-    ("availabilityZoneRebalancing", OneOf(&["ENABLED", "DISABLED"])),
+    (
+        "availabilityZoneRebalancing",
+        OneOf(&["ENABLED", "DISABLED"]),
+    ),
     ("role", Str),
 ];
 
@@ -355,7 +361,11 @@ fn near(k: &str, fields: &[(&str, Shape)]) -> String {
         Some((n, _)) => format!(": did you mean `{n}`?"),
         None => format!(
             ": remove it, or use one of {}",
-            fields.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            fields
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -487,7 +497,11 @@ pub(crate) fn compare(def: &Value, live: &Value, service: &str) -> Changes {
         c.fields.insert(k.clone(), want.clone());
     }
     // Moving from a launch type to a capacity-provider strategy is allowed; back is not.
-    if def.contains_key("launchType") && live.get("capacityProviderStrategy").is_some_and(|v| !is_empty(v)) {
+    if def.contains_key("launchType")
+        && live
+            .get("capacityProviderStrategy")
+            .is_some_and(|v| !is_empty(v))
+    {
         c.immutable.push(Problem {
             field: "launchType".into(),
             message: format!(
@@ -578,7 +592,10 @@ pub(crate) fn create_body(
 ) -> Value {
     let mut body = def.as_object().cloned().unwrap_or_default();
     body.insert("cluster".into(), cluster.into());
-    body.insert("serviceName".into(), crate::arn::last_segment(service).into());
+    body.insert(
+        "serviceName".into(),
+        crate::arn::last_segment(service).into(),
+    );
     body.insert("taskDefinition".into(), task_definition.into());
     body.insert("clientToken".into(), client_token.into());
     Value::Object(body)
@@ -609,25 +626,44 @@ mod tests {
         assert_eq!(check(&mut doc, "app"), vec![]);
         assert_eq!(doc["desiredCount"], json!(2));
         assert_eq!(doc["capacityProviderStrategy"][0]["weight"], json!(1));
-        assert_eq!(doc["deploymentConfiguration"]["deploymentCircuitBreaker"]["enable"], json!(true));
+        assert_eq!(
+            doc["deploymentConfiguration"]["deploymentCircuitBreaker"]["enable"],
+            json!(true)
+        );
     }
 
     #[test]
     fn unknown_fields_wrong_types_and_conflicts_are_named() {
         let p = problems(json!({"launchtype": "FARGATE"}));
-        assert!(p[0].contains("`launchtype`") && p[0].contains("did you mean `launchType`"), "{p:?}");
+        assert!(
+            p[0].contains("`launchtype`") && p[0].contains("did you mean `launchType`"),
+            "{p:?}"
+        );
         let p = problems(json!({"desiredCount": "two"}));
-        assert!(p[0].contains("`desiredCount` must be a whole number, not a string"), "{p:?}");
-        let p = problems(json!({"networkConfiguration": {"awsvpcConfiguration": {"securityGroups": ["sg"]}}}));
-        assert!(p[0].contains("`networkConfiguration.awsvpcConfiguration.subnets` is required"), "{p:?}");
-        let p = problems(json!({"launchType": "FARGATE", "capacityProviderStrategy": [{"capacityProvider": "FARGATE"}]}));
+        assert!(
+            p[0].contains("`desiredCount` must be a whole number, not a string"),
+            "{p:?}"
+        );
+        let p = problems(
+            json!({"networkConfiguration": {"awsvpcConfiguration": {"securityGroups": ["sg"]}}}),
+        );
+        assert!(
+            p[0].contains("`networkConfiguration.awsvpcConfiguration.subnets` is required"),
+            "{p:?}"
+        );
+        let p = problems(
+            json!({"launchType": "FARGATE", "capacityProviderStrategy": [{"capacityProvider": "FARGATE"}]}),
+        );
         assert!(p[0].contains("exclude each other"), "{p:?}");
         let p = problems(json!({"launchType": "SPOT"}));
         assert!(p[0].contains("not one of EC2, FARGATE"), "{p:?}");
         let p = problems(json!({"taskDefinition": "x:1", "serviceName": "other"}));
         assert_eq!(p.len(), 2, "{p:?}");
         let p = problems(json!({"loadBalancers": [{"containerPort": "http"}]}));
-        assert!(p[0].contains("`loadBalancers[0].containerPort` must be a whole number"), "{p:?}");
+        assert!(
+            p[0].contains("`loadBalancers[0].containerPort` must be a whole number"),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -642,11 +678,18 @@ mod tests {
     fn network_configuration_follows_the_network_mode() {
         let def = json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}}});
         let bridge = json!({"networkMode": "bridge"});
-        assert!(check_with_task(&def, &bridge, false)[0].message.contains("uses `bridge`"));
-        assert!(check_with_task(&json!({}), &json!({"networkMode": "awsvpc"}), true)[0]
+        assert!(check_with_task(&def, &bridge, false)[0]
             .message
-            .contains("needs `networkConfiguration"));
-        assert_eq!(check_with_task(&json!({}), &json!({"networkMode": "awsvpc"}), false), vec![]);
+            .contains("uses `bridge`"));
+        assert!(
+            check_with_task(&json!({}), &json!({"networkMode": "awsvpc"}), true)[0]
+                .message
+                .contains("needs `networkConfiguration")
+        );
+        assert_eq!(
+            check_with_task(&json!({}), &json!({"networkMode": "awsvpc"}), false),
+            vec![]
+        );
     }
 
     #[test]
@@ -678,13 +721,26 @@ mod tests {
         });
         let c = compare(&def, &live, "app");
         assert!(c.force);
-        assert_eq!(c.fields.keys().collect::<Vec<_>>(), ["capacityProviderStrategy", "healthCheckGracePeriodSeconds"]);
+        assert_eq!(
+            c.fields.keys().collect::<Vec<_>>(),
+            ["capacityProviderStrategy", "healthCheckGracePeriodSeconds"]
+        );
         assert_eq!(c.tags, vec![json!({"key": "team", "value": "data"})]);
         assert!(c.immutable.is_empty(), "{:?}", c.immutable);
         let c = compare(&json!({"launchType": "EC2"}), &live, "app");
-        assert!(c.immutable[0].message.contains("UpdateService cannot change it"), "{:?}", c.immutable);
+        assert!(
+            c.immutable[0]
+                .message
+                .contains("UpdateService cannot change it"),
+            "{:?}",
+            c.immutable
+        );
         let spot = json!({"capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}]});
         let c = compare(&json!({"launchType": "FARGATE"}), &spot, "app");
-        assert!(c.immutable[0].message.contains("cannot move it back"), "{:?}", c.immutable);
+        assert!(
+            c.immutable[0].message.contains("cannot move it back"),
+            "{:?}",
+            c.immutable
+        );
     }
 }

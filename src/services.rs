@@ -10,8 +10,8 @@ use aws_sdk_ecs::types::{DeploymentRolloutState, Service, ServiceField};
 
 use crate::aws::aws_error_message;
 use crate::ecs_json::{replace_body, KeepBody};
-use serde_json::{Map, Value};
 use crate::once::Done;
+use serde_json::{Map, Value};
 
 /// `DescribeServices` takes at most this many names per call.
 const DESCRIBE_BATCH: usize = 10;
@@ -285,7 +285,11 @@ const CLOCK_SKEW_S: f64 = 5.0;
 /// name, task definition and client token). The client token makes a retried call return
 /// the service the first call created instead of a second one, so the SDK's retries are
 /// safe here. Returns the id of its first deployment.
-pub(crate) async fn create(ecs: &aws_sdk_ecs::Client, service: &str, body: &Value) -> Result<String> {
+pub(crate) async fn create(
+    ecs: &aws_sdk_ecs::Client,
+    service: &str,
+    body: &Value,
+) -> Result<String> {
     let bytes = serde_json::to_vec(body)?;
     let answer = ecs
         .create_service()

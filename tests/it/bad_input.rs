@@ -166,6 +166,24 @@ const fn template_case(
 }
 
 const CASES: &[Case] = &[
+    case(
+        "an ARN that is not a task-definition ARN",
+        &[("task-definition", "arn:aws:ecs:us-east-1:123456789012:task-definition/")],
+        2,
+        &["input task-definition: `arn:aws:ecs:us-east-1:123456789012:task-definition/` is not a task-definition ARN"],
+    ),
+    case(
+        "another service's revision to promote",
+        &[("task-definition", "dataspace-otel:1")],
+        2,
+        &["the revision `dataspace-otel:1` runs container(s) otel-collector, but service dataspace-app runs dataspace"],
+    ),
+    case(
+        "a missing service without a definition",
+        &[("services", "dataspace-new=aws/app.json")],
+        2,
+        &["service `dataspace-new` was not found in cluster `dataspace-dev`", "to create it, give its service definition (a `service-definitions` line `dataspace-new=path/to/service-definition.json`)"],
+    ),
     // --- required inputs and their pairs -------------------------------------------------
     case("missing cluster", &[("cluster", "")], 2, &["input cluster is required"]),
     case("whitespace cluster", &[("cluster", "  \t ")], 2, &["input cluster is required"]),
@@ -942,6 +960,114 @@ const CLI_CASES: &[(&[&str], Case)] = &[
     ),
 ];
 
+/// Cases with a service-definition file: written at the path before the run; the case's
+/// inputs name it.
+const DEFINITION_CASES: &[(&str, &str, Case)] = &[
+    (
+        "aws/app-service.json",
+        "{\n  \"launchtype\": \"FARGATE\"\n}\n",
+        case(
+            "service definition: a field that does not exist",
+            &[("service-definition", "aws/app-service.json")],
+            2,
+            &[
+                "aws/app-service.json: field `launchtype` is not a CreateService field: did you mean `launchType`?",
+                "file=aws/app-service.json,line=2",
+            ],
+        ),
+    ),
+    (
+        "aws/app-service.yaml",
+        "desiredCount: two\n",
+        case(
+            "service definition: a wrong type",
+            &[("service-definition", "aws/app-service.yaml")],
+            2,
+            &["field `desiredCount` must be a whole number, not a string"],
+        ),
+    ),
+    (
+        "aws/app-service.json",
+        r#"{"launchType": "FARGATE", "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT"}]}"#,
+        case(
+            "service definition: launchType with a capacity-provider strategy",
+            &[("service-definition", "aws/app-service.json")],
+            2,
+            &["`launchType` and `capacityProviderStrategy` exclude each other"],
+        ),
+    ),
+    (
+        "aws/app-service.json",
+        r#"{"launchType": "EC2"}"#,
+        case(
+            "service definition: an attribute UpdateService cannot change",
+            &[("service-definition", "aws/app-service.json")],
+            2,
+            &["field `launchType` is EC2 in the definition but FARGATE on service `dataspace-app`, and UpdateService cannot change it"],
+        ),
+    ),
+    (
+        "aws/app-service.json",
+        r#"{"taskDefinition": "dataspace-app:1", "cluster": "dataspace-dev"}"#,
+        case(
+            "service definition: names what the inputs give",
+            &[("service-definition", "aws/app-service.json")],
+            2,
+            &[
+                "field `taskDefinition` is not given in a service definition",
+                "field `cluster` is not given in a service definition",
+            ],
+        ),
+    ),
+    (
+        "aws/app-service.json",
+        r#"{"networkConfiguration": {"awsvpcConfiguration": {"securityGroups": ["sg-1"]}}}"#,
+        case(
+            "service definition: subnets missing",
+            &[("service-definition", "aws/app-service.json")],
+            2,
+            &["field `networkConfiguration.awsvpcConfiguration.subnets` is required here"],
+        ),
+    ),
+    (
+        "aws/new-service.json",
+        r#"{"launchType": "FARGATE"}"#,
+        case(
+            "a new awsvpc service without a network configuration",
+            &[
+                ("services", "dataspace-new=aws/app.json"),
+                ("service-definitions", "dataspace-new=aws/new-service.json"),
+            ],
+            2,
+            &["creating the service needs `networkConfiguration.awsvpcConfiguration`"],
+        ),
+    ),
+    (
+        "aws/new-service.json",
+        "{}",
+        case(
+            "a service definition for a service not in the run",
+            &[("service-definitions", "dataspace-nope=aws/new-service.json")],
+            2,
+            &["input service-definitions, line 1: service `dataspace-nope` is not deployed by this run"],
+        ),
+    ),
+    (
+        "aws/otel-service.json",
+        "{}",
+        case(
+            "otel-service-definition without otel-service",
+            &[
+                ("otel-service", ""),
+                ("otel-task-definition", ""),
+                ("otel-service-definition", "aws/otel-service.json"),
+            ],
+            2,
+            &["input otel-service-definition `aws/otel-service.json` is given without otel-service"],
+        ),
+    ),
+];
+
 /// The base task-definition files: valid, and equal to what the seeded services run.
 fn base_files(run: Run) -> Run {
     let mut app = seed::app_task_definition("${ECR_REGISTRY}/dataspace");
@@ -1061,13 +1187,21 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
     let no_args: &[&str] = &[];
     let cases = CASES
         .iter()
-        .map(|c| (no_args, c))
-        .chain(CLI_CASES.iter().map(|(args, c)| (*args, c)));
-    for (args, c) in cases {
+        .map(|c| (no_args, None, c))
+        .chain(CLI_CASES.iter().map(|(args, c)| (*args, None, c)))
+        .chain(
+            DEFINITION_CASES
+                .iter()
+                .map(|(path, text, c)| (no_args, Some((*path, *text)), c)),
+        );
+    for (args, definition, c) in cases {
         assert!(names.insert(c.name), "case name {:?} is used twice", c.name);
         let mut run = base(&moto);
         for a in args {
             run = run.arg(a);
+        }
+        if let Some((rel, text)) = definition {
+            write_body(run.workspace(), rel, &Body::Text(text));
         }
         if let Some((rel, body)) = &c.file {
             write_body(run.workspace(), rel, body);
@@ -1120,10 +1254,10 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
         failures.is_empty(),
         "{} of {} bad-input cases failed:\n\n{}",
         failures.len(),
-        CASES.len() + CLI_CASES.len(),
+        CASES.len() + CLI_CASES.len() + DEFINITION_CASES.len(),
         failures.join("\n\n")
     );
-    let count = CASES.len() + CLI_CASES.len();
+    let count = CASES.len() + CLI_CASES.len() + DEFINITION_CASES.len();
     println!("{count} bad-input cases passed");
     // libtest hides a passing test's output: scripts/test.sh prints this file at the end.
     let _ = std::fs::write(

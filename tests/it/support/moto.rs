@@ -68,8 +68,7 @@ impl Moto {
         // The server binds port 0 itself and reports the port it got, so no other test can
         // take the port between choosing and binding it.
         let python = bin.with_file_name("python");
-        let launcher =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/moto-launch.py");
+        let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/moto-launch.py");
         let port_file = dir.path().join("port");
         let log_file = fs::File::create(&log).expect("creating moto's log file");
         let mut cmd = Command::new(&python);

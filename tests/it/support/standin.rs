@@ -16,7 +16,7 @@
 //! assert_eq!(ecs.updates(&seeded.app_service).len(), 1);
 //! ```
 //!
-//! Each scripted service has a [`Plot`] per `UpdateService` the binary sends (after the
+//! Each scripted service has a [`Plot`] per `UpdateService` (or `CreateService`) the binary sends (after the
 //! first, by default [`Plot::Complete`]`(1.0)`, the way the binary's own rollback goes). Its
 //! DescribeServices answers carry the deployments, events, counts and
 //! `deploymentConfiguration` the plot gives at the story's current time, plus the
@@ -330,17 +330,22 @@ impl<'a> StandInBuilder<'a> {
     }
 
     /// Starts the server. Each scripted service's current deployment runs the task
-    /// definition moto holds for it now.
+    /// definition moto holds for it now; a scripted service that does not exist yet is one
+    /// the binary creates, its first plot starting at its CreateService.
     pub fn start(self) -> StandIn {
         let services = self
             .services
             .into_iter()
             .enumerate()
             .map(|(index, (name, script))| {
-                let current = self.moto.service(&self.seeded.cluster, &name);
-                let initial_td = current["taskDefinition"]
+                // A service the binary creates (CreateService) has no task definition yet.
+                let current = self.moto.ecs(
+                    "DescribeServices",
+                    json!({ "cluster": self.seeded.cluster, "services": [name] }),
+                );
+                let initial_td = current["services"][0]["taskDefinition"]
                     .as_str()
-                    .unwrap_or_else(|| panic!("moto holds no service {name}: {current}"))
+                    .unwrap_or_default()
                     .to_string();
                 let container = if name == self.seeded.otel_service {
                     OTEL_CONTAINER
@@ -946,7 +951,8 @@ fn present(service: &mut Value, script: &Script) {
 /// ECS services and their rollouts: UpdateService, DescribeServices.
 fn services(s: &mut State, c: &Call) -> Option<Answer> {
     match c.op {
-        "UpdateService" => Some(update_service(s, c)),
+        // A created service's story starts at its creation, like an update's.
+        "UpdateService" | "CreateService" => Some(update_service(s, c)),
         "DescribeServices" => Some(describe_services(s, c)),
         _ => None,
     }
@@ -975,7 +981,9 @@ fn update_service(s: &mut State, c: &Call) -> Answer {
             d["id"] = json!(id);
         }
     }
-    let name = short(c.req.json()["service"].as_str().unwrap_or_default()).to_string();
+    let body = c.req.json();
+    let named = body["service"].as_str().or(body["serviceName"].as_str());
+    let name = short(named.unwrap_or_default()).to_string();
     let td = json["service"]["taskDefinition"]
         .as_str()
         .unwrap_or_default()
@@ -1208,7 +1216,10 @@ fn logs(s: &mut State, c: &Call) -> Option<Answer> {
 fn service_history(s: &mut State, c: &Call) -> Option<Answer> {
     let cluster = s.cluster.clone();
     let revision_arn = |service: &str, i: usize| {
-        format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service-revision/{cluster}/{service}/{}", 4_000 + i)
+        format!(
+            "arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service-revision/{cluster}/{service}/{}",
+            4_000 + i
+        )
     };
     let service_arn =
         |service: &str| format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service/{cluster}/{service}");
@@ -1216,7 +1227,10 @@ fn service_history(s: &mut State, c: &Call) -> Option<Answer> {
         "ListServiceDeployments" => {
             let body = c.req.json();
             let name = short(body["service"].as_str().unwrap_or_default()).to_string();
-            let svc = s.services.get(&name).filter(|v| !v.script.history.is_empty())?;
+            let svc = s
+                .services
+                .get(&name)
+                .filter(|v| !v.script.history.is_empty())?;
             let asked: Vec<&str> = body["status"]
                 .as_array()
                 .into_iter()
