@@ -607,7 +607,7 @@ async fn promoted(
 
 /// Before the stack is deployed its outputs are unknown: each declared output gets a
 /// placeholder so step 1 can check every other variable; the files are rendered again after.
-fn stack_placeholders(keys: Option<&BTreeSet<String>>) -> BTreeMap<String, String> {
+pub(crate) fn stack_placeholders(keys: Option<&BTreeSet<String>>) -> BTreeMap<String, String> {
     keys.into_iter()
         .flatten()
         .map(|k| (format!("STACK_{k}"), format!("(stack output {k})")))

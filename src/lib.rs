@@ -276,7 +276,15 @@ fn print_stdout(text: &str) {
 /// (JSON Lines), each a document `aws ecs register-task-definition --cli-input-json` takes.
 fn render(cfg: &Config, rt: &Runtime) -> ExitCode {
     let out = Printer::to_stderr(rt);
-    match deploy::render_files(cfg, rt, Some(&out), &Default::default()) {
+    // Without AWS a stack's outputs are unknown: each declared one renders as a placeholder.
+    let placeholders = match stack::output_keys(cfg) {
+        Ok(keys) => deploy::stack_placeholders(keys.as_ref()),
+        Err(f) => {
+            let report = stopped(Some(cfg), rt, &out, f);
+            return finish(rt, &out, cfg.output_json, &report, cfg.mode).0;
+        }
+    };
+    match deploy::render_files(cfg, rt, Some(&out), &placeholders) {
         Ok(docs) => {
             let text = if docs.len() == 1 {
                 serde_json::to_string_pretty(&docs[0].body).unwrap_or_default()

@@ -308,7 +308,12 @@ fn example_workflow_uses_only_known_inputs() {
         }
         // The workflow sits where it would in the DataSpace repository: its task-definition
         // paths are relative to examples/dataspace, and those files are the example's own.
-        for key in ["task-definition", "otel-task-definition"] {
+        for key in [
+            "task-definition",
+            "otel-task-definition",
+            "service-definition",
+            "otel-service-definition",
+        ] {
             if let Some(path) = with.get(key).and_then(Yaml::as_str) {
                 if !repo_file("examples/dataspace").join(path).is_file() {
                     problems.push(format!(
@@ -405,9 +410,9 @@ fn container_contract_render_needs_no_aws_and_no_arguments() {
         .env("IMAGE_TAG", "8f14e45")
         .env("ENVIRONMENT", "dev")
         .env("DB_NAME", "dataspace")
-        .env(
-            "ECS_EXECUTION_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/dataspace-dev-ecs-execution",
+        .file(
+            "aws/cloudformation/dataspace-infrastructure.yml",
+            &read("examples/dataspace/aws/cloudformation/dataspace-infrastructure.yml"),
         )
         .env("AWS_DEFAULT_REGION", "eu-west-1")
         // Only for the file's `${AWS_REGION}` placeholder below; AWS itself is never called.
@@ -415,6 +420,12 @@ fn container_contract_render_needs_no_aws_and_no_arguments() {
         &[
             ("mode", "render"),
             ("task-definition", "aws/task-definition.json"),
+            // Its outputs are unknown without AWS: they render as named placeholders.
+            ("stack-name", "dataspace-dev-infrastructure"),
+            (
+                "stack-template",
+                "aws/cloudformation/dataspace-infrastructure.yml",
+            ),
         ],
     );
     assert_eq!(run.env_var("INPUT_MODE"), Some("render"));
@@ -427,11 +438,8 @@ fn container_contract_render_needs_no_aws_and_no_arguments() {
             out.all_text()
         )
     });
-    assert_eq!(doc["family"], "dataspace-app");
-    assert_eq!(
-        doc["executionRoleArn"],
-        "arn:aws:iam::123456789012:role/dataspace-dev-ecs-execution"
-    );
+    assert_eq!(doc["family"], "dataspace-app-dev");
+    assert_eq!(doc["executionRoleArn"], "(stack output ExecutionRoleArn)");
     let container = &doc["containerDefinitions"][0];
     assert_eq!(
         container["image"],
@@ -444,9 +452,10 @@ fn container_contract_render_needs_no_aws_and_no_arguments() {
         .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
         .collect();
     assert_eq!(env["ENVIRONMENT"], "dev");
+    assert_eq!(env["DB_HOST"], "(stack output DBHost)");
     assert_eq!(
-        env["DB_HOST"], "localhost",
-        "`${{DB_HOST:-localhost}}` takes its default"
+        env["DJANGO_ALLOWED_HOSTS"], "*",
+        "`${{DJANGO_ALLOWED_HOSTS:-*}}` takes its default"
     );
     assert_eq!(
         container["logConfiguration"]["options"]["awslogs-region"],

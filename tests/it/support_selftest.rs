@@ -333,3 +333,42 @@ fn runner_gives_the_binary_a_workspace_and_fresh_file_commands() {
         );
     }
 }
+
+/// scripts/moto-launch.py's first correction: a stack made through a change set has Outputs
+/// (moto 5.2.5 gives it none), and keeps them over a change set that changes nothing.
+#[test]
+fn a_change_set_stack_has_its_outputs() {
+    let moto = Moto::start();
+    let template = "Resources:\n  Param:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /selftest/x\n      Type: String\n      Value: hello\nOutputs:\n  ParamName:\n    Value: !Ref Param\n";
+    for (n, kind) in [("1", "CREATE"), ("2", "UPDATE")] {
+        let name = format!("cs{n}");
+        let q = |action: &str| {
+            moto.query(
+                "cloudformation",
+                &[
+                    ("Action", action),
+                    ("Version", "2010-05-15"),
+                    ("StackName", "selftest"),
+                    ("ChangeSetName", &name),
+                    ("ChangeSetType", kind),
+                    ("TemplateBody", template),
+                ],
+            )
+        };
+        q("CreateChangeSet");
+        q("ExecuteChangeSet");
+        let stacks = moto.query(
+            "cloudformation",
+            &[
+                ("Action", "DescribeStacks"),
+                ("Version", "2010-05-15"),
+                ("StackName", "selftest"),
+            ],
+        );
+        assert_eq!(
+            xml_values(&stacks, "OutputValue"),
+            vec!["/selftest/x".to_string()],
+            "{kind}: {stacks}"
+        );
+    }
+}
