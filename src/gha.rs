@@ -30,6 +30,8 @@ pub struct Runtime {
     pub git_ref: Option<String>,
     pub repository: Option<String>,
     pub run_id: Option<String>,
+    /// `GITHUB_RUN_ATTEMPT`: 1, then 2 for a re-run of the same run.
+    pub run_attempt: Option<String>,
     pub server_url: Option<String>,
     pub api_url: Option<String>,
     /// Every environment variable, for substitution (credential carriers are filtered there).
@@ -58,6 +60,7 @@ impl Runtime {
             git_ref: get("GITHUB_REF"),
             repository: get("GITHUB_REPOSITORY"),
             run_id: get("GITHUB_RUN_ID"),
+            run_attempt: get("GITHUB_RUN_ATTEMPT"),
             server_url: get("GITHUB_SERVER_URL"),
             api_url: get("GITHUB_API_URL"),
             env,
