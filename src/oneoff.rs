@@ -479,9 +479,9 @@ pub(crate) fn request(
     Value::Object(r)
 }
 
-/// The client token of this run's one-off task: the repository, run id and attempt (so a
-/// retried call, or the same attempt sent again, never starts a second task; a re-run, which
-/// is a new attempt, runs it again), and what it runs. A run outside GitHub Actions gets a
+/// The client token of this run's one-off task: the repository, run id and attempt, job and
+/// step (so a retried call, or the same step of the same attempt sent again, never starts a
+/// second task; a re-run, which is a new attempt, runs it again), and what it runs. A run outside GitHub Actions gets a
 /// random one. At most 64 ASCII characters.
 pub(crate) fn client_token(
     rt: &Runtime,
@@ -494,9 +494,20 @@ pub(crate) fn client_token(
         return format!("ecs-deploy-{}", crate::gha::random_token());
     };
     let attempt = rt.run_attempt.as_deref().unwrap_or("1");
+    // The job and the step too: two steps of one job may each run a task of their own.
+    let env = |k: &str| rt.env.get(k).map(String::as_str).unwrap_or_default();
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [repo.as_str(), run, attempt, cluster, service, td]
-        .into_iter()
+    for part in [
+        repo.as_str(),
+        run,
+        attempt,
+        env("GITHUB_JOB"),
+        env("GITHUB_ACTION"),
+        cluster,
+        service,
+        td,
+    ]
+    .into_iter()
         .chain(command.iter().map(String::as_str))
     {
         for b in part.bytes().chain([0]) {
