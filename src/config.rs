@@ -411,11 +411,10 @@ impl Validator {
 
     /// The one-off task's inputs (`run-task-*`), read once; `None` without a command.
     fn oneoff(&mut self, mode: Mode, targets: &[Target]) -> Option<OneOffSettings> {
-        const OTHERS: [&str; 9] = [
+        // Those without a default: the runner passes every input's default, given or not.
+        const OTHERS: [&str; 7] = [
             "run-task-service",
             "run-task-container",
-            "run-task-timeout-minutes",
-            "run-task-always",
             "run-task-subnets",
             "run-task-security-groups",
             "run-task-assign-public-ip",
@@ -423,6 +422,9 @@ impl Validator {
             "run-task-capacity-provider-strategy",
         ];
         let Some(text) = self.get("run-task-command").map(str::to_string) else {
+            // Bad values are reported even without a command.
+            self.number("run-task-timeout-minutes");
+            self.boolean("run-task-always");
             let named: Vec<&str> = OTHERS.into_iter().filter(|n| self.get(n).is_some()).collect();
             if mode == Mode::RunTask {
                 self.problem(
