@@ -425,7 +425,10 @@ impl Validator {
             // Bad values are reported even without a command.
             self.number("run-task-timeout-minutes");
             self.boolean("run-task-always");
-            let named: Vec<&str> = OTHERS.into_iter().filter(|n| self.get(n).is_some()).collect();
+            let named: Vec<&str> = OTHERS
+                .into_iter()
+                .filter(|n| self.get(n).is_some())
+                .collect();
             if mode == Mode::RunTask {
                 self.problem(
                     "command run-task needs input run-task-command: the command to run, as a JSON array or one shell-like line (CLI: --run-task-command 'python manage.py migrate')"
@@ -460,9 +463,9 @@ impl Validator {
                 .map(str::to_string)
                 .collect();
             for id in &list {
-                let ok = id.strip_prefix(prefix).is_some_and(|h| {
-                    !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric())
-                });
+                let ok = id
+                    .strip_prefix(prefix)
+                    .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()));
                 if !ok {
                     v.problem(format!(
                         "input {name}: `{id}` is not a {prefix}… id{}",
@@ -492,7 +495,10 @@ impl Validator {
         }
         let service = self.oneoff_service(targets);
         if mode == Mode::RunTask {
-            if let Some(t) = targets.iter().find(|t| Some(&t.service) == service.as_ref()) {
+            if let Some(t) = targets
+                .iter()
+                .find(|t| Some(&t.service) == service.as_ref())
+            {
                 if t.file.is_some() {
                     self.problem(format!(
                         "command run-task runs a registered task definition and registers none: `{}` is a file; give no task definition (the service's current one runs) or a registered revision (ARN or family:revision)",

@@ -52,7 +52,9 @@ impl KeepBody {
 }
 
 /// Sends `payload` (a JSON request document) instead of the body the SDK built.
-pub(crate) fn replace_body(payload: Vec<u8>) -> impl Fn(&mut aws_sdk_ecs::config::http::HttpRequest) {
+pub(crate) fn replace_body(
+    payload: Vec<u8>,
+) -> impl Fn(&mut aws_sdk_ecs::config::http::HttpRequest) {
     move |req| {
         let len = payload.len();
         *req.body_mut() = SdkBody::from(payload.clone());

@@ -203,10 +203,9 @@ pub(crate) fn parse_strategy(text: &str) -> Result<Vec<Value>, String> {
     let example = r#"[{"capacityProvider": "FARGATE_SPOT", "weight": 1}]"#;
     let v: Value = serde_json::from_str(text.trim())
         .map_err(|e| format!("`{text}` is not JSON ({e}); write it like {example}"))?;
-    let items = v
-        .as_array()
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| format!("`{text}` is not a non-empty JSON array; write it like {example}"))?;
+    let items = v.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
+        format!("`{text}` is not a non-empty JSON array; write it like {example}")
+    })?;
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let n = i + 1;
@@ -508,7 +507,7 @@ pub(crate) fn client_token(
         td,
     ]
     .into_iter()
-        .chain(command.iter().map(String::as_str))
+    .chain(command.iter().map(String::as_str))
     {
         for b in part.bytes().chain([0]) {
             h ^= u64::from(b);
@@ -647,7 +646,11 @@ pub(crate) fn ending(t: &TaskState, container: &str) -> Option<Ending> {
     if t.stop_code.as_deref() == Some("TaskFailedToStart") {
         return Some(Ending::Failed(format!(
             "the task failed to start (TaskFailedToStart): {}",
-            if reason.is_empty() { "no reason given" } else { reason }
+            if reason.is_empty() {
+                "no reason given"
+            } else {
+                reason
+            }
         )));
     }
     let stop = match (&t.stop_code, reason) {
@@ -668,9 +671,7 @@ pub(crate) fn ending(t: &TaskState, container: &str) -> Option<Ending> {
         .unwrap_or_default();
     Some(match c.exit_code {
         Some(0) => Ending::Succeeded,
-        Some(code) => Ending::Failed(format!(
-            "container {container} exited {code}{why}; {stop}"
-        )),
+        Some(code) => Ending::Failed(format!("container {container} exited {code}{why}; {stop}")),
         None => Ending::Failed(format!(
             "container {container} stopped without an exit code{why}; {stop}"
         )),
@@ -755,7 +756,15 @@ pub(crate) fn preview(ctx: &Ctx<'_>, rt: &Runtime, runs: &[ServiceRun]) -> Optio
             } else {
                 r.live.task_definition.clone()
             };
-            match prepare(s, rt, &ctx.cfg.cluster, &td_arn, &doc.body, &r.live.raw, &doc.target.shown) {
+            match prepare(
+                s,
+                rt,
+                &ctx.cfg.cluster,
+                &td_arn,
+                &doc.body,
+                &r.live.raw,
+                &doc.target.shown,
+            ) {
                 Ok(p) => {
                     out.line(&format!(
                         "one-off task: would run `{}` in container {} of {} (service {}; {}), up to {}, before any service is updated",
@@ -816,11 +825,22 @@ pub(crate) async fn run(
     }
     let start = ctx.clock.elapsed();
     ctx.out.group("One-off task");
-    let doc = r.rendered.as_ref().map(|d| (&d.body, d.target.shown.clone()));
+    let doc = r
+        .rendered
+        .as_ref()
+        .map(|d| (&d.body, d.target.shown.clone()));
     let report = match doc {
         None => failed_row(s, &td_arn, "its service has no task definition".into()),
         Some((body, shown_as)) => {
-            match prepare(s, rt, &ctx.cfg.cluster, &td_arn, body, &r.live.raw, &shown_as) {
+            match prepare(
+                s,
+                rt,
+                &ctx.cfg.cluster,
+                &td_arn,
+                body,
+                &r.live.raw,
+                &shown_as,
+            ) {
                 Ok(p) => execute(&ctx.aws, ctx.cfg, ctx.out, &p, s.timeout).await,
                 Err(e) => {
                     let why = match e {
@@ -831,15 +851,15 @@ pub(crate) async fn run(
                             .join("; "),
                         Failure::Other(e) => format!("{e:#}"),
                     };
-                    ctx.out.error(&Default::default(), &format!("one-off task: {why}"));
+                    ctx.out
+                        .error(&Default::default(), &format!("one-off task: {why}"));
                     failed_row(s, &td_arn, why)
                 }
             }
         }
     };
     ctx.out.end_group();
-    ctx.timeline
-        .add("one-off task", start, ctx.clock.elapsed());
+    ctx.timeline.add("one-off task", start, ctx.clock.elapsed());
     if matches!(report.result, TaskResult::Failed(_)) {
         ctx.out.line("one-off task failed: no service is updated");
         for r in runs.iter_mut() {
@@ -901,8 +921,7 @@ pub(crate) async fn run_alone(
     out.end_group();
     ctx.timeline.add("one-off task", start, ctx.clock.elapsed());
     let mut report = Report::new(cfg.mode, &cfg.cluster, &ctx.region, &ctx.account, rt);
-    report.result =
-        crate::decide::conclude(&[], matches!(row.result, TaskResult::Failed(_)));
+    report.result = crate::decide::conclude(&[], matches!(row.result, TaskResult::Failed(_)));
     report.oneoff = Some(row);
     report.duration = ctx.clock.elapsed();
     report.phases = ctx.timeline.take();
@@ -1107,7 +1126,14 @@ async fn watch(
             let why = format!(
                 "still running after run-task-timeout-minutes ({}): stopped it (StopTask){}",
                 minutes(timeout),
-                stop_task(aws, cluster, arn, "ecs-deploy: the one-off task passed its deadline", STOP_AFTER_DEADLINE).await
+                stop_task(
+                    aws,
+                    cluster,
+                    arn,
+                    "ecs-deploy: the one-off task passed its deadline",
+                    STOP_AFTER_DEADLINE
+                )
+                .await
             );
             // What it showed when it was stopped, for the summary.
             if let Ok(Ok(Some(t))) =
@@ -1326,15 +1352,27 @@ mod tests {
     #[test]
     fn commands_split_like_a_shell_without_expansion() {
         let ok: &[(&str, &[&str])] = &[
-            ("python manage.py migrate", &["python", "manage.py", "migrate"]),
-            ("  python   manage.py\tmigrate  ", &["python", "manage.py", "migrate"]),
-            (r#"sh -c 'echo $HOME && ls'"#, &["sh", "-c", "echo $HOME && ls"]),
+            (
+                "python manage.py migrate",
+                &["python", "manage.py", "migrate"],
+            ),
+            (
+                "  python   manage.py\tmigrate  ",
+                &["python", "manage.py", "migrate"],
+            ),
+            (
+                r#"sh -c 'echo $HOME && ls'"#,
+                &["sh", "-c", "echo $HOME && ls"],
+            ),
             (r#"echo "a \"b\" \$c \n""#, &["echo", r#"a "b" $c \n"#]),
             (r"echo a\ b \'x", &["echo", "a b", "'x"]),
             ("echo '' x", &["echo", "", "x"]),
             ("echo $HOME *", &["echo", "$HOME", "*"]),
             ("echo '&&'", &["echo", "&&"]),
-            (r#"["python", "manage.py", "migrate", "--noinput"]"#, &["python", "manage.py", "migrate", "--noinput"]),
+            (
+                r#"["python", "manage.py", "migrate", "--noinput"]"#,
+                &["python", "manage.py", "migrate", "--noinput"],
+            ),
             (r#"["sh", "-c", "a && b"]"#, &["sh", "-c", "a && b"]),
         ];
         for (text, want) in ok {
@@ -1344,10 +1382,19 @@ mod tests {
         let bad: &[(&str, &str)] = &[
             ("[]", "the command is empty"),
             ("''", "the command's first word (the program) is empty"),
-            ("python -c 'print(1)", "the single quote at character 11 is never closed"),
-            (r#"echo "abc"#, "the double quote at character 6 is never closed"),
+            (
+                "python -c 'print(1)",
+                "the single quote at character 11 is never closed",
+            ),
+            (
+                r#"echo "abc"#,
+                "the double quote at character 6 is never closed",
+            ),
             (r"echo \", "ends with a backslash"),
-            (r#"["python", 3]"#, "item 2 of the JSON array, 3, is not a string"),
+            (
+                r#"["python", 3]"#,
+                "item 2 of the JSON array, 3, is not a string",
+            ),
             ("[python", "starts like a JSON array but is not one"),
             ("migrate && serve", "`&&` is a shell operator"),
             ("migrate ;", "`;` is a shell operator"),
@@ -1374,8 +1421,14 @@ mod tests {
             ("FARGATE", "is not JSON"),
             ("[]", "non-empty JSON array"),
             (r#"[{"weight": 1}]"#, "no capacityProvider"),
-            (r#"[{"capacityProvider": "x", "weight": -1}]"#, "weight -1 is not a whole number"),
-            (r#"[{"capacityProvider": "x", "wieght": 1}]"#, "item 1 has `wieght`"),
+            (
+                r#"[{"capacityProvider": "x", "weight": -1}]"#,
+                "weight -1 is not a whole number",
+            ),
+            (
+                r#"[{"capacityProvider": "x", "wieght": 1}]"#,
+                "item 1 has `wieght`",
+            ),
         ] {
             let got = parse_strategy(text).unwrap_err();
             assert!(got.contains(want), "{text}: {got}");
@@ -1392,13 +1445,23 @@ mod tests {
 
     #[test]
     fn the_container_is_named_or_the_only_essential_one() {
-        let one = td(Some("awsvpc"), json!([{"name": "web"}, {"name": "log", "essential": false}]));
+        let one = td(
+            Some("awsvpc"),
+            json!([{"name": "web"}, {"name": "log", "essential": false}]),
+        );
         assert_eq!(container_of(&settings(), &one, "td.json"), Ok("web".into()));
-        let two = td(Some("awsvpc"), json!([{"name": "guardduty"}, {"name": "web"}]));
+        let two = td(
+            Some("awsvpc"),
+            json!([{"name": "guardduty"}, {"name": "web"}]),
+        );
         let err = container_of(&settings(), &two, "td.json").unwrap_err();
         assert!(
-            err[0].message.contains("input run-task-container is needed")
-                && err[0].message.contains("2 essential containers (`guardduty`, `web`)"),
+            err[0]
+                .message
+                .contains("input run-task-container is needed")
+                && err[0]
+                    .message
+                    .contains("2 essential containers (`guardduty`, `web`)"),
             "{err:?}"
         );
         let named = OneOffSettings {
@@ -1412,7 +1475,9 @@ mod tests {
         };
         let err = container_of(&missing, &two, "td.json").unwrap_err();
         assert!(
-            err[0].message.contains("has no container `worker`; it has `guardduty`, `web`"),
+            err[0]
+                .message
+                .contains("has no container `worker`; it has `guardduty`, `web`"),
             "{err:?}"
         );
         let bridge = td(None, json!([{"name": "web"}]));
@@ -1445,7 +1510,15 @@ mod tests {
     #[test]
     fn the_request_takes_the_services_settings() {
         let awsvpc = td(Some("awsvpc"), json!([{"name": "web"}]));
-        let r = request(&settings(), "c", "arn:td:2", &awsvpc, "web", &service(), "tok");
+        let r = request(
+            &settings(),
+            "c",
+            "arn:td:2",
+            &awsvpc,
+            "web",
+            &service(),
+            "tok",
+        );
         assert_eq!(
             r,
             json!({
@@ -1507,7 +1580,10 @@ mod tests {
         let cmd = settings().command;
         let a = client_token(&rt, "c", "s", "td:2", &cmd);
         assert_eq!(a, client_token(&rt, "c", "s", "td:2", &cmd), "stable");
-        assert!(a.starts_with("ecs-deploy-4242-1-") && a.len() <= 64 && a.is_ascii(), "{a}");
+        assert!(
+            a.starts_with("ecs-deploy-4242-1-") && a.len() <= 64 && a.is_ascii(),
+            "{a}"
+        );
         env.insert("GITHUB_RUN_ATTEMPT".into(), "2".into());
         let rerun = client_token(&Runtime::from_map(env.clone()), "c", "s", "td:2", &cmd);
         assert_ne!(a, rerun, "a re-run is a new attempt");
@@ -1515,7 +1591,10 @@ mod tests {
         let long = client_token(&Runtime::from_map(env), "c", "s", "td:2", &cmd);
         assert!(long.len() <= 64, "{long}");
         let cli = client_token(&Runtime::default(), "c", "s", "td:2", &cmd);
-        assert_ne!(cli, client_token(&Runtime::default(), "c", "s", "td:2", &cmd));
+        assert_ne!(
+            cli,
+            client_token(&Runtime::default(), "c", "s", "td:2", &cmd)
+        );
         assert!(cli.len() <= 64);
     }
 

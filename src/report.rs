@@ -501,9 +501,11 @@ pub fn markdown(r: &Report) -> String {
     if !reasons.is_empty() {
         let _ = writeln!(out, "\n### What went wrong\n\n{}", reasons.join("\n"));
     }
-    if let Some(t) = r.oneoff.as_ref().filter(|t| {
-        matches!(t.result, TaskResult::Failed(_)) && !t.log_tail.is_empty()
-    }) {
+    if let Some(t) = r
+        .oneoff
+        .as_ref()
+        .filter(|t| matches!(t.result, TaskResult::Failed(_)) && !t.log_tail.is_empty())
+    {
         let _ = writeln!(
             out,
             "\n<details open><summary>one-off task: the last {} log line(s) of {}</summary>\n\n```text\n{}\n```\n</details>",
@@ -563,7 +565,10 @@ fn task_table(out: &mut String, t: &TaskReport) {
     );
     let mut result = t.result.label();
     let mut facts = Vec::new();
-    if let Some(c) = t.exit_code.filter(|_| !matches!(t.result, TaskResult::Succeeded)) {
+    if let Some(c) = t
+        .exit_code
+        .filter(|_| !matches!(t.result, TaskResult::Succeeded))
+    {
         facts.push(format!("exit code {c}"));
     }
     if let Some(c) = &t.stop_code {

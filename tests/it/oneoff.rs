@@ -92,7 +92,10 @@ fn a_migration_that_exits_0_runs_on_the_new_revision_then_the_deploy() {
     let stopped = ecs.one_off_stopped_at()[0].expect("the task stopped");
     for svc in [&s.app_service, &s.otel_service] {
         let u = &ecs.updates(svc)[0];
-        assert!(u.epoch >= stopped, "{svc} updated before the migration ended");
+        assert!(
+            u.epoch >= stopped,
+            "{svc} updated before the migration ended"
+        );
     }
     assert_eq!(
         final_revisions(&moto, &s),
@@ -104,8 +107,9 @@ fn a_migration_that_exits_0_runs_on_the_new_revision_then_the_deploy() {
     assert_has(&o, "one-off task: container dataspace exited 0");
     assert!(o.summary.contains("| one-off task |"), "{}", o.summary);
     assert!(
-        o.summary
-            .contains("| `python manage.py migrate --noinput` | `dataspace-app:2` | `dataspace` | exited 0 |"),
+        o.summary.contains(
+            "| `python manage.py migrate --noinput` | `dataspace-app:2` | `dataspace` | exited 0 |"
+        ),
         "{}",
         o.summary
     );
@@ -128,7 +132,10 @@ fn a_migration_that_exits_1_updates_no_service_and_shows_its_log_tail() {
         "one-off task: container dataspace exited 1; stop code EssentialContainerExited: Essential container in task exited",
     );
     assert_has(&o, "one-off task failed: no service is updated");
-    assert_has(&o, "django.db.utils.OperationalError: could not connect to server");
+    assert_has(
+        &o,
+        "django.db.utils.OperationalError: could not connect to server",
+    );
     for text in [
         "exit code 1",
         "stop code EssentialContainerExited",
@@ -160,14 +167,22 @@ fn a_task_that_fails_to_start_is_reported_with_its_reason() {
         &o,
         &format!("one-off task: the task failed to start (TaskFailedToStart): {reason}"),
     );
-    assert!(o.summary.contains("stop code TaskFailedToStart"), "{}", o.summary);
+    assert!(
+        o.summary.contains("stop code TaskFailedToStart"),
+        "{}",
+        o.summary
+    );
 }
 
 #[test]
 fn a_task_still_running_at_the_deadline_is_stopped_and_reported() {
     let moto = Moto::start();
     let s = setup(&moto);
-    let ecs = standin(&moto, &s, TaskPlot::never_stops(0.1).logs(&["waiting for a lock"]));
+    let ecs = standin(
+        &moto,
+        &s,
+        TaskPlot::never_stops(0.1).logs(&["waiting for a lock"]),
+    );
     let o = deploy(&ecs, &s)
         .input("run-task-timeout-minutes", "0.02")
         .run();
@@ -181,7 +196,11 @@ fn a_task_still_running_at_the_deadline_is_stopped_and_reported() {
         &o,
         "one-off task: still running after run-task-timeout-minutes (1 s): stopped it (StopTask)",
     );
-    assert!(o.summary.contains("stop code UserInitiated"), "{}", o.summary);
+    assert!(
+        o.summary.contains("stop code UserInitiated"),
+        "{}",
+        o.summary
+    );
     assert!(o.summary.contains("waiting for a lock"), "{}", o.summary);
 }
 
@@ -199,7 +218,11 @@ fn a_dropped_run_task_answer_starts_one_task_not_two() {
     o.assert_code(0);
     assert_eq!(o.output("result"), "deployed", "{}", o.all_text());
     let tokens = ecs.client_tokens();
-    assert_eq!(tokens.len(), 2, "the lost answer was asked again: {tokens:?}");
+    assert_eq!(
+        tokens.len(),
+        2,
+        "the lost answer was asked again: {tokens:?}"
+    );
     assert_eq!(tokens[0], tokens[1], "with the same client token");
     assert_eq!(ecs.one_off_tasks().len(), 1, "one task started, not two");
 }
@@ -320,11 +343,19 @@ fn an_unchanged_service_runs_no_migration_unless_asked_to_always() {
     o.assert_code(0);
     assert_eq!(o.output("result"), "unchanged");
     assert!(ecs.run_task_calls().is_empty());
-    assert_has(&o, "one-off task: not run: service dataspace-app gets no new deployment in this run");
-    let o = same(deploy(&ecs, &s)).input("run-task-always", "true").run();
+    assert_has(
+        &o,
+        "one-off task: not run: service dataspace-app gets no new deployment in this run",
+    );
+    let o = same(deploy(&ecs, &s))
+        .input("run-task-always", "true")
+        .run();
     o.assert_code(0);
     assert_eq!(o.output("result"), "unchanged", "{}", o.all_text());
-    assert_eq!(the_run_task(&ecs)["taskDefinition"], json!(s.app_task_definition_arn));
+    assert_eq!(
+        the_run_task(&ecs)["taskDefinition"],
+        json!(s.app_task_definition_arn)
+    );
 }
 
 #[test]

@@ -1365,7 +1365,10 @@ struct OneOff {
 
 impl OneOff {
     fn arn(&self, cluster: &str) -> String {
-        format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:task/{cluster}/{}", self.id)
+        format!(
+            "arn:aws:ecs:{REGION}:{ACCOUNT_ID}:task/{cluster}/{}",
+            self.id
+        )
     }
 
     fn time(&self, virtual_at: Option<f64>) -> f64 {
@@ -1544,8 +1547,10 @@ fn one_off_tasks(s: &mut State, c: &Call) -> Option<Answer> {
                 t.stop = Some((now, body["reason"].as_str().unwrap_or_default().to_string()));
             }
             let json = t.json(&cluster, now);
-            s.stop_task_calls
-                .push((wanted, body["reason"].as_str().unwrap_or_default().to_string()));
+            s.stop_task_calls.push((
+                wanted,
+                body["reason"].as_str().unwrap_or_default().to_string(),
+            ));
             answer(json!({ "task": json }))
         }
         "DescribeTasks" => {
@@ -1556,11 +1561,7 @@ fn one_off_tasks(s: &mut State, c: &Call) -> Option<Answer> {
                 .filter_map(Value::as_str)
                 .map(str::to_string)
                 .collect();
-            let ours = |w: &str| {
-                s.oneoffs
-                    .iter()
-                    .find(|t| w == t.id || w == t.arn(&cluster))
-            };
+            let ours = |w: &str| s.oneoffs.iter().find(|t| w == t.id || w == t.arn(&cluster));
             if !wanted.iter().any(|w| ours(w).is_some()) {
                 return None;
             }
