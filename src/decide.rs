@@ -308,7 +308,15 @@ mod tests {
         ));
         let mut bystander = updated(done());
         bystander.undo = Some(undo(Ok("ecs-svc/4"), done()));
+        let mut held = run();
+        held.action = Action::Register;
+        held.held = true;
+        let mut held_unchanged = run();
+        held_unchanged.held = true;
         let cases: Vec<(ServiceRun, &str)> = vec![
+            // The one-off task failed before its turn: not updated, or unchanged anyway.
+            (held, "NotUpdated"),
+            (held_unchanged, "Unchanged"),
             (updated(done()), "Deployed"),
             (updated(None), "Updated"),
             (run(), "Unchanged"),
