@@ -13,7 +13,7 @@ use crate::inputs::{Kind, INPUTS};
 /// What the command line asked for, before validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawArgs {
-    /// `deploy`, `plan`, `render`, `verify` or `rollback`; `None` when not given.
+    /// `deploy`, `plan`, `render`, `verify`, `rollback` or `run-task`; `None` when not given.
     pub command: Option<String>,
     pub flags: BTreeMap<&'static str, String>,
     /// `--output json`: print the outputs as one JSON object on stdout.
@@ -41,6 +41,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "rollback",
         "Put the named services back on their previous task definition and wait",
     ),
+    (
+        "run-task",
+        "Run the one-off task (run-task-command) on the service's current task definition, wait for it to stop, exit with its verdict; no deploy",
+    ),
 ];
 
 fn command() -> Command {
@@ -53,7 +57,7 @@ fn command() -> Command {
         .arg(
             Arg::new("command")
                 .value_name("COMMAND")
-                .help("deploy | plan | render | verify | rollback (default: deploy, or input `mode` in GitHub Actions)")
+                .help("deploy | plan | render | verify | rollback | run-task (default: deploy, or input `mode` in GitHub Actions)")
                 .value_parser(COMMANDS.iter().map(|(c, _)| *c).collect::<Vec<_>>()),
         )
         .arg(

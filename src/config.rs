@@ -23,15 +23,18 @@ pub enum Mode {
     Render,
     Verify,
     Rollback,
+    /// Only the one-off task (`oneoff::run_alone`): no deploy.
+    RunTask,
 }
 
 impl Mode {
-    const ALL: [Mode; 5] = [
+    const ALL: [Mode; 6] = [
         Mode::Deploy,
         Mode::Plan,
         Mode::Render,
         Mode::Verify,
         Mode::Rollback,
+        Mode::RunTask,
     ];
 
     /// A mode by its name in the inputs table (`inputs::MODES`).
@@ -46,6 +49,7 @@ impl Mode {
             Mode::Render => "render",
             Mode::Verify => "verify",
             Mode::Rollback => "rollback",
+            Mode::RunTask => "run-task",
         }
     }
 }
@@ -118,6 +122,8 @@ pub struct Config {
     pub credentials: CredentialSettings,
     pub comment: CommentSettings,
     pub output_json: bool,
+    /// The one-off task before the rollouts (`run-task-*`); `None` when no command is given.
+    pub oneoff: Option<OneOffSettings>,
 }
 
 /// How services are rolled out and waited for (the deploy flow and the wait).
@@ -129,6 +135,43 @@ pub struct RolloutSettings {
     pub rollback_on_failure: bool,
     pub force_new_deployment: bool,
     pub desired_count: Option<i32>,
+}
+
+/// The one-off task (`oneoff.rs`): what runs, where its settings come from, how long it may
+/// take. The overrides replace what the service says; the rest comes from the service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneOffSettings {
+    /// The command, as ECS gets it (`containerOverrides[].command`); never empty.
+    pub command: Vec<String>,
+    /// The service (as its target names it) whose new revision and settings are used.
+    pub service: String,
+    /// The container that runs the command; `None`: the task's only essential container.
+    pub container: Option<String>,
+    pub timeout: Duration,
+    /// Run even when its service gets no new deployment in this run.
+    pub always: bool,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// `ENABLED` or `DISABLED`.
+    pub assign_public_ip: Option<&'static str>,
+    pub launch_type: Option<&'static str>,
+    /// `capacityProviderStrategy` items as ECS takes them (`capacityProvider`, `weight`, `base`).
+    pub capacity_provider_strategy: Option<Vec<serde_json::Value>>,
+}
+
+impl OneOffSettings {
+    /// A network override was given (refused for tasks that are not awsvpc).
+    pub fn network_override(&self) -> Option<&'static str> {
+        if !self.subnets.is_empty() {
+            Some("run-task-subnets")
+        } else if !self.security_groups.is_empty() {
+            Some("run-task-security-groups")
+        } else if self.assign_public_ip.is_some() {
+            Some("run-task-assign-public-ip")
+        } else {
+            None
+        }
+    }
 }
 
 /// What is checked and rewritten in the images (`images.rs`).
@@ -350,6 +393,7 @@ impl Validator {
         }
         // Its table default is the runner's `${{ github.token }}`: the binary has none.
         let github_token = self.get("github-token").map(str::to_string);
+        let oneoff = self.oneoff(mode, &targets);
         Config {
             mode,
             cluster,
@@ -382,6 +426,164 @@ impl Validator {
                 comment_key: self.get("comment-key").map(str::to_string),
             },
             output_json: raw.output_json,
+            oneoff,
+        }
+    }
+
+    /// The one-off task's inputs (`run-task-*`), read once; `None` without a command.
+    fn oneoff(&mut self, mode: Mode, targets: &[Target]) -> Option<OneOffSettings> {
+        // Those without a default: the runner passes every input's default, given or not.
+        const OTHERS: [&str; 7] = [
+            "run-task-service",
+            "run-task-container",
+            "run-task-subnets",
+            "run-task-security-groups",
+            "run-task-assign-public-ip",
+            "run-task-launch-type",
+            "run-task-capacity-provider-strategy",
+        ];
+        let Some(text) = self.get("run-task-command").map(str::to_string) else {
+            // Bad values are reported even without a command.
+            self.number("run-task-timeout-minutes");
+            self.boolean("run-task-always");
+            let named: Vec<&str> = OTHERS
+                .into_iter()
+                .filter(|n| self.get(n).is_some())
+                .collect();
+            if mode == Mode::RunTask {
+                self.problem(
+                    "command run-task needs input run-task-command: the command to run, as a JSON array or one shell-like line (CLI: --run-task-command 'python manage.py migrate')"
+                        .into(),
+                );
+            } else if let Some(first) = named.first() {
+                self.problem(format!(
+                    "input {first} is given without run-task-command: add `run-task-command:` with the command to run, or remove {}",
+                    named.join(", ")
+                ));
+            }
+            return None;
+        };
+        let command = match crate::oneoff::parse_command(&text) {
+            Ok(c) => c,
+            Err(why) => {
+                self.problem(format!("input run-task-command: {why}"));
+                Vec::new()
+            }
+        };
+        let timeout = self.number("run-task-timeout-minutes").unwrap_or_default();
+        let always = self.boolean("run-task-always");
+        let assign_public_ip = self.choice("run-task-assign-public-ip");
+        let launch_type = self.choice("run-task-launch-type");
+        let ids = |v: &mut Validator, name: &str, prefix: &str| -> Vec<String> {
+            let list: Vec<String> = v
+                .get(name)
+                .unwrap_or_default()
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(str::to_string)
+                .collect();
+            for id in &list {
+                let ok = id
+                    .strip_prefix(prefix)
+                    .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()));
+                if !ok {
+                    v.problem(format!(
+                        "input {name}: `{id}` is not a {prefix}… id{}",
+                        not_substituted_hint(id)
+                    ));
+                }
+            }
+            list
+        };
+        let subnets = ids(self, "run-task-subnets", "subnet-");
+        let security_groups = ids(self, "run-task-security-groups", "sg-");
+        let capacity_provider_strategy = self
+            .get("run-task-capacity-provider-strategy")
+            .map(str::to_string)
+            .and_then(|t| match crate::oneoff::parse_strategy(&t) {
+                Ok(s) => Some(s),
+                Err(why) => {
+                    self.problem(format!("input run-task-capacity-provider-strategy: {why}"));
+                    None
+                }
+            });
+        if launch_type.is_some() && capacity_provider_strategy.is_some() {
+            self.problem(
+                "inputs run-task-launch-type and run-task-capacity-provider-strategy are both given: ECS takes one or the other; keep one"
+                    .into(),
+            );
+        }
+        let service = self.oneoff_service(targets);
+        if mode == Mode::RunTask {
+            if let Some(t) = targets
+                .iter()
+                .find(|t| Some(&t.service) == service.as_ref())
+            {
+                if t.file.is_some() {
+                    self.problem(format!(
+                        "command run-task runs a registered task definition and registers none: `{}` is a file; give no task definition (the service's current one runs) or a registered revision (ARN or family:revision)",
+                        t.shown
+                    ));
+                }
+            }
+        }
+        Some(OneOffSettings {
+            command,
+            service: service.unwrap_or_default(),
+            container: self.get("run-task-container").map(str::to_string),
+            timeout: Duration::from_secs_f64(timeout * 60.0),
+            always,
+            subnets,
+            security_groups,
+            assign_public_ip,
+            launch_type,
+            capacity_provider_strategy,
+        })
+    }
+
+    /// The service the one-off task takes its revision and settings from: input
+    /// `run-task-service` (one of the run's services), else the app service, else the only one.
+    fn oneoff_service(&mut self, targets: &[Target]) -> Option<String> {
+        let names: Vec<&str> = targets.iter().map(|t| t.service.as_str()).collect();
+        let listed = || {
+            names
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(given) = self.get("run-task-service").map(str::to_string) {
+            let short = crate::arn::last_segment(&given);
+            let found = targets
+                .iter()
+                .find(|t| t.service == given || crate::arn::last_segment(&t.service) == short);
+            return match found {
+                Some(t) => Some(t.service.clone()),
+                None => {
+                    if !targets.is_empty() {
+                        self.problem(format!(
+                            "input run-task-service: `{given}` is not a service of this run: the one-off task runs on the new revision of one of them ({}); name one of those, or add `{given}` to the services",
+                            listed()
+                        ));
+                    }
+                    None
+                }
+            };
+        }
+        if let Some(app) = targets.iter().find(|t| t.role == Role::App) {
+            return Some(app.service.clone());
+        }
+        match targets {
+            [only] => Some(only.service.clone()),
+            [] => None,
+            _ => {
+                self.problem(format!(
+                    "input run-task-command: which service's revision runs it? There is no app service (input service); set `run-task-service:` to one of {}",
+                    listed()
+                ));
+                None
+            }
         }
     }
 
@@ -456,7 +658,7 @@ impl Validator {
                 (Some(s), Some(f)) => {
                     targets.extend(self.target(&s, Some(&f), role, svc_input, file_input));
                 }
-                (Some(s), None) if mode == Mode::Rollback => {
+                (Some(s), None) if matches!(mode, Mode::Rollback | Mode::RunTask) => {
                     targets.extend(self.target(&s, None, role, svc_input, file_input));
                 }
                 (Some(s), None) => self.problem(format!(
@@ -482,10 +684,10 @@ impl Validator {
                     Some((s, f)) if !s.trim().is_empty() && !f.trim().is_empty() => {
                         targets.extend(self.target(s.trim(), Some(f.trim()), Role::Extra, &label, "services"));
                     }
-                    Some((s, _)) if !s.trim().is_empty() && mode == Mode::Rollback => {
+                    Some((s, _)) if !s.trim().is_empty() && matches!(mode, Mode::Rollback | Mode::RunTask) => {
                         targets.extend(self.target(s.trim(), None, Role::Extra, &label, "services"));
                     }
-                    _ if mode == Mode::Rollback && !line.contains('=') => {
+                    _ if matches!(mode, Mode::Rollback | Mode::RunTask) && !line.contains('=') => {
                         targets.extend(self.target(line, None, Role::Extra, &label, "services"));
                     }
                     _ => self.problem(format!(

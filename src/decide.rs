@@ -116,6 +116,13 @@ fn undo_words(run: &ServiceRun, cluster: &str) -> Option<(String, bool)> {
 
 /// What became of one service in a deploy, from its record.
 pub(crate) fn service_result(run: &ServiceRun, cluster: &str) -> ServiceResult {
+    // Held back before its turn (the one-off task failed): it would have been deployed.
+    if run.held && !run.maybe_changed && run.error.is_none() {
+        return match run.action {
+            Action::Nothing => ServiceResult::Unchanged,
+            _ => ServiceResult::NotUpdated,
+        };
+    }
     let undo = undo_words(run, cluster);
     if let Some(why) = run.failure() {
         return match undo {
@@ -155,10 +162,14 @@ pub(crate) fn service_result(run: &ServiceRun, cluster: &str) -> ServiceResult {
 }
 
 /// The run's result from every service's result and whether this run changed that service
-/// (called UpdateService on it). `rolled-back` only when something failed and every service
-/// this run changed is confirmed back where it was; a service that failed before it was
-/// changed is where it was.
-pub(crate) fn conclude(results: &[(ServiceResult, bool)]) -> RunResult {
+/// (called UpdateService on it), and whether a gate before the rollouts failed (the one-off
+/// task: then no service was updated, and the run failed). `rolled-back` only when something
+/// failed and every service this run changed is confirmed back where it was; a service that
+/// failed before it was changed is where it was.
+pub(crate) fn conclude(results: &[(ServiceResult, bool)], gate_failed: bool) -> RunResult {
+    if gate_failed {
+        return RunResult::Failed;
+    }
     let any = |f: &dyn Fn(&ServiceResult, bool) -> bool| results.iter().any(|(r, c)| f(r, *c));
     let failed = |r: &ServiceResult| matches!(r, ServiceResult::Failed(_));
     let back = |r: &ServiceResult| matches!(r, ServiceResult::RolledBack { .. });
@@ -316,7 +327,15 @@ mod tests {
         ));
         let mut bystander = updated(done());
         bystander.undo = Some(undo(Ok("ecs-svc/4"), done()));
+        let mut held = run();
+        held.action = Action::Register;
+        held.held = true;
+        let mut held_unchanged = run();
+        held_unchanged.held = true;
         let cases: Vec<(ServiceRun, &str)> = vec![
+            // The one-off task failed before its turn: not updated, or unchanged anyway.
+            (held, "NotUpdated"),
+            (held_unchanged, "Unchanged"),
             (updated(done()), "Deployed"),
             (updated(None), "Updated"),
             (run(), "Unchanged"),
@@ -392,7 +411,11 @@ mod tests {
             ),
         ];
         for (results, want) in cases {
-            assert_eq!(conclude(&results), want, "{results:?}");
+            assert_eq!(conclude(&results, false), want, "{results:?}");
         }
+        // A failed one-off task: failed, whatever the services say (none was updated).
+        assert_eq!(conclude(&[(S::NotUpdated, false)], true), RunResult::Failed);
+        assert_eq!(conclude(&[], true), RunResult::Failed);
+        assert_eq!(conclude(&[], false), RunResult::Unchanged);
     }
 }

@@ -1,6 +1,6 @@
 //! The deploy flow, top to bottom, one named step per line of DESIGN.md sections 2 and 8:
-//! validate everything → credentials → preflight → stack → render → diff → register → start
-//! the rollout → wait → undo on failure → report.
+//! validate everything → credentials → preflight → stack → render → diff → register → one-off
+//! task → start the rollout → wait → undo on failure → report.
 //!
 //! `plan` (`Intent::Preview`) and `verify` (`Intent::ReadOnly`) share every step up to the diff
 //! and return before the first call that changes anything. Steps that change AWS come after
@@ -25,7 +25,7 @@ use crate::report::{Report, RunResult, ServiceReport, ServiceResult, SoFar};
 use crate::rollout::{Change, Watch};
 use crate::services;
 use crate::wait::Outcome;
-use crate::{ecs_json, images, servicedef, stack, subst, taskdef, verify};
+use crate::{ecs_json, images, oneoff, servicedef, stack, subst, taskdef, verify};
 
 /// How long one call of the undo (describe, update) may take, at most: an undo must not hold
 /// a failed run for minutes when AWS stops answering. A shorter `wait-for-minutes` bounds it
@@ -52,6 +52,8 @@ pub(crate) async fn run(
     let first_out = stack_keys.is_none().then_some(out);
     let rendered = render_files(cfg, rt, first_out, &placeholders)?;
     let definitions = render_definitions(cfg, rt, &placeholders)?;
+    // The one-off task against the documents it would run on: bad input changes nothing.
+    oneoff::check(cfg, rendered.iter().map(|d| (&d.target, &d.body)))?;
     let rollouts = if intent == Intent::Deploy {
         Rollouts::Started
     } else {
@@ -102,6 +104,12 @@ pub(crate) async fn run(
         verify::run(&ctx, &runs, intent == Intent::ReadOnly, cluster_exists).await?;
     }
     diff_services(&ctx, &mut runs, intent).await?;
+    // Again with the promoted revisions, which are known only now (nothing changed yet).
+    oneoff::check(
+        cfg,
+        runs.iter()
+            .filter_map(|r| r.rendered.as_ref().map(|d| (&r.target, &d.body))),
+    )?;
     let rows = |runs: &[ServiceRun]| {
         runs.iter()
             .map(|r| service_report(r, intent, &cfg.cluster))
@@ -111,6 +119,9 @@ pub(crate) async fn run(
     report.stack_deployed = stack.deployed;
     report.stack_outputs = stack.outputs.clone();
     report.stack_summary = stack.summary.clone();
+    if intent == Intent::Preview {
+        report.oneoff = oneoff::preview(&ctx, rt, &runs);
+    }
     if intent != Intent::Deploy {
         report.services = rows(&runs);
         report.result = if intent == Intent::ReadOnly {
@@ -125,12 +136,29 @@ pub(crate) async fn run(
     let register_start = ctx.clock.elapsed();
     out.group("Register and update");
     register(&ctx, &mut runs).await;
-    start_rollouts(&ctx, &mut runs).await;
+    let mut update_start = register_start;
+    if cfg.oneoff.is_some() {
+        // The one-off task runs between the two, in a group and a bar of its own; when it
+        // fails, every service is held back.
+        out.end_group();
+        ctx.timeline
+            .add("register", register_start, ctx.clock.elapsed());
+        report.oneoff = oneoff::run(&ctx, rt, &mut runs).await;
+        update_start = ctx.clock.elapsed();
+        out.group("Update");
+    }
+    if !runs.iter().any(|r| r.held) {
+        start_rollouts(&ctx, &mut runs).await;
+    }
     out.end_group();
     so_far.record(rows(&runs));
     let wait_start = ctx.clock.elapsed();
-    ctx.timeline
-        .add("register and update", register_start, wait_start);
+    let bar = if cfg.oneoff.is_some() {
+        "update"
+    } else {
+        "register and update"
+    };
+    ctx.timeline.add(bar, update_start, wait_start);
     if cfg.rollout.wait {
         wait_for_rollouts(&ctx, &mut runs).await;
     }
@@ -157,7 +185,11 @@ pub(crate) async fn run(
         .zip(&runs)
         .map(|(s, r)| (s.result.clone(), r.maybe_changed))
         .collect();
-    report.result = match decide::conclude(&results) {
+    let oneoff_failed = report
+        .oneoff
+        .as_ref()
+        .is_some_and(|t| matches!(t.result, crate::report::TaskResult::Failed(_)));
+    report.result = match decide::conclude(&results, oneoff_failed) {
         // A stack-only run: its result is the stack's.
         RunResult::Unchanged if stack.deployed && runs.is_empty() => RunResult::Deployed,
         other => other,

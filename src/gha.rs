@@ -30,6 +30,7 @@ pub struct Runtime {
     pub git_ref: Option<String>,
     pub repository: Option<String>,
     pub run_id: Option<String>,
+    /// `GITHUB_RUN_ATTEMPT`: 1, then 2 for a re-run of the same run.
     pub run_attempt: Option<String>,
     pub server_url: Option<String>,
     pub api_url: Option<String>,

@@ -93,13 +93,16 @@ const fn whole(min: f64, max: f64, unit: &'static str) -> Kind {
 use Kind::{Boolean, Enum, EnumList, Lines, Path, String as Text};
 
 /// The commands, in the order `--help` lists them; input `mode` names the same ones.
-pub const MODES: &[&str] = &["deploy", "plan", "render", "verify", "rollback"];
+pub const MODES: &[&str] = &["deploy", "plan", "render", "verify", "rollback", "run-task"];
 
 pub const CAPABILITIES: &[&str] = &[
     "CAPABILITY_IAM",
     "CAPABILITY_NAMED_IAM",
     "CAPABILITY_AUTO_EXPAND",
 ];
+
+/// ECS's launch types (`run-task-launch-type`).
+pub const LAUNCH_TYPES: &[&str] = &["FARGATE", "EC2", "EXTERNAL", "MANAGED_INSTANCES"];
 
 /// ECS refuses a desired count above its per-service task quota (5,000 tasks per service).
 pub const MAX_DESIRED_COUNT: f64 = 5000.0;
@@ -165,7 +168,7 @@ pub const INPUTS: &[InputSpec] = &[
         "mode",
         Enum(MODES),
         Some("deploy"),
-        "What to do: deploy, plan (show what would change, change nothing), verify, rollback or render.",
+        "What to do: deploy, plan (show what would change, change nothing), verify, rollback, render, or run-task (only the one-off task, on the service's current task definition).",
     ),
     input(
         "wait-for-service-stability",
@@ -202,6 +205,67 @@ pub const INPUTS: &[InputSpec] = &[
         whole(0.0, MAX_DESIRED_COUNT, "tasks"),
         None,
         "Set the services' desired count (otherwise untouched, so auto-scaling is never fought).",
+    ),
+    // --- the one-off task before the rollouts (oneoff.rs) ---------------------------------
+    input(
+        "run-task-command",
+        Text,
+        None,
+        "A one-off task to run after the new revisions are registered and before any service is updated (a database migration): a JSON array of strings, or one line split like POSIX shell words (quotes and backslashes, no expansion). The deploy goes on only when it exits 0.",
+    ),
+    input(
+        "run-task-service",
+        Text,
+        None,
+        "The service whose new revision and settings (network, launch type or capacity providers, platform version, execute command, tags) the one-off task uses. Default: the app service (input service).",
+    ),
+    input(
+        "run-task-container",
+        Text,
+        None,
+        "The container that runs the command and whose exit code decides. Required when the task definition has more than one essential container.",
+    ),
+    input(
+        "run-task-timeout-minutes",
+        number(0.01, 360.0),
+        Some("10"),
+        "Deadline for the one-off task, from RunTask to STOPPED; a task still running then is stopped and the deploy fails.",
+    ),
+    input(
+        "run-task-always",
+        Boolean,
+        Some("false"),
+        "Run the one-off task even when its service gets no new deployment in this run (by default it runs only when its service is deployed).",
+    ),
+    input(
+        "run-task-subnets",
+        Text,
+        None,
+        "Comma-separated subnet ids for the one-off task, instead of the service's (awsvpc tasks only).",
+    ),
+    input(
+        "run-task-security-groups",
+        Text,
+        None,
+        "Comma-separated security-group ids for the one-off task, instead of the service's (awsvpc tasks only).",
+    ),
+    input(
+        "run-task-assign-public-ip",
+        Enum(&["ENABLED", "DISABLED"]),
+        None,
+        "Public IP for the one-off task, instead of the service's setting (awsvpc tasks only).",
+    ),
+    input(
+        "run-task-launch-type",
+        Enum(LAUNCH_TYPES),
+        None,
+        "Launch type of the one-off task, instead of the service's launch type or capacity-provider strategy.",
+    ),
+    input(
+        "run-task-capacity-provider-strategy",
+        Text,
+        None,
+        "Capacity-provider strategy of the one-off task as JSON, e.g. [{\"capacityProvider\":\"FARGATE_SPOT\",\"weight\":1}], instead of the service's.",
     ),
     input("stack-name", Text, None, "CloudFormation stack name."),
     input(

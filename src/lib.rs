@@ -20,6 +20,7 @@ mod github;
 mod images;
 pub mod inputs;
 mod once;
+mod oneoff;
 mod prelude;
 mod record;
 mod redact;
@@ -173,6 +174,7 @@ async fn dispatch(
         Mode::Plan => deploy::run(cfg, rt, out, Intent::Preview, so_far).await,
         Mode::Verify => deploy::run(cfg, rt, out, Intent::ReadOnly, so_far).await,
         Mode::Rollback => rollback::run(cfg, rt, out).await,
+        Mode::RunTask => oneoff::run_alone(cfg, rt, out).await,
         // Handled before the runtime starts: it needs no AWS.
         Mode::Render => Err(Failure::Other(anyhow::anyhow!("render needs no AWS"))),
     }
@@ -358,6 +360,10 @@ fn finish(
                 | report::ServiceResult::Superseded(r) => Some(format!("{}: {r}", s.service)),
                 _ => None,
             })
+            .chain(report.oneoff.iter().filter_map(|t| match &t.result {
+                report::TaskResult::Failed(r) => Some(format!("one-off task: {r}")),
+                _ => None,
+            }))
             .collect();
         out.error(&Default::default(), &format!("{line}; {}", why.join("; ")));
     }

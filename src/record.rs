@@ -105,6 +105,8 @@ pub(crate) struct ServiceRun {
     pub error: Option<String>,
     pub outcome: Option<Outcome>,
     pub undo: Option<Undo>,
+    /// A phase before the rollouts (the one-off task) failed: this service was not updated.
+    pub held: bool,
 }
 
 impl ServiceRun {
@@ -129,6 +131,7 @@ impl ServiceRun {
             error: None,
             outcome: None,
             undo: None,
+            held: false,
         }
     }
 

@@ -107,6 +107,48 @@ pub struct ServiceReport {
     pub attributes: Vec<String>,
 }
 
+/// The one-off task's row (`oneoff.rs`): what ran (or would run), and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskReport {
+    pub service: String,
+    /// The revision it runs; in a plan, the one it would run (`new revision of <family>`).
+    pub task_definition: String,
+    pub container: String,
+    /// The command as a shell would show it.
+    pub command: String,
+    pub task: Option<String>,
+    pub result: TaskResult,
+    pub exit_code: Option<i32>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    /// The container's last log lines (from AWS: shown fenced and escaped).
+    pub log_tail: Vec<String>,
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskResult {
+    /// `plan`: it would run.
+    WouldRun,
+    /// It did not run, and why (its service is not deployed in this run).
+    NotRun(String),
+    /// The container exited 0.
+    Succeeded,
+    /// Why it failed (exit code, failed to start, deadline, cancelled); no service was updated.
+    Failed(String),
+}
+
+impl TaskResult {
+    fn label(&self) -> String {
+        match self {
+            TaskResult::WouldRun => "would run".into(),
+            TaskResult::NotRun(why) => format!("not run: {}", md(why)),
+            TaskResult::Succeeded => "exited 0".into(),
+            TaskResult::Failed(_) => "failed".into(),
+        }
+    }
+}
+
 /// The services' rows as far as a run got, kept where the top level can read them when it
 /// abandons a cancelled run: its report still names the services it changed.
 #[derive(Debug, Default)]
@@ -157,6 +199,8 @@ pub struct Report {
     pub duration: Duration,
     /// What happened when, for the timeline (offsets from the start of the run).
     pub phases: Vec<Phase>,
+    /// The one-off task before the rollouts, when one is configured.
+    pub oneoff: Option<TaskReport>,
 }
 
 impl Report {
@@ -185,6 +229,7 @@ impl Report {
             invalid_input: false,
             duration: Duration::ZERO,
             phases: Vec::new(),
+            oneoff: None,
         }
     }
 
@@ -375,6 +420,7 @@ pub fn markdown(r: &Report) -> String {
     let title = match r.mode {
         Mode::Plan => "ecs-deploy plan",
         Mode::Rollback => "ecs-deploy rollback",
+        Mode::RunTask => "ecs-deploy run-task",
         _ => "ecs-deploy",
     };
     if r.invalid_input {
@@ -457,6 +503,9 @@ pub fn markdown(r: &Report) -> String {
             s.rollout.map(secs).unwrap_or_else(|| "–".into())
         );
     }
+    if let Some(t) = &r.oneoff {
+        task_table(&mut out, t);
+    }
     let reasons: Vec<String> = r
         .services
         .iter()
@@ -468,10 +517,27 @@ pub fn markdown(r: &Report) -> String {
             }
             _ => None,
         })
+        .chain(r.oneoff.iter().filter_map(|t| match &t.result {
+            TaskResult::Failed(why) => Some(format!("- one-off task: {}", md(why))),
+            _ => None,
+        }))
         .chain(r.errors.iter().map(|e| format!("- {}", md(e))))
         .collect();
     if !reasons.is_empty() {
         let _ = writeln!(out, "\n### What went wrong\n\n{}", reasons.join("\n"));
+    }
+    if let Some(t) = r
+        .oneoff
+        .as_ref()
+        .filter(|t| matches!(t.result, TaskResult::Failed(_)) && !t.log_tail.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "\n<details open><summary>one-off task: the last {} log line(s) of {}</summary>\n\n```text\n{}\n```\n</details>",
+            t.log_tail.len(),
+            md(&t.container),
+            fence_safe(&crate::redact::scrub(&t.log_tail.join("\n")))
+        );
     }
     if !r.stack_summary.is_empty() {
         let _ = writeln!(out, "\n### Stack\n");
@@ -523,6 +589,40 @@ pub fn markdown(r: &Report) -> String {
         str::len,
         "the job summary is limited to 1 MiB",
     )
+}
+
+/// The one-off task's row: command, revision, container, result, duration, and when it
+/// stopped, its exit code and stop reason.
+fn task_table(out: &mut String, t: &TaskReport) {
+    let _ = writeln!(
+        out,
+        "\n| one-off task | task definition | container | result | duration |\n|---|---|---|---|---|"
+    );
+    let mut result = t.result.label();
+    let mut facts = Vec::new();
+    if let Some(c) = t
+        .exit_code
+        .filter(|_| !matches!(t.result, TaskResult::Succeeded))
+    {
+        facts.push(format!("exit code {c}"));
+    }
+    if let Some(c) = &t.stop_code {
+        facts.push(format!("stop code {}", md(c)));
+    }
+    if let Some(why) = t.stopped_reason.as_deref().filter(|w| !w.is_empty()) {
+        facts.push(md(why));
+    }
+    if !facts.is_empty() && !matches!(t.result, TaskResult::Succeeded) {
+        result = format!("{result}: {}", facts.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {result} | {} |",
+        code(&t.command),
+        code(revision(&t.task_definition)),
+        code(&t.container),
+        t.duration.map(secs).unwrap_or_else(|| "–".into())
+    );
 }
 
 /// A Mermaid `gantt` timeline of the phases, which GitHub renders in summaries and comments.
@@ -659,6 +759,7 @@ mod tests {
             errors: vec![],
             invalid_input: false,
             phases: vec![],
+            oneoff: None,
             duration: Duration::from_secs(80),
         }
     }

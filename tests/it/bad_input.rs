@@ -791,6 +791,89 @@ const CASES: &[Case] = &[
             "service `otel-nope` was not found in cluster `dataspace-dev`",
         ],
     ),
+    // --- the one-off task (issue 13): refused before anything is registered, run or updated -
+    case(
+        "empty one-off command",
+        &[("run-task-command", "[]")],
+        2,
+        &["input run-task-command: the command is empty"],
+    ),
+    case(
+        "one-off command that does not split",
+        &[("run-task-command", "python -c 'print(1)")],
+        2,
+        &["input run-task-command: the single quote at character 11 is never closed"],
+    ),
+    case(
+        "one-off container the task does not have",
+        &[("run-task-command", "python manage.py migrate"), ("run-task-container", "migrator")],
+        2,
+        &["input run-task-container: the task definition of service dataspace-app (aws/app.json) has no container `migrator`; it has `dataspace`"],
+    ),
+    Case {
+        name: "several essential containers and none named for the one-off task",
+        inputs: &[("run-task-command", "python manage.py migrate")],
+        file: Some((
+            "aws/two.json",
+            Body::Text(r#"{"family": "dataspace-app", "networkMode": "awsvpc", "containerDefinitions": [{"name": "dataspace", "image": "repo:v1"}, {"name": "nginx", "image": "nginx:1"}]}"#),
+        )),
+        env: &[],
+        code: 2,
+        says: &["input run-task-container is needed: the task definition of service dataspace-app (aws/two.json) has 2 essential containers (`dataspace`, `nginx`)"],
+        never: &[],
+    },
+    case(
+        "one-off service that is not part of the run",
+        &[("run-task-command", "python manage.py migrate"), ("run-task-service", "dataspace-worker")],
+        2,
+        &["input run-task-service: `dataspace-worker` is not a service of this run", "`dataspace-app`, `dataspace-otel`"],
+    ),
+    Case {
+        name: "network override for a bridge-mode one-off task",
+        inputs: &[("run-task-command", "python manage.py migrate"), ("run-task-subnets", "subnet-0abc")],
+        file: Some((
+            "aws/bridge.json",
+            Body::Text(r#"{"family": "dataspace-app", "networkMode": "bridge", "containerDefinitions": [{"name": "dataspace", "image": "repo:v1", "memory": 512}]}"#),
+        )),
+        env: &[],
+        code: 2,
+        says: &["input run-task-subnets: the task definition of service dataspace-app (aws/bridge.json) uses network mode bridge, which takes no network configuration"],
+        never: &[],
+    },
+    case(
+        "one-off deadline that is not a number",
+        &[("run-task-command", "python manage.py migrate"), ("run-task-timeout-minutes", "soon")],
+        2,
+        &["input run-task-timeout-minutes `soon` is not a number from 0.01 to 360"],
+    ),
+    case(
+        "one-off settings without a command",
+        &[("run-task-container", "dataspace")],
+        2,
+        &["input run-task-container is given without run-task-command"],
+    ),
+    case(
+        "one-off launch type and capacity providers both",
+        &[
+            ("run-task-command", "python manage.py migrate"),
+            ("run-task-launch-type", "FARGATE"),
+            ("run-task-capacity-provider-strategy", r#"[{"capacityProvider": "FARGATE_SPOT"}]"#),
+        ],
+        2,
+        &["inputs run-task-launch-type and run-task-capacity-provider-strategy are both given"],
+    ),
+    case(
+        "one-off subnet that is not a subnet id",
+        &[("run-task-command", "python manage.py migrate"), ("run-task-subnets", "10.0.0.0/24")],
+        2,
+        &["input run-task-subnets: `10.0.0.0/24` is not a subnet-… id"],
+    ),
+    case(
+        "one-off command with a shell operator",
+        &[("run-task-command", "python manage.py migrate && gunicorn app")],
+        2,
+        &["`&&` is a shell operator, and no shell runs the command"],
+    ),
     // issue 18/22: hostile files (docs helper)
     file_case(
         "named pipe as task definition",
@@ -944,6 +1027,24 @@ const CLI_CASES: &[(&[&str], Case)] = &[
             &[("wait-for-minutes", "5")],
             2,
             &["input wait-for-minutes `soon` is not a number"],
+        ),
+    ),
+    (
+        &["run-task"],
+        case(
+            "command run-task without a command to run",
+            &[],
+            2,
+            &["command run-task needs input run-task-command"],
+        ),
+    ),
+    (
+        &["run-task", "--run-task-command", "python manage.py migrate"],
+        case(
+            "command run-task given a task-definition file",
+            &[],
+            2,
+            &["command run-task runs a registered task definition and registers none: `aws/app.json` is a file"],
         ),
     ),
     (

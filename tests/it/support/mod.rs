@@ -15,4 +15,4 @@ pub use http::{amz_target, forward, HttpServer, Request, Response};
 pub use moto::{call_json_at, xml_values, Moto, MotoOptions};
 pub use runner::{Outcome, Run};
 pub use seed::{push_image, seed_dataspace, Seeded};
-pub use standin::{At, Clock, Plot, Schedule, StandIn};
+pub use standin::{At, Clock, Plot, Schedule, StandIn, TaskPlot};

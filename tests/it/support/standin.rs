@@ -58,9 +58,14 @@
 //!    operations (`c.api` tells ECS `AmazonEC2ContainerServiceV20141113` from CodeDeploy
 //!    `CodeDeploy_20141006`), added to [`CONCERNS`].
 //!
-//! E.g. task lifecycles: `RunTask` forwarded to moto, its tasks recorded on [`State`] with a
-//! plot (PROVISIONING, PENDING, RUNNING, STOPPED with an exit code and log lines) and answered
-//! by `DescribeTasks`/`GetLogEvents`; service deployments: `ListServiceDeployments`,
+//! Task lifecycles are one such concern (`one_off_tasks`, `one_off_logs`): `RunTask` answered
+//! by the stand-in (moto's own RunTask tasks never stop), each task recorded on [`State`] with
+//! a [`TaskPlot`] (PROVISIONING, PENDING, RUNNING, STOPPED with an exit code or
+//! `TaskFailedToStart`, log lines, sidecars listed first) scripted with
+//! [`StandInBuilder::task`], and answered by `DescribeTasks`, `StopTask` and `GetLogEvents`;
+//! a repeated `clientToken` gets the first call's task, as in ECS, and every RunTask request
+//! is kept ([`StandIn::run_task_calls`], [`StandIn::client_tokens`]). Still to add: service
+//! deployments: `ListServiceDeployments`,
 //! `DescribeServiceDeployments`, `StopServiceDeployment`, `ContinueServiceDeployment` over a
 //! lifecycle-stage plot per [`Segment`]; CodeDeploy: its own concern keyed by deployment id.
 
@@ -223,6 +228,8 @@ pub struct StandInBuilder<'a> {
     clock: Clock,
     throttle: Option<(String, usize)>,
     services: Vec<(String, Script)>,
+    task_plots: Vec<TaskPlot>,
+    drop_run_task: usize,
 }
 
 /// What a test scripts for one service.
@@ -323,6 +330,20 @@ impl<'a> StandInBuilder<'a> {
         self
     }
 
+    /// The plot of the next one-off task the binary starts (`RunTask`), after those already
+    /// given; without one, a task exits 0 after 0.2 s.
+    pub fn task(mut self, plot: TaskPlot) -> Self {
+        self.task_plots.push(plot);
+        self
+    }
+
+    /// The first `n` RunTask calls start their task, then the connection drops without an
+    /// answer (the call ran, its answer was lost).
+    pub fn drop_run_task_answers(mut self, n: usize) -> Self {
+        self.drop_run_task = n;
+        self
+    }
+
     /// Every `every`-th call of `op` (counting all of them) fails with `ThrottlingException`.
     pub fn throttle(mut self, op: &str, every: usize) -> Self {
         self.throttle = Some((op.to_string(), every));
@@ -378,6 +399,11 @@ impl<'a> StandInBuilder<'a> {
             throttled: 0,
             next_deployment: 0,
             log: Vec::new(),
+            task_plots: self.task_plots.into(),
+            drop_run_task: self.drop_run_task,
+            oneoffs: Vec::new(),
+            run_task_calls: Vec::new(),
+            stop_task_calls: Vec::new(),
         }));
         let shared = Arc::clone(&state);
         let server = HttpServer::start(move |req| handle(&shared, req));
@@ -393,6 +419,8 @@ impl StandIn {
             clock: Clock::Polls,
             throttle: None,
             services: Vec::new(),
+            task_plots: Vec::new(),
+            drop_run_task: 0,
         }
     }
 
@@ -454,6 +482,39 @@ impl StandIn {
         self.updates(service).first().map_or(0, |u| u.polls)
     }
 
+    /// Every RunTask request the binary sent, in order, as sent (its `clientToken` included).
+    pub fn run_task_calls(&self) -> Vec<Value> {
+        self.state.lock().unwrap().run_task_calls.clone()
+    }
+
+    /// The `clientToken` of every RunTask call, in order.
+    pub fn client_tokens(&self) -> Vec<String> {
+        self.run_task_calls()
+            .iter()
+            .map(|b| b["clientToken"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// The one-off tasks started (one per distinct client token): their ARNs.
+    pub fn one_off_tasks(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.oneoffs.iter().map(|t| t.arn(&s.cluster)).collect()
+    }
+
+    /// Each one-off task's wall-clock STOPPED moment (seconds since the epoch), once stopped.
+    pub fn one_off_stopped_at(&self) -> Vec<Option<f64>> {
+        let s = self.state.lock().unwrap();
+        s.oneoffs
+            .iter()
+            .map(|t| t.stopped_at(None).map(|at| t.epoch + at))
+            .collect()
+    }
+
+    /// StopTask calls: (task ARN, reason).
+    pub fn stop_task_calls(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().stop_task_calls.clone()
+    }
+
     /// The story time of a moment of the first deployment's plot, once it is known.
     pub fn resolve(&self, service: &str, at: &At) -> Option<f64> {
         let s = self.state.lock().unwrap();
@@ -474,6 +535,13 @@ struct State {
     throttled: usize,
     next_deployment: u64,
     log: Vec<Exchange>,
+    /// Plots for the next one-off tasks, in order.
+    task_plots: std::collections::VecDeque<TaskPlot>,
+    /// RunTask answers still to drop.
+    drop_run_task: usize,
+    oneoffs: Vec<OneOff>,
+    run_task_calls: Vec<Value>,
+    stop_task_calls: Vec<(String, String)>,
 }
 
 /// One scripted service.
@@ -872,7 +940,14 @@ struct Answer {
 type Concern = fn(&mut State, &Call) -> Option<Answer>;
 
 /// The handlers, asked in order; an operation none of them plays goes to moto.
-const CONCERNS: &[Concern] = &[services, tasks, logs, service_history];
+const CONCERNS: &[Concern] = &[
+    services,
+    one_off_tasks,
+    tasks,
+    one_off_logs,
+    logs,
+    service_history,
+];
 
 fn handle(state: &Mutex<State>, req: &Request) -> Response {
     let target = req.header("X-Amz-Target").unwrap_or_default();
@@ -1208,6 +1283,379 @@ fn logs(s: &mut State, c: &Call) -> Option<Answer> {
         ),
     };
     Some(Answer { response, at: None })
+}
+
+// ---------------------------------------------------------------------------------------
+// One-off tasks: RunTask, DescribeTasks, StopTask and their awslogs lines
+
+/// What ECS does with a one-off task the binary starts (`RunTask`; moto's own RunTask tasks
+/// never stop, so the stand-in answers these calls itself). Times are seconds after the
+/// RunTask call (or the [`VIRTUAL_CLOCK`] time): PROVISIONING from 0, then PENDING, RUNNING
+/// and STOPPED at the moments given.
+#[derive(Clone, Debug)]
+pub struct TaskPlot {
+    pub pending: f64,
+    /// `None`: never seen RUNNING (it fails to start).
+    pub running: Option<f64>,
+    /// `None`: it never stops by itself.
+    pub stopped: Option<f64>,
+    /// The watched container's exit code; `None`: it has none.
+    pub exit: Option<i64>,
+    pub stop_code: String,
+    pub reason: String,
+    /// Lines of the watched container's awslogs stream, each with when it appears.
+    pub logs: Vec<(f64, String)>,
+    /// Containers listed before the watched one (sidecars), with their exit codes.
+    pub sidecars: Vec<(String, Option<i64>)>,
+    /// RunTask starts nothing and answers `failures[]` with this (reason, detail).
+    pub refused: Option<(String, String)>,
+}
+
+impl TaskPlot {
+    /// The named container exits `code` at `after` seconds (RUNNING from half of it).
+    pub fn exits(code: i64, after: f64) -> TaskPlot {
+        TaskPlot {
+            pending: after * 0.2,
+            running: Some(after * 0.5),
+            stopped: Some(after),
+            exit: Some(code),
+            stop_code: "EssentialContainerExited".into(),
+            reason: "Essential container in task exited".into(),
+            logs: Vec::new(),
+            sidecars: Vec::new(),
+            refused: None,
+        }
+    }
+
+    /// STOPPED with `TaskFailedToStart` at `after` seconds, never RUNNING, no exit code.
+    pub fn fails_to_start(after: f64, reason: &str) -> TaskPlot {
+        TaskPlot {
+            running: None,
+            exit: None,
+            stop_code: "TaskFailedToStart".into(),
+            reason: reason.into(),
+            ..TaskPlot::exits(0, after)
+        }
+    }
+
+    /// RUNNING from `running` seconds on, until StopTask.
+    pub fn never_stops(running: f64) -> TaskPlot {
+        TaskPlot {
+            pending: running / 2.0,
+            running: Some(running),
+            stopped: None,
+            ..TaskPlot::exits(0, running)
+        }
+    }
+
+    /// RunTask refuses it with `failures[]`: no task starts.
+    pub fn refused(reason: &str, detail: &str) -> TaskPlot {
+        TaskPlot {
+            refused: Some((reason.into(), detail.into())),
+            ..TaskPlot::exits(0, 0.1)
+        }
+    }
+
+    /// Log lines spread evenly from RUNNING (or PENDING) to STOPPED (or one second on).
+    pub fn logs(mut self, lines: &[&str]) -> Self {
+        let from = self.running.unwrap_or(self.pending);
+        let to = self.stopped.unwrap_or(from + 1.0);
+        let n = lines.len().max(1) as f64;
+        self.logs = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (from + (to - from) * i as f64 / n, l.to_string()))
+            .collect();
+        self
+    }
+
+    /// A container listed before the watched one, stopping with this exit code.
+    pub fn sidecar(mut self, name: &str, exit: Option<i64>) -> Self {
+        self.sidecars.push((name.to_string(), exit));
+        self
+    }
+}
+
+/// One one-off task the stand-in started.
+struct OneOff {
+    id: String,
+    token: String,
+    request: Value,
+    /// The container the command overrides: the one whose logs and exit code are scripted.
+    container: String,
+    started: Instant,
+    epoch: f64,
+    plot: TaskPlot,
+    /// StopTask: story time and reason.
+    stop: Option<(f64, String)>,
+}
+
+impl OneOff {
+    fn arn(&self, cluster: &str) -> String {
+        format!(
+            "arn:aws:ecs:{REGION}:{ACCOUNT_ID}:task/{cluster}/{}",
+            self.id
+        )
+    }
+
+    fn time(&self, virtual_at: Option<f64>) -> f64 {
+        virtual_at.unwrap_or_else(|| self.started.elapsed().as_secs_f64())
+    }
+
+    /// When it stops: its plot's moment or the StopTask, whichever comes first.
+    fn stopped_at(&self, _virtual_at: Option<f64>) -> Option<f64> {
+        match (self.plot.stopped, &self.stop) {
+            (Some(p), Some((s, _))) => Some(p.min(*s)),
+            (p, s) => p.or(s.as_ref().map(|(t, _)| *t)),
+        }
+    }
+
+    fn by_stop_task(&self) -> bool {
+        match (self.plot.stopped, &self.stop) {
+            (Some(p), Some((s, _))) => *s < p,
+            (None, Some(_)) => true,
+            _ => false,
+        }
+    }
+
+    fn status(&self, t: f64) -> &'static str {
+        if self.stopped_at(None).is_some_and(|s| t >= s) {
+            "STOPPED"
+        } else if self.plot.running.is_some_and(|r| t >= r) {
+            "RUNNING"
+        } else if t >= self.plot.pending {
+            "PENDING"
+        } else {
+            "PROVISIONING"
+        }
+    }
+
+    fn json(&self, cluster: &str, t: f64) -> Value {
+        let arn = self.arn(cluster);
+        let status = self.status(t);
+        let stopped = status == "STOPPED";
+        let was_running = self
+            .plot
+            .running
+            .is_some_and(|r| self.stopped_at(None).is_none_or(|s| r <= s) && t >= r);
+        let exit_of = |scripted: Option<i64>| -> Option<i64> {
+            if !stopped {
+                None
+            } else if self.by_stop_task() {
+                was_running.then_some(137)
+            } else {
+                scripted
+            }
+        };
+        let container = |name: &str, exit: Option<i64>| {
+            let mut c = json!({
+                "containerArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:container/{cluster}/{}/{name}", self.id),
+                "taskArn": arn,
+                "name": name,
+                "lastStatus": if stopped { "STOPPED" } else if was_running { "RUNNING" } else { "PENDING" },
+            });
+            if let Some(code) = exit_of(exit) {
+                c["exitCode"] = json!(code);
+            }
+            c
+        };
+        let mut containers: Vec<Value> = self
+            .plot
+            .sidecars
+            .iter()
+            .map(|(n, e)| container(n, *e))
+            .collect();
+        containers.push(container(&self.container, self.plot.exit));
+        let mut task = json!({
+            "taskArn": arn,
+            "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{cluster}"),
+            "taskDefinitionArn": self.request["taskDefinition"],
+            "startedBy": self.request["startedBy"],
+            "group": "family:oneoff",
+            "lastStatus": status,
+            "desiredStatus": if stopped || self.stop.is_some() { "STOPPED" } else { "RUNNING" },
+            "launchType": self.request.get("launchType").cloned().unwrap_or(json!("FARGATE")),
+            "createdAt": self.epoch,
+            "overrides": self.request["overrides"],
+            "containers": containers,
+        });
+        if was_running {
+            task["startedAt"] = json!(self.epoch + self.plot.running.unwrap_or_default());
+        }
+        if stopped {
+            let at = self.stopped_at(None).unwrap_or_default();
+            task["stoppedAt"] = json!(self.epoch + at);
+            task["stoppingAt"] = json!(self.epoch + at);
+            match &self.stop {
+                Some((_, reason)) if self.by_stop_task() => {
+                    task["stopCode"] = json!("UserInitiated");
+                    task["stoppedReason"] = json!(reason);
+                }
+                _ => {
+                    task["stopCode"] = json!(self.plot.stop_code);
+                    task["stoppedReason"] = json!(self.plot.reason);
+                }
+            }
+        }
+        task
+    }
+}
+
+/// One-off tasks: RunTask, DescribeTasks of those tasks, StopTask. Other tasks' calls go on
+/// to the next concern (or moto).
+fn one_off_tasks(s: &mut State, c: &Call) -> Option<Answer> {
+    if c.api != ECS_TARGET {
+        return None;
+    }
+    let cluster = s.cluster.clone();
+    let body = c.req.json();
+    let answer = |v: Value| {
+        Some(Answer {
+            response: Response::aws_json(&v),
+            at: None,
+        })
+    };
+    match c.op {
+        "RunTask" => {
+            s.run_task_calls.push(body.clone());
+            let token = body["clientToken"].as_str().unwrap_or_default().to_string();
+            // ECS answers a repeated client token with the task the first call started.
+            if let Some(t) = s
+                .oneoffs
+                .iter()
+                .find(|t| !token.is_empty() && t.token == token)
+            {
+                return answer(
+                    json!({ "tasks": [t.json(&cluster, t.time(c.virtual_at))], "failures": [] }),
+                );
+            }
+            let plot = s
+                .task_plots
+                .pop_front()
+                .unwrap_or_else(|| TaskPlot::exits(0, 0.2));
+            if let Some((reason, detail)) = &plot.refused {
+                return answer(json!({ "tasks": [], "failures": [{
+                    "arn": body["taskDefinition"], "reason": reason, "detail": detail,
+                }]}));
+            }
+            let container = body["overrides"]["containerOverrides"][0]["name"]
+                .as_str()
+                .unwrap_or(APP_CONTAINER)
+                .to_string();
+            let t = OneOff {
+                id: format!("{:032x}", 0x0ff0_0000u64 + s.oneoffs.len() as u64 + 1),
+                token,
+                request: body,
+                container,
+                started: Instant::now(),
+                epoch: epoch_now(),
+                plot,
+                stop: None,
+            };
+            let first = json!({ "tasks": [t.json(&cluster, 0.0)], "failures": [] });
+            s.oneoffs.push(t);
+            if s.drop_run_task > 0 {
+                s.drop_run_task -= 1;
+                return Some(Answer {
+                    response: Response::drop_connection(),
+                    at: None,
+                });
+            }
+            answer(first)
+        }
+        "StopTask" => {
+            let wanted = body["task"].as_str().unwrap_or_default().to_string();
+            let t = s
+                .oneoffs
+                .iter_mut()
+                .find(|t| wanted == t.id || wanted == t.arn(&cluster))?;
+            let now = t.time(c.virtual_at);
+            if t.stopped_at(None).is_none_or(|at| at > now) && t.stop.is_none() {
+                t.stop = Some((now, body["reason"].as_str().unwrap_or_default().to_string()));
+            }
+            let json = t.json(&cluster, now);
+            s.stop_task_calls.push((
+                wanted,
+                body["reason"].as_str().unwrap_or_default().to_string(),
+            ));
+            answer(json!({ "task": json }))
+        }
+        "DescribeTasks" => {
+            let wanted: Vec<String> = body["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+            let ours = |w: &str| s.oneoffs.iter().find(|t| w == t.id || w == t.arn(&cluster));
+            if !wanted.iter().any(|w| ours(w).is_some()) {
+                return None;
+            }
+            let mut tasks = Vec::new();
+            let mut failures = Vec::new();
+            for w in &wanted {
+                match ours(w) {
+                    Some(t) => tasks.push(t.json(&cluster, t.time(c.virtual_at))),
+                    None => failures.push(json!({ "arn": w, "reason": "MISSING" })),
+                }
+            }
+            answer(json!({ "tasks": tasks, "failures": failures }))
+        }
+        _ => None,
+    }
+}
+
+/// The watched container's awslogs stream of a one-off task (`<prefix>/<container>/<task
+/// id>`): the lines that appeared by now, from `nextToken` (`f/<n>`) on. The stream exists
+/// from RUNNING on.
+fn one_off_logs(s: &mut State, c: &Call) -> Option<Answer> {
+    if c.op != "GetLogEvents" {
+        return None;
+    }
+    let body = c.req.json();
+    let stream = body["logStreamName"].as_str().unwrap_or_default();
+    let mut parts = stream.rsplit('/');
+    let (id, container) = (parts.next()?, parts.next()?);
+    let t = s.oneoffs.iter().find(|t| t.id == id)?;
+    let now = t.time(c.virtual_at);
+    let opened = t.plot.running.or(t.stopped_at(None));
+    let missing = || {
+        Some(Answer {
+            response: Response::aws_error(
+                400,
+                "ResourceNotFoundException",
+                "The specified log stream does not exist.",
+            ),
+            at: None,
+        })
+    };
+    if container != t.container || opened.is_none_or(|o| now < o) {
+        return missing();
+    }
+    let from: usize = body["nextToken"]
+        .as_str()
+        .and_then(|tok| tok.strip_prefix("f/"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let visible: Vec<&(f64, String)> = t.plot.logs.iter().filter(|(at, _)| *at <= now).collect();
+    let events: Vec<Value> = visible
+        .iter()
+        .skip(from)
+        .map(|(at, m)| {
+            let ms = ((t.epoch + at) * 1000.0) as i64;
+            json!({ "timestamp": ms, "message": m, "ingestionTime": ms })
+        })
+        .collect();
+    let next = from.max(visible.len());
+    Some(Answer {
+        response: Response::aws_json(&json!({
+            "events": events,
+            "nextForwardToken": format!("f/{next}"),
+            "nextBackwardToken": "b/0",
+        })),
+        at: Some(now),
+    })
 }
 
 /// The service deployments ECS recorded before the test ([`StandInBuilder::history`]):
