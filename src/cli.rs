@@ -13,7 +13,7 @@ use crate::inputs::{Kind, INPUTS};
 /// What the command line asked for, before validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawArgs {
-    /// `deploy`, `plan`, `render`, `verify`, `rollback` or `run-task`; `None` when not given.
+    /// `deploy`, `plan`, `render`, `verify`, `rollback`, `run-task` or `continue`; `None` when not given.
     pub command: Option<String>,
     pub flags: BTreeMap<&'static str, String>,
     /// `--output json`: print the outputs as one JSON object on stdout.
@@ -45,6 +45,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "run-task",
         "Run the one-off task (run-task-command) on the service's current task definition, wait for it to stop, exit with its verdict; no deploy",
     ),
+    (
+        "continue",
+        "Continue an ECS-native deployment paused at a lifecycle hook (or roll it back: --continue-action rollback), and wait for it",
+    ),
 ];
 
 fn command() -> Command {
@@ -57,7 +61,7 @@ fn command() -> Command {
         .arg(
             Arg::new("command")
                 .value_name("COMMAND")
-                .help("deploy | plan | render | verify | rollback | run-task (default: deploy, or input `mode` in GitHub Actions)")
+                .help("deploy | plan | render | verify | rollback | run-task | continue (default: deploy, or input `mode` in GitHub Actions)")
                 .value_parser(COMMANDS.iter().map(|(c, _)| *c).collect::<Vec<_>>()),
         )
         .arg(

@@ -25,16 +25,19 @@ pub enum Mode {
     Rollback,
     /// Only the one-off task (`oneoff::run_alone`): no deploy.
     RunTask,
+    /// Continue (or roll back) an ECS-native deployment paused at a hook (`resume.rs`).
+    Continue,
 }
 
 impl Mode {
-    const ALL: [Mode; 6] = [
+    const ALL: [Mode; 7] = [
         Mode::Deploy,
         Mode::Plan,
         Mode::Render,
         Mode::Verify,
         Mode::Rollback,
         Mode::RunTask,
+        Mode::Continue,
     ];
 
     /// A mode by its name in the inputs table (`inputs::MODES`).
@@ -50,6 +53,7 @@ impl Mode {
             Mode::Verify => "verify",
             Mode::Rollback => "rollback",
             Mode::RunTask => "run-task",
+            Mode::Continue => "continue",
         }
     }
 }
@@ -131,6 +135,13 @@ pub struct Config {
 pub struct RolloutSettings {
     pub wait: bool,
     pub wait_for: Duration,
+    /// `wait-for-minutes` was given (not its default): an ECS-native plan longer than it is
+    /// warned about instead of extending the deadline.
+    pub wait_for_given: bool,
+    /// Where the wait ends for ECS-native services (`wait-until`).
+    pub wait_until: crate::rollout::Goal,
+    /// `continue` rolls the paused deployment back instead (`continue-action: rollback`).
+    pub continue_rollback: bool,
     pub poll: Duration,
     pub rollback_on_failure: bool,
     pub force_new_deployment: bool,
@@ -317,7 +328,7 @@ impl Validator {
             .iter()
             .all(|i| self.get(i).is_none())
             && self.get("stack-name").is_some();
-        if cluster.is_empty() && mode != Mode::Render && !(stack_only && mode != Mode::Rollback) {
+        if cluster.is_empty() && mode != Mode::Render && !(stack_only && !matches!(mode, Mode::Rollback | Mode::Continue)) {
             self.problem(
                 "input cluster is required: set `cluster:` to the ECS cluster name or ARN (CLI: --cluster)"
                     .into(),
@@ -346,6 +357,8 @@ impl Validator {
         let images = self.images();
         let wait = self.boolean("wait-for-service-stability");
         let wait_minutes = self.number("wait-for-minutes").unwrap_or_default();
+        let wait_for_given = self.get("wait-for-minutes").is_some();
+        let wait_until = self.wait_until();
         let poll = self.number("poll-interval-seconds").unwrap_or_default();
         let rollback_on_failure = self.boolean("rollback-on-failure");
         let force_new_deployment = self.boolean("force-new-deployment");
@@ -355,7 +368,7 @@ impl Validator {
         // A run with a stack and no service deploys the stack alone.
         if targets.is_empty()
             && self.problems.is_empty()
-            && (stack.is_none() || mode == Mode::Rollback)
+            && (stack.is_none() || matches!(mode, Mode::Rollback | Mode::Continue))
         {
             self.problem(
                 "no service to deploy: give `service` and `task-definition`, `otel-service` and `otel-task-definition`, or `services` lines (or `stack-name` and `stack-template` to deploy the stack alone)"
@@ -403,6 +416,9 @@ impl Validator {
             rollout: RolloutSettings {
                 wait,
                 wait_for: Duration::from_secs_f64(wait_minutes * 60.0),
+                wait_for_given,
+                wait_until,
+                continue_rollback: self.choice("continue-action") == Some("rollback"),
                 poll: Duration::from_secs_f64(poll),
                 rollback_on_failure,
                 force_new_deployment,
@@ -658,7 +674,7 @@ impl Validator {
                 (Some(s), Some(f)) => {
                     targets.extend(self.target(&s, Some(&f), role, svc_input, file_input));
                 }
-                (Some(s), None) if matches!(mode, Mode::Rollback | Mode::RunTask) => {
+                (Some(s), None) if matches!(mode, Mode::Rollback | Mode::RunTask | Mode::Continue) => {
                     targets.extend(self.target(&s, None, role, svc_input, file_input));
                 }
                 (Some(s), None) => self.problem(format!(
@@ -684,10 +700,10 @@ impl Validator {
                     Some((s, f)) if !s.trim().is_empty() && !f.trim().is_empty() => {
                         targets.extend(self.target(s.trim(), Some(f.trim()), Role::Extra, &label, "services"));
                     }
-                    Some((s, _)) if !s.trim().is_empty() && matches!(mode, Mode::Rollback | Mode::RunTask) => {
+                    Some((s, _)) if !s.trim().is_empty() && matches!(mode, Mode::Rollback | Mode::RunTask | Mode::Continue) => {
                         targets.extend(self.target(s.trim(), None, Role::Extra, &label, "services"));
                     }
-                    _ if matches!(mode, Mode::Rollback | Mode::RunTask) && !line.contains('=') => {
+                    _ if matches!(mode, Mode::Rollback | Mode::RunTask | Mode::Continue) && !line.contains('=') => {
                         targets.extend(self.target(line, None, Role::Extra, &label, "services"));
                     }
                     _ => self.problem(format!(
@@ -698,6 +714,29 @@ impl Validator {
             }
         }
         targets
+    }
+
+    /// `wait-until`: finished, paused, or a lifecycle stage of an ECS-native deployment.
+    fn wait_until(&mut self) -> crate::rollout::Goal {
+        use crate::rollout::{native::STAGES, Goal};
+        let given = self.get("wait-until").unwrap_or("finished").to_string();
+        match given.as_str() {
+            "finished" => Goal::Finished,
+            "paused" => Goal::Paused,
+            stage if STAGES.contains(&stage) => Goal::Stage(stage.to_string()),
+            other => {
+                let near = STAGES
+                    .iter()
+                    .find(|s| s.eq_ignore_ascii_case(other) || s.eq_ignore_ascii_case(&other.replace(['-', ' '], "_")))
+                    .map(|s| format!(" (did you mean {s}?)"))
+                    .unwrap_or_default();
+                self.problem(format!(
+                    "input wait-until `{other}` names no stage{near}: give finished, paused, or one of {}",
+                    STAGES.join(", ")
+                ));
+                Goal::Finished
+            }
+        }
     }
 
     /// Service-definition files: `service-definition` and `otel-service-definition` for the

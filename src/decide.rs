@@ -95,7 +95,8 @@ fn undo_words(run: &ServiceRun, cluster: &str) -> Option<(String, bool)> {
                 | Outcome::TimedOut(r)
                 | Outcome::Interrupted(r)
                 | Outcome::Superseded(r)
-                | Outcome::Abandoned(r) => r.as_str(),
+                | Outcome::Abandoned(r)
+                | Outcome::Reached(r) => r.as_str(),
                 Outcome::Completed(_) => "",
             };
             (
@@ -151,8 +152,9 @@ pub(crate) fn service_result(run: &ServiceRun, cluster: &str) -> ServiceResult {
             completed: true,
         },
         Some((what, false)) => ServiceResult::Failed(format!("{because}; {what}")),
-        None if run.updated => match run.outcome {
+        None if run.updated => match &run.outcome {
             Some(Outcome::Completed(_)) => ServiceResult::Deployed,
+            Some(Outcome::Reached(at)) => ServiceResult::InProgress(at.clone()),
             // Not waited for: `wait-for-service-stability: false`, or another service's
             // update failed and rollback is off.
             _ => ServiceResult::Updated,
@@ -181,6 +183,8 @@ pub(crate) fn conclude(results: &[(ServiceResult, bool)], gate_failed: bool) -> 
         RunResult::RolledBack
     } else if any(&|r, _| failed(r) || superseded(r)) {
         RunResult::Failed
+    } else if any(&|r, _| matches!(r, ServiceResult::InProgress(_))) {
+        RunResult::InProgress
     } else if any(&|r, _| matches!(r, ServiceResult::Deployed | ServiceResult::Updated)) {
         RunResult::Deployed
     } else {

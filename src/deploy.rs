@@ -22,7 +22,7 @@ use crate::prelude::{self, Found, Rollouts};
 use crate::record::{Action, ServiceRun, Undo};
 use crate::render::{self, Definition, Rendered};
 use crate::report::{Report, RunResult, ServiceReport, ServiceResult, SoFar};
-use crate::rollout::{Change, Watch};
+use crate::rollout::{Change, Goal, Rollout, Started, Watch};
 use crate::services;
 use crate::wait::Outcome;
 use crate::{ecs_json, images, oneoff, servicedef, stack, subst, taskdef, verify};
@@ -62,6 +62,7 @@ pub(crate) async fn run(
     let ctx = prelude::connect(cfg, rt, out, clock).await?;
     let (mut runs, cluster_after_stack) = preflight(&ctx, rollouts, &definitions).await?;
     attach(&mut runs, rendered);
+    check_definitions(&runs)?;
     // Images that do not depend on stack outputs are checked before anything changes.
     check_images(&ctx, &mut runs, intent).await?;
     ctx.timeline
@@ -103,7 +104,9 @@ pub(crate) async fn run(
         let cluster_exists = !cluster_after_stack || intent == Intent::Deploy;
         verify::run(&ctx, &runs, intent == Intent::ReadOnly, cluster_exists).await?;
     }
-    diff_services(&ctx, &mut runs, intent).await?;
+    diff_services(&ctx, &mut runs, intent)
+        .await
+        .map_err(|f| changed_already(f, &stack, "the services do not fit"))?;
     // Again with the promoted revisions, which are known only now (nothing changed yet).
     oneoff::check(
         cfg,
@@ -135,7 +138,9 @@ pub(crate) async fn run(
     }
     let register_start = ctx.clock.elapsed();
     out.group("Register and update");
+    announce_plans(&ctx, &runs);
     register(&ctx, &mut runs).await;
+    hold_if_any_failed(&ctx, &mut runs);
     let mut update_start = register_start;
     if cfg.oneoff.is_some() {
         // The one-off task runs between the two, in a group and a bar of its own; when it
@@ -221,16 +226,32 @@ async fn preflight(
                 Found::ClusterMissing => Err(prelude::cluster_missing(cfg, &ctx.region).into()),
             }
         }
-        Found::ClusterMissing => Err(prelude::cluster_missing(cfg, &ctx.region).into()),
+        Found::ClusterMissing => {
+            let mut p = prelude::cluster_missing(cfg, &ctx.region);
+            if let Some(Ok(name)) = stack::cluster_name(cfg) {
+                p.message.push_str(&format!(
+                    "; the stack's template names its cluster `{name}`, not `{}`",
+                    cfg.cluster
+                ));
+            }
+            Err(p.into())
+        }
     }
 }
 
-/// The run deploys a stack whose template declares an ECS cluster.
+/// The run deploys a stack whose template declares the ECS cluster of input `cluster` (by
+/// name, when the name can be read from the template and its parameters).
 fn stack_makes_cluster(cfg: &Config) -> bool {
-    cfg.stack
+    let deploys = cfg
+        .stack
         .as_ref()
-        .is_some_and(|s| s.deploy != crate::config::DeployStack::Never)
-        && stack::declares(cfg, "AWS::ECS::Cluster")
+        .is_some_and(|s| s.deploy != crate::config::DeployStack::Never);
+    match stack::cluster_name(cfg) {
+        _ if !deploys => false,
+        None => false,
+        Some(Ok(name)) => name == last_segment(&cfg.cluster),
+        Some(Err(())) => true,
+    }
 }
 
 /// Day one, after the stack: the real preflight. Its problems are a failed deploy (the stack
@@ -523,6 +544,12 @@ fn show_decision(ctx: &Ctx<'_>, r: &ServiceRun, intent: Intent) {
         format!(" (rolls out {})", r.way.label())
     };
     out.line(&format!("{}: {what}{way}", r.name()));
+    if intent != Intent::Deploy && r.rollout == Some(Rollout::EcsNative) {
+        out.line(&format!(
+            "  rolls out {}",
+            crate::rollout::native::plan(&r.live.raw).0
+        ));
+    }
     for line in &diff.summary {
         out.line(&format!("  {line}"));
     }
@@ -642,27 +669,71 @@ async fn promoted(
 pub(crate) fn stack_placeholders(keys: Option<&BTreeSet<String>>) -> BTreeMap<String, String> {
     keys.into_iter()
         .flatten()
-        .map(|k| (format!("STACK_{k}"), format!("(stack output {k})")))
+        .map(|k| (format!("STACK_{k}"), subst::stack_placeholder(k)))
         .collect()
 }
 
 /// The stack changed already when the files fail to render with its outputs: that is a failed
 /// deploy (exit 1), not invalid input that "changed nothing".
 fn after_stack(f: Failure, stack: &stack::StackOutcome) -> Failure {
+    let keys = stack.outputs.keys().cloned().collect::<Vec<_>>().join(", ");
+    changed_already(
+        f,
+        stack,
+        &format!("the files do not fit its outputs ({keys})"),
+    )
+}
+
+/// A problem found after the stack was deployed is a failed deploy (exit 1): something has
+/// changed. When the stack was left as it was, it is still invalid input that changed nothing.
+fn changed_already(f: Failure, stack: &stack::StackOutcome, what: &str) -> Failure {
     let Failure::Input(problems) = f else {
         return f;
     };
-    let what = if stack.deployed {
-        "the stack was deployed"
-    } else {
-        "the stack is as it was"
-    };
+    if !stack.deployed {
+        return Failure::Input(problems);
+    }
     let reasons: Vec<String> = problems.into_iter().map(|p| p.message).collect();
     Failure::Other(anyhow!(
-        "{what}, but the task definitions do not render with its outputs ({}); no service was changed: {}",
-        stack.outputs.keys().cloned().collect::<Vec<_>>().join(", "),
+        "the stack was deployed, but {what}; no service was changed: {}",
         reasons.join("; ")
     ))
+}
+
+/// The checks of the service definitions that need only the files and the live services:
+/// run before the stack, so they change nothing when they fail. Values that are still stack
+/// outputs' placeholders are checked after the stack, by `diff_services`.
+fn check_definitions(runs: &[ServiceRun]) -> Result<(), Failure> {
+    let mut problems = Vec::new();
+    for r in runs {
+        let (Some(def), Some(doc)) = (&r.definition, &r.rendered) else {
+            continue;
+        };
+        let known = |field: &str| {
+            !def.body
+                .get(field)
+                .and_then(Value::as_str)
+                .is_some_and(subst::is_stack_placeholder)
+        };
+        let found = servicedef::check_with_task(&def.body, &doc.body, r.creating);
+        let immutable = if r.creating {
+            Vec::new()
+        } else {
+            servicedef::compare(&def.body, &r.live.raw, r.name()).immutable
+        };
+        problems.extend(
+            found
+                .iter()
+                .chain(&immutable)
+                .filter(|p| known(&p.field))
+                .map(|p| def.problem(&p.field, &p.message)),
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.into())
+    }
 }
 
 fn stack_vars(outputs: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -720,20 +791,53 @@ async fn register(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     }
 }
 
+/// A registration that failed fails the run: no other service is updated (and none then
+/// needs undoing), and the one-off task does not run.
+fn hold_if_any_failed(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
+    let failed: Vec<String> = runs
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.name().to_string())
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    ctx.out.line(&format!(
+        "registering the task definition of {} failed: no service is updated",
+        failed.join(", ")
+    ));
+    for r in runs.iter_mut().filter(|r| r.error.is_none()) {
+        r.held = true;
+    }
+}
+
 /// Step 7b: start each service's rollout (its way's `start`), all at once, or create it
 /// from its definition. A service that is unchanged but mid-rollout is followed, not
 /// restarted.
 async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     let cfg = ctx.cfg;
+    let started_at = crate::context::epoch_now();
+    for r in runs.iter_mut() {
+        r.started_at = started_at;
+    }
     let work = runs.iter().map(|r| async move {
         let (Some(rollout), Some(td), None) = (r.rollout, &r.new_task_definition, &r.error) else {
             return None;
         };
         if r.creating {
-            return Some(create(ctx, r, td).await);
+            return Some(create(ctx, r, td).await.map(|deployment| Started {
+                deployment,
+                service_deployment: None,
+            }));
         }
         let force = match &r.action {
-            Action::Nothing | Action::WaitForCurrent(_) => return None,
+            Action::Nothing | Action::WaitForCurrent(_) => {
+                // Tags need no deployment: TagResource alone.
+                if !r.changes.tags.is_empty() {
+                    tag_service(ctx, r).await;
+                }
+                return None;
+            }
             Action::Redeploy => true,
             Action::Scale
             | Action::Register
@@ -746,6 +850,7 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             desired_count: cfg.rollout.desired_count,
             force,
             attributes: r.changes.fields.clone(),
+            service_deployment: None,
         };
         let started = rollout
             .start(&ctx.aws, &cfg.cluster, r.name(), &change)
@@ -763,7 +868,10 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                     r.deployment = Some(id.clone());
                 }
             }
-            Some(Ok(id)) => {
+            Some(Ok(Started {
+                deployment: id,
+                service_deployment,
+            })) => {
                 let verb = if r.creating {
                     "created on"
                 } else {
@@ -777,11 +885,12 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 r.updated = true;
                 r.maybe_changed = true;
                 r.deployment = Some(id);
+                r.service_deployment = service_deployment;
             }
             Some(Err(e)) => {
                 // A CreateService whose answer was lost may have created it (its client token
                 // makes a retry safe, and the undo finds it).
-                r.maybe_changed = r.creating || crate::once::maybe_ran(&e);
+                r.maybe_changed = crate::once::maybe_ran(&e);
                 let e = format!("{e:#}");
                 ctx.out
                     .error(&Default::default(), &format!("{}: {e}", r.name()));
@@ -801,7 +910,8 @@ async fn create(ctx: &Ctx<'_>, r: &ServiceRun, task_definition: &str) -> anyhow:
         .as_ref()
         .ok_or_else(|| anyhow!("service {} has no definition to create it from", r.name()))?;
     let mut body = def.body.clone();
-    if let Some(o) = body.as_object_mut() {
+    let daemon = body["schedulingStrategy"] == "DAEMON";
+    if let Some(o) = body.as_object_mut().filter(|_| !daemon) {
         let n = cfg
             .rollout
             .desired_count
@@ -843,19 +953,26 @@ async fn wait_for_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     let watches: Vec<Watch> = runs
         .iter()
         .filter_map(|r| {
+            let rollout = r.rollout?;
             Some(Watch {
-                service: r.name().to_string(),
-                rollout: r.rollout?,
-                deployment: r.deployment.clone()?,
                 before: r.live.primary().map(|d| d.id.clone()),
                 before_task_definition: (r.updated && !r.creating).then(|| r.previous_revision()),
+                service_deployment: r.service_deployment.clone(),
+                // Rolling rollouts have no stages: they are waited to the end.
+                goal: match rollout {
+                    Rollout::EcsNative => ctx.cfg.rollout.wait_until.clone(),
+                    Rollout::Rolling => Goal::Finished,
+                },
+                task_definition: r.new_task_definition.clone(),
+                since: r.started_at,
+                ..Watch::new(r.name(), rollout, r.deployment.as_deref()?)
             })
         })
         .collect();
     if watches.is_empty() {
         return;
     }
-    let mut wait = ctx.wait(ctx.cfg.rollout.wait_for, ctx.clock.epoch);
+    let mut wait = ctx.wait(deadline(ctx, runs), ctx.clock.epoch);
     // With rollback on, one failure decides the run: every service is undone at once instead
     // of after the slowest healthy rollout. With it off, each service's own outcome is shown.
     wait.stop_at_first_failure = ctx.cfg.rollout.rollback_on_failure;
@@ -877,10 +994,12 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         .iter()
         .any(|r| matches!(r.outcome, Some(Outcome::Interrupted(_))));
     if let Some(signal) = crate::cancel::requested() {
-        // A cancelled job must exit within seconds: a rollback and its wait would not.
+        // A cancelled job must exit within seconds: a rollback and its wait would not. An
+        // ECS-native deployment is stopped with rollback (one call), and ECS does the rest.
+        stop_native_on_cancel(ctx, runs, signal).await;
         if failed {
             ctx.out.warning(&format!(
-                "{signal} received: nothing is rolled back; the services stay as the summary shows"
+                "{signal} received: nothing else is rolled back; the services stay as the summary shows"
             ));
         }
         return;
@@ -941,12 +1060,13 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         .filter_map(|&i| {
             let r = &runs[i];
             let u = r.undo.as_ref()?;
+            let deployment = u.started.clone().ok()?;
+            let native = deployment.starts_with("arn:");
             Some(Watch {
-                service: r.name().to_string(),
-                rollout: r.rollout?,
-                deployment: u.started.clone().ok()?,
-                before: None,
-                before_task_definition: None,
+                // The ECS-native undo is the same service deployment, rolling back.
+                service_deployment: native.then(|| deployment.clone()),
+                goal: if native { Goal::RolledBack } else { Goal::Finished },
+                ..Watch::new(r.name(), r.rollout?, &deployment)
             })
         })
         .collect();
@@ -963,6 +1083,85 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         }
     }
     out.end_group();
+}
+
+/// How long the wait may take: `wait-for-minutes`, or, when it was not given, long enough for
+/// the plan of every ECS-native service waited to the end (its bake time, steps and canary),
+/// with ten minutes to spare, up to six hours.
+fn deadline(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Duration {
+    let settings = &ctx.cfg.rollout;
+    let longest = native_plans(ctx, runs)
+        .map(|(_, _, d)| d)
+        .max()
+        .unwrap_or_default();
+    if settings.wait_for_given || longest.is_zero() {
+        return settings.wait_for;
+    }
+    settings
+        .wait_for
+        .max(longest + Duration::from_secs(600))
+        .min(Duration::from_secs(6 * 3600))
+}
+
+/// The ECS-native services this run waits to the end, with their plans (`native::plan`).
+fn native_plans<'r>(
+    ctx: &Ctx<'_>,
+    runs: &'r [ServiceRun],
+) -> impl Iterator<Item = (&'r ServiceRun, String, Duration)> + 'r {
+    let to_the_end = ctx.cfg.rollout.wait_until == Goal::Finished;
+    runs.iter()
+        .filter(move |r| to_the_end && r.rollout == Some(Rollout::EcsNative))
+        .map(|r| {
+            let (line, d) = crate::rollout::native::plan(&r.live.raw);
+            (r, line, d)
+        })
+}
+
+/// Before anything starts: each ECS-native service's plan, and a warning when the deadline
+/// is shorter than the plan (the deadline's undo would roll back a healthy deployment).
+fn announce_plans(ctx: &Ctx<'_>, runs: &[ServiceRun]) {
+    let limit = deadline(ctx, runs);
+    for (r, line, d) in native_plans(ctx, runs) {
+        if r.action == Action::Nothing {
+            continue;
+        }
+        ctx.out.line(&format!("{}: {line}", r.name()));
+        if d > limit {
+            ctx.out.warning(&format!(
+                "{}: its deployment plan takes at least {:.0} min, longer than the wait's {:.0} min: at the deadline this run stops it with rollback, healthy or not; raise wait-for-minutes, or set wait-until (for example BAKE_TIME) to end the wait earlier",
+                r.name(),
+                d.as_secs_f64() / 60.0,
+                limit.as_secs_f64() / 60.0
+            ));
+        }
+    }
+}
+
+/// On SIGTERM/SIGINT: every ECS-native deployment this run started is stopped with rollback
+/// (one call each, at once, within a second each).
+async fn stop_native_on_cancel(ctx: &Ctx<'_>, runs: &[ServiceRun], signal: &str) {
+    let stops = bounded(runs.iter().filter_map(|r| {
+        let arn = r.service_deployment.as_deref().filter(|_| r.updated)?;
+        Some(async move {
+            let call = crate::rollout::native::stop(&ctx.aws, arn);
+            let done = tokio::time::timeout(Duration::from_secs(1), call).await;
+            (r.name(), arn, done)
+        })
+    }))
+    .await;
+    for (name, arn, done) in stops {
+        match done {
+            Ok(Ok(())) => ctx.out.line(&format!(
+                "{name}: {signal} received: service deployment {arn} stopped with rollback (ECS rolls it back; not waited for)"
+            )),
+            Ok(Err(e)) => ctx
+                .out
+                .warning(&format!("{name}: stopping service deployment {arn} failed: {e:#}")),
+            Err(_) => ctx.out.warning(&format!(
+                "{name}: StopServiceDeployment for {arn} did not answer within 1 s"
+            )),
+        }
+    }
 }
 
 /// Starts the undo of one service (or finds ECS's own rollback of it).
@@ -1011,8 +1210,10 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
     let back = Change {
         task_definition: previous.clone(),
         desired_count: None,
-        force: previous == ours,
+        // Restoring a capacity-provider strategy needs a new deployment, as changing it did.
+        force: previous == ours || r.changes.force,
         attributes: r.changes.previous(&r.live.raw),
+        service_deployment: r.service_deployment.clone(),
     };
     let call = rollout.undo(&ctx.aws, &cfg.cluster, name, &back);
     undo.started = within_undo_limit(ctx, call).await;

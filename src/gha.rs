@@ -287,6 +287,8 @@ impl Printer {
         } else {
             format!(" {}", props.join(","))
         };
+        // The message may quote AWS (a stop reason): the legacy `##[` must not act either.
+        let message = message.replace("##[", "#\u{200b}#[");
         let _ = writeln!(self.out(), "::{kind}{props}::{}", escape_data(&message));
     }
 

@@ -93,7 +93,9 @@ const fn whole(min: f64, max: f64, unit: &'static str) -> Kind {
 use Kind::{Boolean, Enum, EnumList, Lines, Path, String as Text};
 
 /// The commands, in the order `--help` lists them; input `mode` names the same ones.
-pub const MODES: &[&str] = &["deploy", "plan", "render", "verify", "rollback", "run-task"];
+pub const MODES: &[&str] = &[
+    "deploy", "plan", "render", "verify", "rollback", "run-task", "continue",
+];
 
 pub const CAPABILITIES: &[&str] = &[
     "CAPABILITY_IAM",
@@ -181,6 +183,18 @@ pub const INPUTS: &[InputSpec] = &[
         number(0.01, 360.0),
         Some("15"),
         "Deadline, in minutes, for the whole wait; decimals are allowed (0.5 is 30 seconds).",
+    ),
+    input(
+        "wait-until",
+        Text,
+        Some("finished"),
+        "Where the wait ends for services with an ECS-native strategy (BLUE_GREEN, LINEAR, CANARY): finished, paused (a pause hook awaits action), or a lifecycle stage such as BAKE_TIME (exit 0 there, the deployment goes on in ECS). Rolling services are always waited to the end.",
+    ),
+    input(
+        "continue-action",
+        Enum(&["continue", "rollback"]),
+        Some("continue"),
+        "For `continue` (mode continue): what to do with the ECS-native deployment paused at a lifecycle hook: continue it, or roll it back (ContinueServiceDeployment).",
     ),
     input(
         "poll-interval-seconds",

@@ -26,6 +26,7 @@ mod record;
 mod redact;
 mod render;
 mod report;
+mod resume;
 mod rollback;
 mod rollout;
 mod servicedef;
@@ -175,6 +176,7 @@ async fn dispatch(
         Mode::Verify => deploy::run(cfg, rt, out, Intent::ReadOnly, so_far).await,
         Mode::Rollback => rollback::run(cfg, rt, out).await,
         Mode::RunTask => oneoff::run_alone(cfg, rt, out).await,
+        Mode::Continue => resume::run(cfg, rt, out).await,
         // Handled before the runtime starts: it needs no AWS.
         Mode::Render => Err(Failure::Other(anyhow::anyhow!("render needs no AWS"))),
     }
@@ -339,9 +341,11 @@ fn finish(
     }
     let code = match report.result {
         _ if report.invalid_input => EXIT_INPUT,
-        RunResult::Deployed | RunResult::Unchanged | RunResult::Planned => EXIT_OK,
+        RunResult::Deployed | RunResult::Unchanged | RunResult::Planned | RunResult::InProgress => {
+            EXIT_OK
+        }
         // `rollback` asked for a rollback: having done it is success.
-        RunResult::RolledBack if mode == Mode::Rollback => EXIT_OK,
+        RunResult::RolledBack if matches!(mode, Mode::Rollback | Mode::Continue) => EXIT_OK,
         RunResult::RolledBack | RunResult::Failed => EXIT_FAILED,
     };
     if !report.errors.is_empty() {

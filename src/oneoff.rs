@@ -519,7 +519,12 @@ pub(crate) fn client_token(
     if token.len() > TOKEN_MAX {
         // Keep the hash: it is what tells two runs apart.
         let hash = format!("{h:016x}");
-        token = format!("ecs-deploy-{}", &safe(run)[..TOKEN_MAX - 12 - hash.len()]) + "-" + &hash;
+        let room = TOKEN_MAX - "ecs-deploy-".len() - 1 - hash.len();
+        let head: String = format!("{}-{}", safe(run), safe(attempt))
+            .chars()
+            .take(room)
+            .collect();
+        token = format!("ecs-deploy-{head}-{hash}");
     }
     token
 }
@@ -762,7 +767,7 @@ pub(crate) fn preview(ctx: &Ctx<'_>, rt: &Runtime, runs: &[ServiceRun]) -> Optio
                 &ctx.cfg.cluster,
                 &td_arn,
                 &doc.body,
-                &r.live.raw,
+                &r.settings(),
                 &doc.target.shown,
             ) {
                 Ok(p) => {
@@ -838,7 +843,7 @@ pub(crate) async fn run(
                 &ctx.cfg.cluster,
                 &td_arn,
                 body,
-                &r.live.raw,
+                &r.settings(),
                 &shown_as,
             ) {
                 Ok(p) => execute(&ctx.aws, ctx.cfg, ctx.out, &p, s.timeout).await,

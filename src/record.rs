@@ -96,6 +96,10 @@ pub(crate) struct ServiceRun {
     pub new_task_definition: Option<String>,
     /// The deployment followed: the one our update started, or one found in progress.
     pub deployment: Option<String>,
+    /// The ECS-native way's service deployment of our update, when ECS listed it, and when
+    /// our update was sent (seconds since the epoch).
+    pub service_deployment: Option<String>,
+    pub started_at: f64,
     /// This run called UpdateService on it (a new deployment started), whatever came after.
     pub updated: bool,
     /// This run may have changed it: `updated`, or an UpdateService whose answer was lost
@@ -126,6 +130,8 @@ impl ServiceRun {
             action: Action::Nothing,
             new_task_definition: None,
             deployment: None,
+            service_deployment: None,
+            started_at: 0.0,
             updated: false,
             maybe_changed: false,
             error: None,
@@ -167,6 +173,18 @@ impl ServiceRun {
         let mut run = ServiceRun::new(target, live);
         run.creating = true;
         run
+    }
+
+    /// The service's settings as they are once this run's update applies: the live service
+    /// with the attributes its definition changes (a one-off task runs with these).
+    pub(crate) fn settings(&self) -> Value {
+        let mut v = self.live.raw.clone();
+        if let Some(o) = v.as_object_mut() {
+            for (k, val) in &self.changes.fields {
+                o.insert(k.clone(), val.clone());
+            }
+        }
+        v
     }
 
     pub(crate) fn name(&self) -> &str {

@@ -22,6 +22,9 @@ pub enum RunResult {
     Planned,
     RolledBack,
     Failed,
+    /// The wait's goal short of the end was reached (an ECS-native stage or pause hook): the
+    /// deployment goes on in ECS.
+    InProgress,
 }
 
 impl RunResult {
@@ -32,6 +35,7 @@ impl RunResult {
             RunResult::Planned => "planned",
             RunResult::RolledBack => "rolled-back",
             RunResult::Failed => "failed",
+            RunResult::InProgress => "in-progress",
         }
     }
 
@@ -42,6 +46,7 @@ impl RunResult {
             RunResult::Planned => "📝",
             RunResult::RolledBack => "↩️",
             RunResult::Failed => "❌",
+            RunResult::InProgress => "⏳",
         }
     }
 }
@@ -64,6 +69,8 @@ pub enum ServiceResult {
     Superseded(String),
     /// Not updated because the run failed before its turn.
     NotUpdated,
+    /// Its ECS-native deployment reached the wait's goal short of the end: where it stands.
+    InProgress(String),
 }
 
 impl ServiceResult {
@@ -83,6 +90,7 @@ impl ServiceResult {
             } => "rollback started, not confirmed".into(),
             ServiceResult::Superseded(_) => "superseded".into(),
             ServiceResult::NotUpdated => "not updated".into(),
+            ServiceResult::InProgress(_) => "in progress".into(),
         }
     }
 }
@@ -145,6 +153,27 @@ impl TaskResult {
             TaskResult::NotRun(why) => format!("not run: {}", md(why)),
             TaskResult::Succeeded => "exited 0".into(),
             TaskResult::Failed(_) => "failed".into(),
+        }
+    }
+}
+
+impl ServiceReport {
+    /// The row of a service that this command has not changed (yet): it runs what ECS said.
+    pub(crate) fn of(r: &crate::record::ServiceRun) -> ServiceReport {
+        let current = r.live.task_definition.clone();
+        ServiceReport {
+            service: r.live.name.clone(),
+            role: r.target.role,
+            old_task_definition: current.clone(),
+            new_task_definition: current,
+            images: Vec::new(),
+            diff: None,
+            result: ServiceResult::NotUpdated,
+            rollout: None,
+            updated: false,
+            rolls_out: r.way.label(),
+            created: false,
+            attributes: Vec::new(),
         }
     }
 }
@@ -420,6 +449,7 @@ pub fn markdown(r: &Report) -> String {
     let title = match r.mode {
         Mode::Plan => "ecs-deploy plan",
         Mode::Rollback => "ecs-deploy rollback",
+        Mode::Continue => "ecs-deploy continue",
         Mode::RunTask => "ecs-deploy run-task",
         _ => "ecs-deploy",
     };

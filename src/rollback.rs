@@ -22,7 +22,7 @@ use crate::error::Failure;
 use crate::gha::{Printer, Runtime};
 use crate::prelude::{self, Rollouts};
 use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
-use crate::rollout::Watch;
+use crate::rollout::{native, Watch};
 use crate::wait::Outcome;
 use crate::{ecs_json, taskdef};
 
@@ -36,29 +36,49 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
     for r in &runs {
         let snap = &r.live;
         let current = snap.task_definition.clone();
-        let mut report = ServiceReport {
-            service: snap.name.clone(),
-            role: r.target.role,
-            old_task_definition: current.clone(),
-            new_task_definition: current.clone(),
-            images: Vec::new(),
-            diff: None,
-            result: ServiceResult::NotUpdated,
-            rollout: None,
-            updated: false,
-            rolls_out: r.way.label(),
-            created: false,
-            attributes: Vec::new(),
-        };
+        let mut report = ServiceReport::of(r);
         let step: Result<String> = async {
             let rollout = r
                 .rollout
                 .ok_or_else(|| anyhow!("{} cannot be rolled back by ecs-deploy", r.way.label()))?;
+            // An ECS-native deployment still going is rolled back by ECS itself: at its pause
+            // hook (ContinueServiceDeployment) or with StopServiceDeployment, never with a
+            // competing UpdateService.
+            if rollout == crate::rollout::Rollout::EcsNative {
+                if let Some(d) = native::active(aws, &cfg.cluster, &snap.name).await?.first() {
+                    match d.paused() {
+                        Some(h) => native::resume(aws, &d.arn, &h.id, true).await?,
+                        None => native::stop(aws, &d.arn).await?,
+                    }
+                    out.line(&format!(
+                        "{}: service deployment {} (at {}) rolled back by ECS: {}",
+                        snap.name,
+                        d.arn,
+                        d.stage.as_deref().unwrap_or("-"),
+                        if d.paused().is_some() {
+                            "ContinueServiceDeployment(ROLLBACK) at its pause hook"
+                        } else {
+                            "StopServiceDeployment(ROLLBACK)"
+                        }
+                    ));
+                    report.updated = true;
+                    watches.push(Watch {
+                        service_deployment: Some(d.arn.clone()),
+                        goal: crate::rollout::Goal::RolledBack,
+                        ..Watch::new(&snap.name, rollout, &d.arn)
+                    });
+                    return Ok("what ran before its deployment in progress".to_string());
+                }
+            }
             let previous = match ran_before(&aws.ecs, &cfg.cluster, snap).await {
-                Some(p) => p,
-                None => {
+                Ok(Some(p)) => p,
+                found => {
+                    let why = match found {
+                        Err(e) => format!("its deployments could not be read ({e})"),
+                        _ => "ECS has no record of the revisions this service ran before (ListServiceDeployments)".to_string(),
+                    };
                     out.warning(&format!(
-                        "{}: ECS has no record of the revisions this service ran before (ListServiceDeployments): going back to the previous ACTIVE revision of its family, which may be another environment's when environments share a family",
+                        "{}: {why}: going back to the previous ACTIVE revision of its family, which may be another environment's when environments share a family",
                         snap.name
                     ));
                     previous_active(&aws.ecs, &current).await?
@@ -83,27 +103,23 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
                 desired_count: None,
                 force: previous == current,
                 attributes: Default::default(),
+                service_deployment: None,
             };
             let id = rollout.undo(aws, &cfg.cluster, &snap.name, &back).await?;
             report.new_task_definition = previous.clone();
             report.updated = true;
             watches.push(Watch {
-                service: snap.name.clone(),
-                rollout,
-                deployment: id,
                 before: snap.primary().map(|d| d.id.clone()),
-                before_task_definition: None,
+                task_definition: Some(previous.clone()),
+                since: crate::context::epoch_now() - 1.0,
+                ..Watch::new(&snap.name, rollout, &id)
             });
-            Ok(previous)
+            Ok(rev(&previous).to_string())
         }
         .await;
         report.result = match step {
-            Ok(previous) => ServiceResult::RolledBack {
-                reason: format!(
-                    "rolled back on request from {} to {}",
-                    rev(&current),
-                    rev(&previous)
-                ),
+            Ok(to) => ServiceResult::RolledBack {
+                reason: format!("rolled back on request from {} to {to}", rev(&current)),
                 completed: false,
             },
             Err(e) => {
@@ -141,7 +157,8 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
             | Some(Outcome::Superseded(why))
             | Some(Outcome::TimedOut(why))
             | Some(Outcome::Interrupted(why))
-            | Some(Outcome::Abandoned(why)) => {
+            | Some(Outcome::Abandoned(why))
+            | Some(Outcome::Reached(why)) => {
                 ok = false;
                 ServiceResult::Failed(format!(
                     "{reason}, but that rollout did not complete: {why}"
@@ -176,31 +193,43 @@ pub(crate) fn pick_previous(arns: &[String], family: &str, revision: u32) -> Opt
 }
 
 /// The revision this service ran before the one it runs now, from ECS's record of its own
-/// deployments; `None` when there is no such record.
+/// deployments: `Ok(None)` when there is no record, `Err` (the reason) when it could not be
+/// read.
 async fn ran_before(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     snap: &crate::services::Snapshot,
-) -> Option<String> {
+) -> Result<Option<String>, String> {
     let current = snap.task_definition.as_str();
-    // A rollout still in progress: the older deployment's revision.
+    // A rollout still in progress: the older deployment's revision, when that one had
+    // completed (during ECS's own circuit-breaker rollback the other one is the failed one).
     if let Some(d) = snap.deployments.iter().find(|d| {
         d.status != crate::services::PRIMARY
+            && d.rollout_state == Some(aws_sdk_ecs::types::DeploymentRolloutState::Completed)
             && !d.task_definition.is_empty()
             && d.task_definition != current
     }) {
-        return Some(d.task_definition.clone());
+        return Ok(Some(d.task_definition.clone()));
     }
-    let listed = ecs
-        .list_service_deployments()
-        .cluster(cluster)
-        .service(&snap.name)
-        .status(aws_sdk_ecs::types::ServiceDeploymentStatus::Successful)
-        .max_results(20)
-        .send()
-        .await
-        .ok()?;
-    let mut briefs: Vec<_> = listed.service_deployments().to_vec();
+    // Every page (the order of the answer is not documented), newest first.
+    let mut briefs = Vec::new();
+    let mut token = None;
+    for _ in 0..10 {
+        let page = ecs
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(&snap.name)
+            .status(aws_sdk_ecs::types::ServiceDeploymentStatus::Successful)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| crate::aws::aws_error_message(&e))?;
+        briefs.extend(page.service_deployments().iter().cloned());
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
     briefs.sort_by(|a, b| {
         let t = |x: &aws_sdk_ecs::types::ServiceDeploymentBrief| {
             x.created_at().map(|t| t.as_secs_f64()).unwrap_or_default()
@@ -211,25 +240,28 @@ async fn ran_before(
         .iter()
         .filter_map(|b| b.target_service_revision_arn().map(str::to_string))
         .collect();
-    if arns.is_empty() {
-        return None;
+    // DescribeServiceRevisions takes twenty at a time; the newest twenty hold the answer.
+    let newest: Vec<String> = arns.iter().take(20).cloned().collect();
+    if newest.is_empty() {
+        return Ok(None);
     }
     let revisions = ecs
         .describe_service_revisions()
-        .set_service_revision_arns(Some(arns.clone()))
+        .set_service_revision_arns(Some(newest.clone()))
         .send()
         .await
-        .ok()?;
+        .map_err(|e| crate::aws::aws_error_message(&e))?;
     let by_arn: BTreeMap<&str, &str> = revisions
         .service_revisions()
         .iter()
         .filter_map(|r| Some((r.service_revision_arn()?, r.task_definition()?)))
         .collect();
-    // Newest first: the first successful deployment of another revision than today's.
-    arns.iter()
+    // The first successful deployment of another revision than today's.
+    Ok(newest
+        .iter()
         .filter_map(|a| by_arn.get(a.as_str()))
         .find(|td| **td != current)
-        .map(|td| td.to_string())
+        .map(|td| td.to_string()))
 }
 
 /// The ACTIVE revision of the same family just before `current`.

@@ -8,6 +8,7 @@
 //! Until a way is implemented, `choose` names it and `deploy` refuses the service (exit 2);
 //! `plan` and `verify` show it.
 
+pub(crate) mod native;
 pub(crate) mod rolling;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,8 @@ use crate::tasks::StoppedTask;
 pub(crate) enum Rollout {
     /// `deploymentController.type` ECS (or absent) with strategy ROLLING (or absent).
     Rolling,
+    /// ECS with strategy BLUE_GREEN, LINEAR or CANARY: followed through its service deployment.
+    EcsNative,
 }
 
 /// How ECS says a service rolls out, for `plan`, `verify` and the refusal message.
@@ -85,9 +88,7 @@ impl Way {
     pub(crate) fn rollout(&self) -> Result<Rollout, String> {
         match self {
             Way::Rolling => Ok(Rollout::Rolling),
-            Way::EcsNative { strategy, .. } => Err(format!(
-                "uses the ECS-native {strategy} deployment strategy, which this version of ecs-deploy cannot drive yet: waiting for it like a rolling deployment would misread its bake time and test-traffic stages (deploy it with the ECS console or CLI; `plan` and `verify` work)"
-            )),
+            Way::EcsNative { .. } => Ok(Rollout::EcsNative),
             Way::CodeDeploy => Err(
                 "uses the CODE_DEPLOY deployment controller: its revisions go through CodeDeploy deployments, which this version of ecs-deploy cannot create yet (`plan` and `verify` work)".into(),
             ),
@@ -113,6 +114,53 @@ pub(crate) struct Watch {
     /// The task definition the service ran before our update (same purpose: ECS's rollback
     /// may come back as a new deployment of the old revision).
     pub before_task_definition: Option<String>,
+    /// The service deployment followed (ECS-native way), once known.
+    pub service_deployment: Option<String>,
+    /// Where waiting ends.
+    pub goal: Goal,
+    /// The task definition our update deployed and when it was sent (seconds since the
+    /// epoch): what finds the service deployment when ECS had not listed it at the start.
+    pub task_definition: Option<String>,
+    pub since: f64,
+}
+
+impl Watch {
+    /// A wait for `deployment` of `service` to finish.
+    pub(crate) fn new(service: &str, rollout: Rollout, deployment: &str) -> Watch {
+        Watch {
+            service: service.to_string(),
+            rollout,
+            deployment: deployment.to_string(),
+            before: None,
+            before_task_definition: None,
+            service_deployment: None,
+            goal: Goal::Finished,
+            task_definition: None,
+            since: 0.0,
+        }
+    }
+}
+
+/// Where a wait ends. Rolling rollouts have no stages: they are always waited to the end.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum Goal {
+    /// The deployment finished.
+    #[default]
+    Finished,
+    /// The ECS-native deployment reached this lifecycle stage (or one after it).
+    Stage(String),
+    /// A pause hook of the ECS-native deployment awaits action.
+    Paused,
+    /// The undo: the deployment rolled back.
+    RolledBack,
+}
+
+/// What starting a rollout gave: the deployment to follow and, for the ECS-native way, its
+/// service deployment (when ECS lists it already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Started {
+    pub deployment: String,
+    pub service_deployment: Option<String>,
 }
 
 /// What one observation says about the deployment we are waiting for.
@@ -124,6 +172,8 @@ pub(crate) enum Verdict {
     Failed(String),
     /// Someone else's deployment became PRIMARY while ours had not failed.
     Superseded(String),
+    /// The wait's goal short of the end (a stage, a pause): the deployment goes on in ECS.
+    Reached(String),
 }
 
 /// What a service's new deployment is started with.
@@ -135,31 +185,49 @@ pub(crate) struct Change {
     /// Service attributes sent in the same call (from its service definition; for an undo,
     /// the values the service had before).
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// The service deployment to stop (the ECS-native undo).
+    pub service_deployment: Option<String>,
 }
 
 impl Rollout {
-    /// Starts the rollout; returns the id of the deployment to follow.
+    /// Starts the rollout; returns the deployment to follow.
     pub(crate) async fn start(
         self,
         aws: &Aws,
         cluster: &str,
         service: &str,
         change: &Change,
-    ) -> Result<String> {
-        match self {
-            Rollout::Rolling => rolling::start(aws, cluster, service, change).await,
-        }
+    ) -> Result<Started> {
+        let since = crate::context::epoch_now();
+        let deployment = rolling::start(aws, cluster, service, change).await?;
+        let service_deployment = match self {
+            Rollout::Rolling => None,
+            // Not listed yet is fine: the wait keeps looking.
+            Rollout::EcsNative => {
+                native::find(aws, cluster, service, since, &change.task_definition)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        };
+        Ok(Started {
+            deployment,
+            service_deployment,
+        })
     }
 
     /// The decision for one observation (pure).
     pub(crate) fn decide(self, snap: &Snapshot, w: &Watch, stopped: &[StoppedTask]) -> Verdict {
         match self {
             Rollout::Rolling => rolling::decide(snap, w, stopped),
+            Rollout::EcsNative => native::decide(snap, w),
         }
     }
 
-    /// Puts the service back on `to` (the revision it ran before); returns the deployment id
-    /// of the undo to follow. `ours` is the task definition this run deployed.
+    /// Puts the service back on the revision it ran before (`back`); returns the deployment
+    /// id of the undo to follow. ECS-native: `StopServiceDeployment(ROLLBACK)` of the service
+    /// deployment in `back`, followed as the same deployment; without one (ECS never listed
+    /// it), an UpdateService back, as for rolling.
     pub(crate) async fn undo(
         self,
         aws: &Aws,
@@ -167,8 +235,19 @@ impl Rollout {
         service: &str,
         back: &Change,
     ) -> Result<String> {
-        match self {
-            Rollout::Rolling => rolling::start(aws, cluster, service, back).await,
+        match (self, &back.service_deployment) {
+            (Rollout::EcsNative, Some(arn)) => match native::stop(aws, arn).await {
+                Ok(()) => Ok(arn.clone()),
+                // Refused because ECS is rolling it back already (a failed hook or bake):
+                // follow that rollback instead.
+                Err(e) => match native::describe(aws, std::slice::from_ref(arn)).await {
+                    Ok(v) if v.iter().any(|d| d.status.starts_with("ROLLBACK") || d.status == "STOPPED") => {
+                        Ok(arn.clone())
+                    }
+                    _ => Err(e),
+                },
+            },
+            _ => rolling::start(aws, cluster, service, back).await,
         }
     }
 }
@@ -180,13 +259,63 @@ pub(crate) async fn observe(
     cluster: &str,
     watches: &[&Watch],
 ) -> Result<BTreeMap<String, Snapshot>, services::DescribeError> {
-    let mut names: Vec<String> = Vec::new();
-    for w in watches {
-        match w.rollout {
-            Rollout::Rolling => names.push(w.service.clone()),
+    let names: Vec<String> = watches.iter().map(|w| w.service.clone()).collect();
+    let (snaps, natives) = tokio::join!(
+        services::describe(&aws.ecs, cluster, &names),
+        observe_native(aws, cluster, watches)
+    );
+    let mut snaps = snaps?;
+    for (service, view) in natives {
+        if let Some(s) = snaps.get_mut(crate::arn::last_segment(&service)) {
+            s.native = Some(view);
         }
     }
-    services::describe(&aws.ecs, cluster, &names).await
+    Ok(snaps)
+}
+
+/// The service deployments of the ECS-native watches, in the same round trip as the
+/// services (found first when ECS had not listed them at the start). A stopped one is told
+/// whether a newer deployment replaced it.
+async fn observe_native(
+    aws: &Aws,
+    cluster: &str,
+    watches: &[&Watch],
+) -> Vec<(String, native::View)> {
+    let natives: Vec<&&Watch> = watches
+        .iter()
+        .filter(|w| w.rollout == Rollout::EcsNative)
+        .collect();
+    if natives.is_empty() {
+        return Vec::new();
+    }
+    let arns = crate::context::bounded(natives.iter().map(|w| async move {
+        match &w.service_deployment {
+            Some(arn) => Some(arn.clone()),
+            None => {
+                let td = w.task_definition.as_deref()?;
+                native::find(aws, cluster, &w.service, w.since, td)
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        }
+    }))
+    .await;
+    let known: Vec<String> = arns.iter().flatten().cloned().collect();
+    let Ok(views) = native::describe(aws, &known).await else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (w, arn) in natives.iter().zip(arns) {
+        let Some(mut view) = arn.and_then(|a| views.iter().find(|v| v.arn == a).cloned()) else {
+            continue;
+        };
+        if view.status.starts_with("STOP") {
+            view.replaced_by = native::newer(aws, cluster, &w.service, view.created_at).await;
+        }
+        out.push((w.service.clone(), view));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -213,7 +342,7 @@ mod tests {
             let way = Way::of(&snap("ECS", Some(strategy)));
             assert!(way.label().contains(strategy), "{}", way.label());
             assert!(way.label().contains("bake time 30 min"));
-            assert!(way.rollout().unwrap_err().contains(strategy));
+            assert_eq!(way.rollout(), Ok(Rollout::EcsNative));
         }
         assert!(Way::of(&snap("CODE_DEPLOY", None))
             .rollout()

@@ -207,6 +207,15 @@ pub(crate) fn check(doc: &mut Value, service: &str) -> Vec<Problem> {
             message: "a service definition is an object of CreateService fields (launchType, networkConfiguration, …)".into(),
         }];
     };
+    // A saved `aws ecs describe-services` entry: its task definition is the inputs' to
+    // give, and tags under `aws:` are AWS's own (CreateService refuses them).
+    let described = obj.contains_key("serviceArn") || obj.contains_key("deployments");
+    if described {
+        obj.remove("taskDefinition");
+        if let Some(Value::Array(tags)) = obj.get_mut("tags") {
+            tags.retain(|t| !t["key"].as_str().is_some_and(|k| k.starts_with("aws:")));
+        }
+    }
     for k in READ_ONLY {
         obj.remove(*k);
     }
@@ -273,6 +282,10 @@ fn check_obj(
 }
 
 fn check_value(v: &mut Value, shape: Shape, path: &str, problems: &mut Vec<Problem>) {
+    // A stack output before the stack ran: its value is known after it (checked again then).
+    if v.as_str().is_some_and(crate::subst::is_stack_placeholder) {
+        return;
+    }
     let mut wrong = |want: &str, v: &Value| {
         problems.push(Problem {
             field: path.to_string(),
@@ -526,6 +539,12 @@ pub(crate) fn compare(def: &Value, live: &Value, service: &str) -> Changes {
     c
 }
 
+/// Whether the live service already has every one of `fields` (as an UpdateService that
+/// took effect leaves it).
+pub(crate) fn holds(fields: &Map<String, Value>, live: &Value) -> bool {
+    fields.iter().all(|(k, v)| subset(v, &live_value(live, k)))
+}
+
 /// Empty values the API treats as absent.
 fn is_empty(v: &Value) -> bool {
     match v {
@@ -669,9 +688,11 @@ mod tests {
     #[test]
     fn a_described_service_is_a_definition_once_its_read_only_fields_go() {
         let mut doc = json!({"serviceArn": "arn", "serviceName": "app", "status": "ACTIVE",
-            "runningCount": 1, "deployments": [], "events": [], "launchType": "FARGATE"});
+            "runningCount": 1, "deployments": [], "events": [], "launchType": "FARGATE",
+            "taskDefinition": "arn:aws:ecs:us-east-1:1:task-definition/app:3",
+            "tags": [{"key": "aws:cloudformation:stack-name", "value": "s"}, {"key": "team", "value": "data"}]});
         assert_eq!(check(&mut doc, "app"), vec![]);
-        assert_eq!(doc, json!({"launchType": "FARGATE"}));
+        assert_eq!(doc, json!({"launchType": "FARGATE", "tags": [{"key": "team", "value": "data"}]}));
     }
 
     #[test]

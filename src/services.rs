@@ -66,6 +66,8 @@ pub struct Snapshot {
     /// came from another call): the attributes a service definition is compared with, and
     /// the settings a one-off task takes from its service.
     pub raw: serde_json::Value,
+    /// The service deployment followed, for the ECS-native way (`rollout::observe`).
+    pub native: Option<crate::rollout::native::View>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -130,6 +132,7 @@ impl Snapshot {
                 .deployment_configuration()
                 .and_then(|c| c.bake_time_in_minutes()),
             raw: serde_json::Value::Null,
+            native: None,
         }
     }
 }
@@ -256,6 +259,7 @@ pub(crate) async fn update(
             };
             let took = snap.task_definition == task_definition
                 && desired_count.is_none_or(|n| snap.desired == n)
+                && crate::servicedef::holds(attributes, &snap.raw)
                 && snap
                     .primary()
                     .is_some_and(|p| !force || p.created_at >= started - CLOCK_SKEW_S);
@@ -298,8 +302,17 @@ pub(crate) async fn create(
         .mutate_request(replace_body(bytes))
         .send()
         .await
-        .map_err(|e| anyhow!(aws_error_message(&e)))
-        .map_err(|e| e.context(format!("creating service {service}")))?;
+        .map_err(|e| {
+            // Refused by ECS: nothing was created. Otherwise (a timeout, a lost answer) it
+            // may have been, and the undo must look.
+            let refused = crate::once::fate(&e) == crate::once::Fate::Refused;
+            let err = anyhow!(aws_error_message(&e)).context(format!("creating service {service}"));
+            if refused {
+                err
+            } else {
+                err.context(crate::once::MaybeRan)
+            }
+        })?;
     let snap = answer
         .service()
         .map(Snapshot::from_sdk)

@@ -53,21 +53,48 @@ pub fn output_keys(cfg: &Config) -> Result<Option<BTreeSet<String>>, Failure> {
     }
 }
 
-/// Whether the local template declares a resource of this type (the stack makes it).
-pub fn declares(cfg: &Config, resource_type: &str) -> bool {
-    cfg.stack
-        .as_ref()
-        .and_then(|inputs| template::load(inputs).ok())
-        .is_some_and(|t| {
-            t.doc
-                .get("Resources")
-                .and_then(serde_json::Value::as_object)
-                .is_some_and(|r| {
-                    r.values().any(|v| {
-                        v.get("Type").and_then(serde_json::Value::as_str) == Some(resource_type)
-                    })
-                })
-        })
+/// The name of the ECS cluster the local template declares: `Some(Ok(name))` when it can be
+/// read from the template and the parameters given (a literal, `Ref` or `Fn::Sub` of
+/// parameters), `Some(Err(()))` when it cannot (a generated name, pseudo parameters),
+/// `None` when the template declares no cluster.
+pub fn cluster_name(cfg: &Config) -> Option<Result<String, ()>> {
+    let inputs = cfg.stack.as_ref()?;
+    let local = template::load(inputs).ok()?;
+    let resources = local.doc.get("Resources")?.as_object()?;
+    let cluster = resources
+        .values()
+        .find(|v| v.get("Type").and_then(serde_json::Value::as_str) == Some("AWS::ECS::Cluster"))?;
+    let param = |name: &str| -> Option<String> {
+        local
+            .parameters
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| {
+                local.doc["Parameters"][name]["Default"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+    };
+    let name = &cluster["Properties"]["ClusterName"];
+    let resolved = match name {
+        serde_json::Value::String(s) => Some(s.clone()),
+        v if v.get("Ref").is_some() => v["Ref"].as_str().and_then(param),
+        v if v.get("Fn::Sub").is_some() => v["Fn::Sub"].as_str().and_then(|text| {
+            let mut out = String::new();
+            let mut rest = text;
+            while let Some(i) = rest.find("${") {
+                out.push_str(&rest[..i]);
+                let end = rest[i..].find('}')? + i;
+                out.push_str(&param(&rest[i + 2..end])?);
+                rest = &rest[end + 1..];
+            }
+            out.push_str(rest);
+            Some(out)
+        }),
+        _ => None,
+    };
+    Some(resolved.ok_or(()))
 }
 
 /// Deploys the stack when `deploy-stack` says so; `Preview` previews the change set and

@@ -76,6 +76,18 @@ const BOOL_FIELDS: &[&str] = &[
 /// key that happens to be called `timeout` there is not the ECS field.
 const STRING_MAPS: &[&str] = &["dockerLabels", "options", "secretOptions"];
 
+/// What a stack output stands for before the stack is deployed (its value is known after).
+pub fn stack_placeholder(key: &str) -> String {
+    format!("(stack output {key})")
+}
+
+/// Whether a whole value is a stack output's placeholder.
+pub fn is_stack_placeholder(s: &str) -> bool {
+    s.strip_prefix("(stack output ")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .is_some_and(|key| !key.is_empty() && !key.contains(char::is_whitespace))
+}
+
 /// True for names that are never substituted (credential carriers).
 ///
 /// Compared case-insensitively because environment names are
@@ -579,11 +591,13 @@ impl Walker<'_> {
                     // its own): it is neither secret nor a copied credential.
                     let value = match ((self.lookup)(name), default) {
                         (Some(v), Some(d)) if v.is_empty() => {
+                            self.note_secret_env(name, path);
                             ok &= self.expand(d, pointer, path, out);
                             continue;
                         }
                         (Some(v), _) => Some(v),
                         (None, Some(d)) => {
+                            self.note_secret_env(name, path);
                             ok &= self.expand(d, pointer, path, out);
                             continue;
                         }
@@ -636,6 +650,17 @@ impl Walker<'_> {
     }
 
     fn note_use(&mut self, name: &str, value: String, pointer: &str, path: &[Seg]) {
+        self.note_secret_env(name, path);
+        self.used.push(Used {
+            name: name.to_string(),
+            value,
+            pointer: pointer.to_string(),
+        });
+    }
+
+    /// A variable whose name looks secret, landing in a container's plain `environment`: the
+    /// warning recommends `secrets` (its default too: ECS stores the value in plain text).
+    fn note_secret_env(&mut self, name: &str, path: &[Seg]) {
         let in_env_value = path.len() == 5
             && key_is(path.first(), "containerDefinitions")
             && key_is(path.get(2), "environment")
@@ -648,11 +673,6 @@ impl Walker<'_> {
                 }
             }
         }
-        self.used.push(Used {
-            name: name.to_string(),
-            value,
-            pointer: pointer.to_string(),
-        });
     }
 
     fn scan_problem(&mut self, e: ScanError) {

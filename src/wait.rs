@@ -30,10 +30,17 @@ pub enum Outcome {
     /// Waiting stopped because another service of the run failed (its name): no verdict of
     /// its own, and it is undone with the others.
     Abandoned(String),
+    /// The wait's goal short of the end was reached (an ECS-native stage or pause): where the
+    /// deployment stands; it goes on in ECS.
+    Reached(String),
 }
 
-/// A line describing the deployment counts, printed whenever it changes.
+/// A line describing the deployment counts (or the service deployment, for the ECS-native
+/// way), printed whenever it changes.
 fn progress_line(snap: &Snapshot, ours: &str) -> String {
+    if let Some(view) = &snap.native {
+        return crate::rollout::native::progress_line(&snap.name, view);
+    }
     match snap.deployments.iter().find(|d| d.id == ours) {
         Some(d) => format!(
             "{}: {} desired {} pending {} running {} failed {} rollout {}",
@@ -61,6 +68,27 @@ struct Seen {
     failed: i32,
     live: Option<i32>,
     stopped: Vec<StoppedTask>,
+    /// The pause hooks already announced.
+    paused: BTreeSet<String>,
+}
+
+/// A pause hook awaiting action is announced once, with what to do about it.
+fn announce_pause(snap: &Snapshot, announced: &mut BTreeSet<String>, cluster: &str, out: &Printer) {
+    let Some(h) = snap.native.as_ref().and_then(|v| v.paused()) else {
+        return;
+    };
+    if !announced.insert(h.id.clone()) {
+        return;
+    }
+    let expires = h
+        .expires_at
+        .map(|t| format!(" until {}", crate::rollout::native::utc(t)))
+        .unwrap_or_default();
+    let then = h.timeout_action.as_deref().unwrap_or("ROLLBACK");
+    out.notice(&format!(
+        "{}: paused at lifecycle hook {}{expires} (then {then}): continue with `ecs-deploy continue --cluster {cluster} --service {}` (mode: continue), or roll back with `ecs-deploy continue --continue-action rollback …`",
+        snap.name, h.id, snap.name
+    ));
 }
 
 /// One wait: where, how often, until when. `since_epoch` is when the run started (service
@@ -136,6 +164,7 @@ impl Wait<'_> {
                         out.line(&line);
                         s.line = line;
                     }
+                    announce_pause(snap, &mut s.paused, cluster, out);
                     let new_events: Vec<String> = snap
                         .events
                         .iter()
@@ -168,6 +197,7 @@ impl Wait<'_> {
                             continue;
                         }
                         Verdict::Superseded(why) => Outcome::Superseded(why),
+                        Verdict::Reached(at) => Outcome::Reached(at),
                     };
                     outcomes.insert(w.service.clone(), outcome);
                 }

@@ -142,11 +142,9 @@ mod tests {
 
     fn watch() -> Watch {
         Watch {
-            service: "app".into(),
-            rollout: Rollout::Rolling,
-            deployment: "ecs-svc/new".into(),
             before: Some("ecs-svc/old".into()),
             before_task_definition: Some("td:1".into()),
+            ..Watch::new("app", Rollout::Rolling, "ecs-svc/new")
         }
     }
 
@@ -161,6 +159,7 @@ mod tests {
             Verdict::Waiting => "waiting".to_string(),
             Verdict::Failed(r) => format!("failed: {r}"),
             Verdict::Superseded(r) => format!("superseded: {r}"),
+            Verdict::Reached(r) => format!("reached: {r}"),
         };
         assert!(
             got.starts_with(expected),

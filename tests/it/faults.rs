@@ -395,7 +395,7 @@ fn a_refused_registration_changes_nothing_and_lists_no_changed_service() {
 }
 
 #[test]
-fn a_refused_registration_of_one_service_rolls_the_other_back() {
+fn a_refused_registration_of_one_service_updates_no_service() {
     let (moto, seeded) = start();
     let url = moto.url();
     let proxy = HttpServer::start(move |req: &Request| {
@@ -408,14 +408,17 @@ fn a_refused_registration_of_one_service_rolls_the_other_back() {
     });
     let out = deploy(&moto, &proxy.url(), &seeded, "t7").run();
     out.assert_code(1);
-    assert_eq!(out.output("result"), "rolled-back", "{}", out.all_text());
-    assert_eq!(out.output_json("changed-services"), json!([OTEL_SERVICE]));
-    assert_eq!(revision(&service_td(&moto, APP_SERVICE)), "1");
-    assert_eq!(
-        revision(&service_td(&moto, OTEL_SERVICE)),
-        "1",
-        "rolled back"
+    assert_eq!(out.output("result"), "failed", "{}", out.all_text());
+    // The run has failed already: the other service is not updated (and not rolled back).
+    assert_eq!(out.output_json("changed-services"), json!([]));
+    assert!(
+        out.all_text()
+            .contains("registering the task definition of dataspace-app failed: no service is updated"),
+        "{}",
+        out.all_text()
     );
+    assert_eq!(revision(&service_td(&moto, APP_SERVICE)), "1");
+    assert_eq!(revision(&service_td(&moto, OTEL_SERVICE)), "1");
 }
 
 #[test]

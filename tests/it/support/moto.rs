@@ -303,8 +303,9 @@ impl Moto {
         answer["taskDefinition"].clone()
     }
 
-    /// What "nothing changed in AWS" compares: every task-definition ARN, and per service of
-    /// the cluster its taskDefinition, desiredCount and deployment ids.
+    /// What "nothing changed in AWS" compares: every task-definition ARN, the cluster's
+    /// tasks, and per service of the cluster its taskDefinition, desiredCount, deployment ids
+    /// and attributes.
     pub fn snapshot(&self, cluster: &str) -> Value {
         let mut services = serde_json::Map::new();
         let arns = self.service_arns(cluster);
@@ -322,24 +323,55 @@ impl Moto {
                     .collect();
                 ids.sort();
                 let name = s["serviceName"].as_str().unwrap_or_default().to_string();
+                // The attributes a service definition or an UpdateService can change, so an
+                // attributes-only update (no new deployment on moto) is seen too.
+                let attributes: serde_json::Map<String, Value> = SERVICE_ATTRIBUTES
+                    .iter()
+                    .filter_map(|k| Some((k.to_string(), s.get(*k)?.clone())))
+                    .collect();
                 services.insert(
                     name,
                     json!({
                         "taskDefinition": s["taskDefinition"],
                         "desiredCount": s["desiredCount"],
                         "deployments": ids,
+                        "attributes": attributes,
                     }),
                 );
             }
         }
         let mut sorted: Vec<(String, Value)> = services.into_iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        // Tasks started in the cluster (a one-off task sent to moto would show here).
+        let tasks = self
+            .try_ecs("ListTasks", json!({ "cluster": cluster }))
+            .map(|a| a["taskArns"].clone())
+            .unwrap_or(Value::Null);
         json!({
+            "tasks": tasks,
             "taskDefinitionArns": self.task_definition_arns(),
             "services": sorted.into_iter().collect::<serde_json::Map<_, _>>(),
         })
     }
 }
+
+/// The service attributes `Moto::snapshot` holds.
+const SERVICE_ATTRIBUTES: &[&str] = &[
+    "launchType",
+    "capacityProviderStrategy",
+    "platformVersion",
+    "networkConfiguration",
+    "loadBalancers",
+    "serviceRegistries",
+    "deploymentConfiguration",
+    "healthCheckGracePeriodSeconds",
+    "enableExecuteCommand",
+    "enableECSManagedTags",
+    "propagateTags",
+    "placementConstraints",
+    "placementStrategy",
+];
+
 
 impl Drop for Moto {
     fn drop(&mut self) {

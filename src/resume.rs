@@ -1,0 +1,137 @@
+//! `ecs-deploy continue` (`mode: continue`): an ECS-native deployment paused at a lifecycle
+//! hook (a `PAUSE` hook awaiting action) is continued, or rolled back with
+//! `continue-action: rollback` (`ContinueServiceDeployment`), and waited for to the end (or to
+//! `wait-until`). The paused deployment is found by the command itself: the service's
+//! service deployments in progress, the one with a hook in `AWAITING_ACTION`. A service with
+//! nothing paused is invalid input (exit 2) and nothing changes.
+
+use std::collections::BTreeMap;
+
+use crate::config::Config;
+use crate::context::{bounded, Clock};
+use crate::error::{Failure, InputProblem};
+use crate::gha::{Printer, Runtime};
+use crate::prelude::{self, Rollouts};
+use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
+use crate::rollout::{native, Goal, Rollout, Watch};
+use crate::wait::Outcome;
+
+/// Continues (or rolls back) the paused deployment of every target service.
+pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Report, Failure> {
+    let (ctx, runs) = prelude::start(cfg, rt, out, Clock::start(), Rollouts::NotStarted).await?;
+    let rollback = cfg.rollout.continue_rollback;
+    let aws = &ctx.aws;
+    let found = bounded(runs.iter().map(|r| async move {
+        if r.rollout != Some(Rollout::EcsNative) {
+            return Ok(None);
+        }
+        native::active(aws, &cfg.cluster, r.name()).await.map(Some)
+    }))
+    .await;
+    let mut problems = Vec::new();
+    let mut paused = Vec::new();
+    for (r, f) in runs.iter().zip(found) {
+        let Some(views) = f? else {
+            problems.push(InputProblem::new(format!(
+                "service `{}` rolls out {}, which has no lifecycle hooks to continue: `continue` is for ECS-native (BLUE_GREEN, LINEAR, CANARY) deployments paused at a hook",
+                r.name(),
+                r.way.label()
+            )));
+            continue;
+        };
+        match views
+            .iter()
+            .find_map(|v| v.paused().map(|h| (v.arn.clone(), h.id.clone())))
+        {
+            Some(p) => paused.push((r, p)),
+            None => problems.push(InputProblem::new(format!(
+                "service `{}` has no deployment paused at a lifecycle hook ({}): nothing to continue; `ecs-deploy rollback` rolls back one in progress",
+                r.name(),
+                if views.is_empty() {
+                    "no service deployment is in progress".to_string()
+                } else {
+                    format!("{} in progress, none awaiting action", views.len())
+                }
+            ))),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.into());
+    }
+    let verb = if rollback { "rolled back" } else { "continued" };
+    out.group(if rollback {
+        "Roll back the paused deployments"
+    } else {
+        "Continue the paused deployments"
+    });
+    let mut rows = Vec::new();
+    let mut watches = Vec::new();
+    for (r, (arn, hook)) in &paused {
+        let mut row = ServiceReport::of(r);
+        match native::resume(&ctx.aws, arn, hook, rollback).await {
+            Ok(()) => {
+                out.line(&format!(
+                    "{}: service deployment {arn} {verb} at lifecycle hook {hook}",
+                    r.name()
+                ));
+                row.updated = true;
+                watches.push(Watch {
+                    service_deployment: Some(arn.clone()),
+                    goal: if rollback {
+                        Goal::RolledBack
+                    } else {
+                        cfg.rollout.wait_until.clone()
+                    },
+                    ..Watch::new(r.name(), Rollout::EcsNative, arn)
+                });
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                out.error(&Default::default(), &format!("{}: {why}", r.name()));
+                row.result = ServiceResult::Failed(why);
+            }
+        }
+        rows.push(row);
+    }
+    out.end_group();
+    let outcomes = if cfg.rollout.wait && !watches.is_empty() {
+        ctx.wait(cfg.rollout.wait_for, ctx.clock.epoch)
+            .grouped(&watches, if rollback { "rollback" } else { "deployment" })
+            .await
+    } else {
+        BTreeMap::new()
+    };
+    for row in rows.iter_mut().filter(|row| row.updated) {
+        row.result = match outcomes.get(&row.service) {
+            Some(Outcome::Completed(d)) => {
+                row.rollout = Some(*d);
+                if rollback {
+                    ServiceResult::RolledBack {
+                        reason: "rolled back at its pause hook, on request".into(),
+                        completed: true,
+                    }
+                } else {
+                    ServiceResult::Deployed
+                }
+            }
+            Some(Outcome::Reached(at)) => ServiceResult::InProgress(at.clone()),
+            Some(
+                Outcome::Failed(why)
+                | Outcome::TimedOut(why)
+                | Outcome::Interrupted(why)
+                | Outcome::Superseded(why)
+                | Outcome::Abandoned(why),
+            ) => ServiceResult::Failed(format!("{verb}, but: {why}")),
+            None => ServiceResult::Updated,
+        };
+    }
+    let mut report = Report::new(cfg.mode, &cfg.cluster, &ctx.region, &ctx.account, rt);
+    let results: Vec<_> = rows.iter().map(|r| (r.result.clone(), r.updated)).collect();
+    report.result = crate::decide::conclude(&results, false);
+    if rollback && report.result == RunResult::Deployed {
+        report.result = RunResult::Failed;
+    }
+    report.services = rows;
+    report.duration = ctx.clock.elapsed();
+    Ok(report)
+}
