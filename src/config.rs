@@ -328,7 +328,10 @@ impl Validator {
             .iter()
             .all(|i| self.get(i).is_none())
             && self.get("stack-name").is_some();
-        if cluster.is_empty() && mode != Mode::Render && !(stack_only && !matches!(mode, Mode::Rollback | Mode::Continue)) {
+        if cluster.is_empty()
+            && mode != Mode::Render
+            && (!stack_only || matches!(mode, Mode::Rollback | Mode::Continue))
+        {
             self.problem(
                 "input cluster is required: set `cluster:` to the ECS cluster name or ARN (CLI: --cluster)"
                     .into(),
@@ -727,7 +730,10 @@ impl Validator {
             other => {
                 let near = STAGES
                     .iter()
-                    .find(|s| s.eq_ignore_ascii_case(other) || s.eq_ignore_ascii_case(&other.replace(['-', ' '], "_")))
+                    .find(|s| {
+                        s.eq_ignore_ascii_case(other)
+                            || s.eq_ignore_ascii_case(&other.replace(['-', ' '], "_"))
+                    })
                     .map(|s| format!(" (did you mean {s}?)"))
                     .unwrap_or_default();
                 self.problem(format!(

@@ -979,6 +979,19 @@ async fn wait_for_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     let mut outcomes = wait.grouped(&watches, "rollout").await;
     for r in runs.iter_mut() {
         r.outcome = outcomes.remove(r.name());
+        let name = r.name().to_string();
+        if let Some(Outcome::Reached(at)) = &mut r.outcome {
+            let next = if at.starts_with("paused") {
+                format!(
+                    "continue it with `ecs-deploy continue --cluster {} --service {}` (or roll it back with --continue-action rollback)",
+                    ctx.cfg.cluster, name
+                )
+            } else {
+                "it goes on in ECS; `ecs-deploy rollback` stops it with rollback".to_string()
+            };
+            *at = format!("{at}: {next}");
+            ctx.out.line(&format!("{name}: {at}"));
+        }
     }
 }
 
@@ -1065,7 +1078,11 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             Some(Watch {
                 // The ECS-native undo is the same service deployment, rolling back.
                 service_deployment: native.then(|| deployment.clone()),
-                goal: if native { Goal::RolledBack } else { Goal::Finished },
+                goal: if native {
+                    Goal::RolledBack
+                } else {
+                    Goal::Finished
+                },
                 ..Watch::new(r.name(), r.rollout?, &deployment)
             })
         })

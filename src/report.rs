@@ -556,6 +556,21 @@ pub fn markdown(r: &Report) -> String {
     if !reasons.is_empty() {
         let _ = writeln!(out, "\n### What went wrong\n\n{}", reasons.join("\n"));
     }
+    let standing: Vec<String> = r
+        .services
+        .iter()
+        .filter_map(|s| match &s.result {
+            ServiceResult::InProgress(at) => Some(format!("- {}: {}", code(&s.service), md(at))),
+            _ => None,
+        })
+        .collect();
+    if !standing.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### Where the deployments stand\n\nThe wait ended at `wait-until`; the deployments go on in ECS.\n\n{}",
+            standing.join("\n")
+        );
+    }
     if let Some(t) = r
         .oneoff
         .as_ref()

@@ -241,7 +241,10 @@ impl Rollout {
                 // Refused because ECS is rolling it back already (a failed hook or bake):
                 // follow that rollback instead.
                 Err(e) => match native::describe(aws, std::slice::from_ref(arn)).await {
-                    Ok(v) if v.iter().any(|d| d.status.starts_with("ROLLBACK") || d.status == "STOPPED") => {
+                    Ok(v)
+                        if v.iter()
+                            .any(|d| d.status.starts_with("ROLLBACK") || d.status == "STOPPED") =>
+                    {
                         Ok(arn.clone())
                     }
                     _ => Err(e),

@@ -692,7 +692,10 @@ mod tests {
             "taskDefinition": "arn:aws:ecs:us-east-1:1:task-definition/app:3",
             "tags": [{"key": "aws:cloudformation:stack-name", "value": "s"}, {"key": "team", "value": "data"}]});
         assert_eq!(check(&mut doc, "app"), vec![]);
-        assert_eq!(doc, json!({"launchType": "FARGATE", "tags": [{"key": "team", "value": "data"}]}));
+        assert_eq!(
+            doc,
+            json!({"launchType": "FARGATE", "tags": [{"key": "team", "value": "data"}]})
+        );
     }
 
     #[test]

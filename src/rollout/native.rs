@@ -99,7 +99,10 @@ impl View {
                 .unwrap_or_default(),
             status_reason: d.status_reason().map(str::to_string),
             stage: d.lifecycle_stage().map(|s| s.as_str().to_string()),
-            target: d.target_service_revision().map(revision).unwrap_or_default(),
+            target: d
+                .target_service_revision()
+                .map(revision)
+                .unwrap_or_default(),
             sources: d.source_service_revisions().iter().map(revision).collect(),
             hooks: d
                 .lifecycle_hook_details()
@@ -178,8 +181,12 @@ pub(crate) fn decide(snap: &Snapshot, w: &Watch) -> Verdict {
     }
     match d.status.as_str() {
         "SUCCESSFUL" => Verdict::Done,
-        "STOPPED" | "STOP_REQUESTED" | "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS"
-        | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED" => match &d.replaced_by {
+        "STOPPED"
+        | "STOP_REQUESTED"
+        | "ROLLBACK_REQUESTED"
+        | "ROLLBACK_IN_PROGRESS"
+        | "ROLLBACK_SUCCESSFUL"
+        | "ROLLBACK_FAILED" => match &d.replaced_by {
             Some(newer) if d.status.starts_with("STOP") => Verdict::Superseded(format!(
                 "another service deployment ({newer}) replaced this run's"
             )),
@@ -187,11 +194,9 @@ pub(crate) fn decide(snap: &Snapshot, w: &Watch) -> Verdict {
         },
         _ => match &w.goal {
             Goal::Paused => match d.paused() {
-                Some(h) => Verdict::Reached(format!(
-                    "paused at lifecycle hook {}{}",
-                    h.id,
-                    expiry(h)
-                )),
+                Some(h) => {
+                    Verdict::Reached(format!("paused at lifecycle hook {}{}", h.id, expiry(h)))
+                }
                 None => Verdict::Waiting,
             },
             Goal::Stage(stage) => match &d.stage {
@@ -261,7 +266,13 @@ pub(crate) fn progress_line(name: &str, d: &View) -> String {
         line.push_str(&format!("; old {}", weights(s)));
     }
     for h in &d.hooks {
-        line.push_str(&format!("; hook {} {} {}{}", h.id, h.kind, h.status, expiry(h)));
+        line.push_str(&format!(
+            "; hook {} {} {}{}",
+            h.id,
+            h.kind,
+            h.status,
+            expiry(h)
+        ));
     }
     line
 }
@@ -275,7 +286,9 @@ pub(crate) fn plan(raw: &Value) -> (String, Duration) {
     let strategy = c["strategy"].as_str().unwrap_or("ROLLING");
     let (what, shift) = match strategy {
         "LINEAR" => {
-            let step = c["linearConfiguration"]["stepPercent"].as_f64().unwrap_or(10.0);
+            let step = c["linearConfiguration"]["stepPercent"]
+                .as_f64()
+                .unwrap_or(10.0);
             let step_bake = c["linearConfiguration"]["stepBakeTimeInMinutes"]
                 .as_f64()
                 .unwrap_or(6.0);
@@ -287,7 +300,9 @@ pub(crate) fn plan(raw: &Value) -> (String, Duration) {
             )
         }
         "CANARY" => {
-            let pct = c["canaryConfiguration"]["canaryPercent"].as_f64().unwrap_or(5.0);
+            let pct = c["canaryConfiguration"]["canaryPercent"]
+                .as_f64()
+                .unwrap_or(5.0);
             let cbake = c["canaryConfiguration"]["canaryBakeTimeInMinutes"]
                 .as_f64()
                 .unwrap_or(10.0);
@@ -338,7 +353,9 @@ pub(crate) async fn find(
         .service(service)
         .created_at(
             aws_sdk_ecs::types::CreatedAt::builder()
-                .after(aws_smithy_types::DateTime::from_secs_f64(since - CLOCK_SKEW_S))
+                .after(aws_smithy_types::DateTime::from_secs_f64(
+                    since - CLOCK_SKEW_S,
+                ))
                 .build(),
         )
         .send()
@@ -447,7 +464,11 @@ pub(crate) async fn resume(aws: &Aws, arn: &str, hook: &str, rollback: bool) -> 
         .send()
         .await
         .map_err(|e| anyhow!("{}", aws_error_message(&e)))
-        .map_err(|e| e.context(format!("continuing service deployment {arn} at hook {hook}")))?;
+        .map_err(|e| {
+            e.context(format!(
+                "continuing service deployment {arn} at hook {hook}"
+            ))
+        })?;
     Ok(())
 }
 
@@ -535,7 +556,10 @@ mod tests {
             Verdict::Failed(_)
         ));
         let back = watch(Goal::RolledBack);
-        assert_eq!(decide(&at("ROLLBACK_SUCCESSFUL", None), &back), Verdict::Done);
+        assert_eq!(
+            decide(&at("ROLLBACK_SUCCESSFUL", None), &back),
+            Verdict::Done
+        );
         assert_eq!(
             decide(&at("ROLLBACK_IN_PROGRESS", None), &back),
             Verdict::Waiting
@@ -583,7 +607,10 @@ mod tests {
             "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 15},
             "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]}});
         let (line, d) = plan(&canary);
-        assert!(line.contains("hooks: PAUSE at POST_TEST_TRAFFIC_SHIFT"), "{line}");
+        assert!(
+            line.contains("hooks: PAUSE at POST_TEST_TRAFFIC_SHIFT"),
+            "{line}"
+        );
         assert_eq!(d, Duration::from_secs(20 * 60));
     }
 }

@@ -167,6 +167,18 @@ const fn template_case(
 
 const CASES: &[Case] = &[
     case(
+        "a wait target that names no stage",
+        &[("wait-until", "BAKING")],
+        2,
+        &["input wait-until `BAKING` names no stage: give finished, paused, or one of RECONCILE_SERVICE"],
+    ),
+    case(
+        "continue on a rolling service",
+        &[("mode", "continue")],
+        2,
+        &["service `dataspace-app` rolls out rolling, which has no lifecycle hooks to continue"],
+    ),
+    case(
         "an ARN that is not a task-definition ARN",
         &[("task-definition", "arn:aws:ecs:us-east-1:123456789012:task-definition/")],
         2,

@@ -412,8 +412,9 @@ fn a_refused_registration_of_one_service_updates_no_service() {
     // The run has failed already: the other service is not updated (and not rolled back).
     assert_eq!(out.output_json("changed-services"), json!([]));
     assert!(
-        out.all_text()
-            .contains("registering the task definition of dataspace-app failed: no service is updated"),
+        out.all_text().contains(
+            "registering the task definition of dataspace-app failed: no service is updated"
+        ),
         "{}",
         out.all_text()
     );

@@ -11,6 +11,7 @@ mod drift;
 mod faults;
 mod github;
 mod images;
+mod native;
 mod oneoff;
 mod promote;
 mod rollout;

@@ -17,14 +17,13 @@ fn files(url: &str, s: &Seeded) -> Run {
 }
 
 #[test]
-fn a_blue_green_service_is_refused_by_deploy_and_shown_by_plan() {
+fn a_codedeploy_service_is_refused_by_deploy_and_shown_by_plan() {
     let moto = Moto::start();
     let s = setup(&moto);
     let ecs = StandIn::builder(&moto, &s)
         .service(&s.app_service, Plot::Complete(0.0))
         .service(&s.otel_service, Plot::Complete(0.0))
-        .strategy(&s.app_service, "BLUE_GREEN")
-        .bake_time(&s.app_service, 30)
+        .controller(&s.app_service, "CODE_DEPLOY")
         .start();
     let before = moto.snapshot(CLUSTER);
     let revisions = moto.task_definition_arns();
@@ -33,7 +32,7 @@ fn a_blue_green_service_is_refused_by_deploy_and_shown_by_plan() {
     o.assert_code(2);
     assert_has(
         &o,
-        "service `dataspace-app` uses the ECS-native BLUE_GREEN deployment strategy",
+        "service `dataspace-app` uses the CODE_DEPLOY deployment controller",
     );
     assert_eq!(o.output("result"), "failed");
     assert_eq!(ecs.calls("RegisterTaskDefinition"), 0, "nothing registered");
@@ -46,12 +45,10 @@ fn a_blue_green_service_is_refused_by_deploy_and_shown_by_plan() {
     assert_eq!(plan.output("result"), "planned");
     assert_has(
         &plan,
-        "rolls out ECS blue/green (BLUE_GREEN, bake time 30 min)",
+        "rolls out CodeDeploy blue/green (CODE_DEPLOY controller)",
     );
-    // Markdown-escaped in the summary: `\(BLUE\_GREEN, …\)`.
     assert!(
-        plan.summary.contains("would deploy (ECS blue/green")
-            && plan.summary.contains("bake time 30 min"),
+        plan.summary.contains("would deploy (CodeDeploy blue/green"),
         "{}",
         plan.summary
     );
@@ -62,7 +59,7 @@ fn a_blue_green_service_is_refused_by_deploy_and_shown_by_plan() {
     let verify = files(&ecs.url(), &s).input("mode", "verify").run();
     assert_has(
         &verify,
-        "service dataspace-app: ACTIVE, rolls out ECS blue/green",
+        "service dataspace-app: ACTIVE, rolls out CodeDeploy blue/green",
     );
     assert_eq!(ecs.calls("UpdateService"), 0);
 }

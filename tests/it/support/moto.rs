@@ -372,7 +372,6 @@ const SERVICE_ATTRIBUTES: &[&str] = &[
     "placementStrategy",
 ];
 
-
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

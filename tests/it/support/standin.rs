@@ -242,6 +242,8 @@ struct Script {
     breaker: (bool, bool),
     /// The task definitions of its earlier successful service deployments, oldest first.
     history: Vec<String>,
+    /// The service deployment each UpdateService creates (ECS-native strategies).
+    native: Vec<NativePlot>,
 }
 
 impl Default for Script {
@@ -253,6 +255,7 @@ impl Default for Script {
             bake_time: None,
             breaker: (true, true),
             history: Vec::new(),
+            native: Vec::new(),
         }
     }
 }
@@ -314,6 +317,14 @@ impl<'a> StandInBuilder<'a> {
     /// `deploymentConfiguration.deploymentCircuitBreaker` (default: enabled, with rollback).
     pub fn breaker(mut self, name: &str, enable: bool, rollback: bool) -> Self {
         self.script(name).breaker = (enable, rollback);
+        self
+    }
+
+    /// The service deployment the binary's next UpdateService creates (after those already
+    /// given), with `strategy` as its `deploymentConfiguration.strategy`.
+    pub fn native(mut self, name: &str, strategy: &str, plot: NativePlot) -> Self {
+        self = self.strategy(name, strategy);
+        self.script(name).native.push(plot);
         self
     }
 
@@ -570,6 +581,8 @@ struct Segment {
     answered: Vec<(f64, f64)>,
     /// The plot's own change has been made in moto.
     took_over: bool,
+    /// The service deployment of this update (ECS-native strategies).
+    native: Option<NativeRun>,
 }
 
 impl Segment {
@@ -946,6 +959,7 @@ const CONCERNS: &[Concern] = &[
     tasks,
     one_off_logs,
     logs,
+    service_deployments,
     service_history,
 ];
 
@@ -1087,7 +1101,22 @@ fn update_service(s: &mut State, c: &Call) -> Answer {
             polls: 0,
             answered: Vec::new(),
             took_over: false,
+            native: None,
         });
+        let k = svc.segments.len() - 1;
+        if let Some(plot) = svc.script.native.get(k).cloned() {
+            let source = match k {
+                0 => svc.initial_td.clone(),
+                _ => svc.segments[k - 1].td.clone(),
+            };
+            svc.segments[k].native = Some(NativeRun {
+                plot,
+                number: 7_000 + s.next_deployment,
+                source_td: source,
+                actions: Vec::new(),
+                reverted: false,
+            });
+        }
         present(&mut json["service"], &svc.script);
     }
     Answer {
@@ -1741,6 +1770,530 @@ fn service_history(s: &mut State, c: &Call) -> Option<Answer> {
                 ),
                 at: None,
             })
+        }
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Service deployments of the ECS-native strategies (BLUE_GREEN, LINEAR, CANARY)
+
+/// One step of a service deployment's story: from story time `at`, this status, stage and
+/// the new revision's requested traffic weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NativeStep {
+    pub at: f64,
+    pub status: &'static str,
+    pub stage: &'static str,
+    pub production: f64,
+    pub test: f64,
+}
+
+/// The story of one service deployment, shaped like `DescribeServiceDeployments`: steps in
+/// time, an optional pause hook awaiting action at the end of `steps` (then `after_continue`
+/// runs, its times counted from the ContinueServiceDeployment), and the reason of a failure.
+/// A rollback (a `ContinueServiceDeployment(ROLLBACK)` or a `StopServiceDeployment(ROLLBACK)`)
+/// is ROLLBACK_IN_PROGRESS for one time unit, then ROLLBACK_SUCCESSFUL; a finished rollback
+/// (ECS's own too) puts moto back on the source revision.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct NativePlot {
+    pub steps: Vec<NativeStep>,
+    pub pause: Option<String>,
+    pub after_continue: Vec<NativeStep>,
+    /// The `statusReason` of ECS's own rollback.
+    pub reason: Option<String>,
+    /// Someone else's UpdateService at this time replaces it (STOPPED).
+    pub replaced_at: Option<f64>,
+}
+
+fn step(
+    at: f64,
+    status: &'static str,
+    stage: &'static str,
+    production: f64,
+    test: f64,
+) -> NativeStep {
+    NativeStep {
+        at,
+        status,
+        stage,
+        production,
+        test,
+    }
+}
+
+/// The stages up to the production traffic shift, from `t`, one time unit each.
+fn to_production(t: f64) -> Vec<NativeStep> {
+    vec![
+        step(t, "IN_PROGRESS", "RECONCILE_SERVICE", 0.0, 0.0),
+        step(t + 1.0, "IN_PROGRESS", "SCALE_UP", 0.0, 0.0),
+        step(t + 2.0, "IN_PROGRESS", "TEST_TRAFFIC_SHIFT", 0.0, 100.0),
+        step(
+            t + 3.0,
+            "IN_PROGRESS",
+            "POST_TEST_TRAFFIC_SHIFT",
+            0.0,
+            100.0,
+        ),
+    ]
+}
+
+/// After production traffic: the bake, the clean-up, SUCCESSFUL.
+fn bake_and_finish(t: f64, bake: f64) -> Vec<NativeStep> {
+    vec![
+        step(t, "IN_PROGRESS", "BAKE_TIME", 100.0, 100.0),
+        step(t + bake, "IN_PROGRESS", "CLEAN_UP", 100.0, 100.0),
+        step(t + bake + 1.0, "SUCCESSFUL", "CLEAN_UP", 100.0, 100.0),
+    ]
+}
+
+impl NativePlot {
+    /// Blue/green: all production traffic at once, then `bake` time units of bake.
+    pub fn blue_green(bake: f64) -> NativePlot {
+        let mut steps = to_production(0.0);
+        steps.push(step(
+            4.0,
+            "IN_PROGRESS",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            100.0,
+            100.0,
+        ));
+        steps.extend(bake_and_finish(5.0, bake));
+        NativePlot {
+            steps,
+            ..NativePlot::default()
+        }
+    }
+
+    /// Linear: production traffic in `n` equal steps, one time unit apart, then the bake.
+    pub fn linear(n: usize, bake: f64) -> NativePlot {
+        let mut steps = to_production(0.0);
+        for i in 1..=n {
+            let w = (100.0 * i as f64 / n as f64).round();
+            steps.push(step(
+                3.0 + i as f64,
+                "IN_PROGRESS",
+                "PRODUCTION_TRAFFIC_SHIFT",
+                w,
+                100.0,
+            ));
+        }
+        steps.extend(bake_and_finish(4.0 + n as f64, bake));
+        NativePlot {
+            steps,
+            ..NativePlot::default()
+        }
+    }
+
+    /// Canary: `percent` of production traffic, and its bake fails at time 6 (an alarm, say):
+    /// ECS rolls it back.
+    pub fn canary_fails(percent: f64, reason: &str) -> NativePlot {
+        let mut steps = to_production(0.0);
+        steps.push(step(
+            4.0,
+            "IN_PROGRESS",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            percent,
+            100.0,
+        ));
+        steps.push(step(5.0, "IN_PROGRESS", "BAKE_TIME", percent, 100.0));
+        steps.push(step(6.0, "ROLLBACK_REQUESTED", "BAKE_TIME", percent, 100.0));
+        steps.push(step(7.0, "ROLLBACK_IN_PROGRESS", "BAKE_TIME", 0.0, 0.0));
+        steps.push(step(8.0, "ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0.0, 0.0));
+        NativePlot {
+            steps,
+            reason: Some(reason.to_string()),
+            ..NativePlot::default()
+        }
+    }
+
+    /// A pause hook `hook` awaiting action after the test traffic shift; a continue runs the
+    /// production shift and a bake of `bake`.
+    pub fn paused(hook: &str, bake: f64) -> NativePlot {
+        let mut after = vec![step(
+            0.0,
+            "IN_PROGRESS",
+            "PRODUCTION_TRAFFIC_SHIFT",
+            100.0,
+            100.0,
+        )];
+        after.extend(bake_and_finish(1.0, bake));
+        NativePlot {
+            steps: to_production(0.0),
+            pause: Some(hook.to_string()),
+            after_continue: after,
+            ..NativePlot::default()
+        }
+    }
+
+    /// In this stage, IN_PROGRESS, forever (until stopped).
+    pub fn forever(stage: &'static str) -> NativePlot {
+        NativePlot {
+            steps: vec![step(0.0, "IN_PROGRESS", stage, 100.0, 100.0)],
+            ..NativePlot::default()
+        }
+    }
+
+    /// Replaced by someone else's deployment at time `at` (STOPPED).
+    pub fn replaced(at: f64) -> NativePlot {
+        NativePlot {
+            replaced_at: Some(at),
+            ..NativePlot::forever("BAKE_TIME")
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum NativeAct {
+    Continue,
+    Rollback,
+}
+
+/// One service deployment the binary's update created.
+#[derive(Clone, Debug)]
+struct NativeRun {
+    plot: NativePlot,
+    number: u64,
+    source_td: String,
+    /// Interventions, at story time.
+    actions: Vec<(f64, NativeAct)>,
+    /// moto was put back on the source revision after the rollback.
+    reverted: bool,
+}
+
+/// What a service deployment shows at a story time.
+#[derive(Clone, Debug, PartialEq)]
+struct NativeState {
+    status: &'static str,
+    stage: &'static str,
+    production: f64,
+    test: f64,
+    hook: Option<&'static str>,
+}
+
+impl NativeRun {
+    fn state(&self, t: f64) -> NativeState {
+        let at = |steps: &[NativeStep], t: f64| -> Option<NativeStep> {
+            steps.iter().rev().find(|s| s.at <= t).cloned()
+        };
+        let of = |s: &NativeStep, hook| NativeState {
+            status: s.status,
+            stage: s.stage,
+            production: s.production,
+            test: s.test,
+            hook,
+        };
+        // A rollback asked for wins from its time on.
+        if let Some((ta, _)) = self.actions.iter().find(|(_, a)| *a == NativeAct::Rollback) {
+            if t >= *ta {
+                let status = if t < ta + 1.0 {
+                    "ROLLBACK_IN_PROGRESS"
+                } else {
+                    "ROLLBACK_SUCCESSFUL"
+                };
+                let hook = self.plot.pause.as_ref().map(|_| "SUCCEEDED");
+                return NativeState {
+                    status,
+                    stage: "CLEAN_UP",
+                    production: 0.0,
+                    test: 0.0,
+                    hook,
+                };
+            }
+        }
+        if self.plot.replaced_at.is_some_and(|tr| t >= tr) {
+            return NativeState {
+                status: "STOPPED",
+                stage: "CLEAN_UP",
+                production: 0.0,
+                test: 0.0,
+                hook: None,
+            };
+        }
+        let first = at(&self.plot.steps, t).unwrap_or_else(|| self.plot.steps[0].clone());
+        if self.plot.pause.is_none() {
+            return of(&first, None);
+        }
+        let paused_from = self.plot.steps.last().map_or(0.0, |s| s.at);
+        match self.actions.iter().find(|(_, a)| *a == NativeAct::Continue) {
+            Some((tc, _)) if t >= *tc => {
+                let after = at(&self.plot.after_continue, t - tc)
+                    .unwrap_or_else(|| self.plot.after_continue[0].clone());
+                of(&after, Some("SUCCEEDED"))
+            }
+            _ if t >= paused_from => of(&first, Some("AWAITING_ACTION")),
+            _ => of(&first, None),
+        }
+    }
+}
+
+fn deployment_arn(cluster: &str, service: &str, number: u64) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service-deployment/{cluster}/{service}/{number}")
+}
+
+fn native_revision_arn(cluster: &str, service: &str, number: u64) -> String {
+    format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service-revision/{cluster}/{service}/{number}")
+}
+
+/// (service, segment index) of a service deployment ARN.
+fn locate(s: &State, arn: &str) -> Option<(String, usize)> {
+    s.services.iter().find_map(|(name, svc)| {
+        svc.segments
+            .iter()
+            .position(|seg| {
+                seg.native
+                    .as_ref()
+                    .is_some_and(|n| deployment_arn(&s.cluster, name, n.number) == arn)
+            })
+            .map(|k| (name.clone(), k))
+    })
+}
+
+/// The `ServiceDeployment` of segment `k` of `name` at its story time (a finished rollback
+/// puts moto back on the source revision, once).
+fn native_view(s: &mut State, name: &str, k: usize, virtual_at: Option<f64>) -> Value {
+    let (clock, cluster, moto_url) = (s.clock, s.cluster.clone(), s.moto_url.clone());
+    let svc = s.services.get_mut(name).unwrap();
+    let seg = &svc.segments[k];
+    let t = seg.time(clock, virtual_at);
+    let n = seg.native.as_ref().unwrap();
+    let st = n.state(t);
+    let running = |w: f64| json!(((w / 100.0) * 2.0).ceil() as i64);
+    let hooks: Vec<Value> = n
+        .plot
+        .pause
+        .iter()
+        .filter_map(|id| {
+            st.hook.map(|status| {
+                json!({
+                    "hookId": id,
+                    "targetType": "PAUSE",
+                    "status": status,
+                    "expiresAt": seg.epoch + 86_400.0,
+                    "timeoutAction": "ROLLBACK",
+                })
+            })
+        })
+        .collect();
+    let reason = match st.status {
+        "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" | "ROLLBACK_SUCCESSFUL" => n
+            .plot
+            .reason
+            .clone()
+            .unwrap_or_else(|| "Service deployment rolled back because of a request.".into()),
+        "STOPPED" => "Replaced by a new service deployment.".into(),
+        _ => String::new(),
+    };
+    let json = json!({
+        "serviceDeploymentArn": deployment_arn(&cluster, name, n.number),
+        "serviceArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service/{cluster}/{name}"),
+        "clusterArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:cluster/{cluster}"),
+        "createdAt": seg.epoch,
+        "startedAt": seg.epoch,
+        "updatedAt": epoch_now(),
+        "status": st.status,
+        "statusReason": reason,
+        "lifecycleStage": st.stage,
+        "targetServiceRevision": {
+            "arn": native_revision_arn(&cluster, name, n.number),
+            "requestedTaskCount": 2,
+            "runningTaskCount": running(st.production.max(st.test)),
+            "pendingTaskCount": 0,
+            "requestedProductionTrafficWeight": st.production,
+            "requestedTestTrafficWeight": st.test,
+        },
+        "sourceServiceRevisions": [{
+            "arn": native_revision_arn(&cluster, name, n.number - 1),
+            "requestedTaskCount": 2,
+            "runningTaskCount": 2,
+            "pendingTaskCount": 0,
+            "requestedProductionTrafficWeight": 100.0 - st.production,
+            "requestedTestTrafficWeight": 100.0 - st.test,
+        }],
+        "lifecycleHookDetails": hooks,
+    });
+    if st.status == "ROLLBACK_SUCCESSFUL" && !n.reverted {
+        let source = n.source_td.clone();
+        moto_update(&moto_url, &cluster, name, &source);
+        svc.segments[k].native.as_mut().unwrap().reverted = true;
+    }
+    json
+}
+
+/// The service deployments of the ECS-native scripted services ([`StandInBuilder::native`]):
+/// ListServiceDeployments, DescribeServiceDeployments, DescribeServiceRevisions (of their
+/// target and source revisions), StopServiceDeployment and ContinueServiceDeployment, on the
+/// service's story time (its polls).
+fn service_deployments(s: &mut State, c: &Call) -> Option<Answer> {
+    let answer = |v: Value| {
+        Some(Answer {
+            response: Response::aws_json(&v),
+            at: None,
+        })
+    };
+    let refuse = |kind: &str, msg: String| {
+        Some(Answer {
+            response: Response::aws_error(400, kind, &msg),
+            at: None,
+        })
+    };
+    const OPS: [&str; 5] = [
+        "ListServiceDeployments",
+        "DescribeServiceDeployments",
+        "DescribeServiceRevisions",
+        "StopServiceDeployment",
+        "ContinueServiceDeployment",
+    ];
+    if c.api != ECS_TARGET || !OPS.contains(&c.op) {
+        return None;
+    }
+    let body = c.req.json();
+    let cluster = s.cluster.clone();
+    match c.op {
+        "ListServiceDeployments" => {
+            let name = short(body["service"].as_str().unwrap_or_default()).to_string();
+            let svc = s.services.get(&name)?;
+            if svc.script.native.is_empty() {
+                return None;
+            }
+            let after = body["createdAt"]["after"].as_f64().unwrap_or(f64::MIN);
+            let asked: Vec<String> = body["status"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            let ks: Vec<usize> = (0..svc.segments.len())
+                .filter(|&k| svc.segments[k].native.is_some() && svc.segments[k].epoch > after)
+                .collect();
+            let mut briefs = Vec::new();
+            for k in ks.into_iter().rev() {
+                let v = native_view(s, &name, k, c.virtual_at);
+                if asked.is_empty() || asked.iter().any(|a| v["status"] == a.as_str()) {
+                    briefs.push(json!({
+                        "serviceDeploymentArn": v["serviceDeploymentArn"],
+                        "serviceArn": v["serviceArn"],
+                        "clusterArn": v["clusterArn"],
+                        "createdAt": v["createdAt"],
+                        "startedAt": v["startedAt"],
+                        "targetServiceRevisionArn": v["targetServiceRevision"]["arn"],
+                        "status": v["status"],
+                    }));
+                }
+            }
+            // Someone else's deployment that replaced one of ours is listed too.
+            let clock = s.clock;
+            for seg in &s.services.get(&name)?.segments {
+                let Some(n) = &seg.native else { continue };
+                let Some(tr) = n.plot.replaced_at else {
+                    continue;
+                };
+                if seg.time(clock, c.virtual_at) >= tr
+                    && (asked.is_empty() || asked.iter().any(|a| a == "IN_PROGRESS"))
+                {
+                    briefs.insert(
+                        0,
+                        json!({
+                            "serviceDeploymentArn": deployment_arn(&cluster, &name, 9_999),
+                            "createdAt": seg.epoch + 1.0,
+                            "targetServiceRevisionArn": native_revision_arn(&cluster, &name, 9_999),
+                            "status": "IN_PROGRESS",
+                        }),
+                    );
+                }
+            }
+            answer(json!({ "serviceDeployments": briefs }))
+        }
+        "DescribeServiceDeployments" => {
+            let mut found = Vec::new();
+            let mut failures = Vec::new();
+            for arn in body["serviceDeploymentArns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let arn = arn.as_str().unwrap_or_default();
+                match locate(s, arn) {
+                    Some((name, k)) => found.push(native_view(s, &name, k, c.virtual_at)),
+                    None => failures.push(json!({ "arn": arn, "reason": "MISSING" })),
+                }
+            }
+            if found.is_empty()
+                && failures.iter().all(|_| {
+                    !s.services
+                        .values()
+                        .any(|v| v.segments.iter().any(|g| g.native.is_some()))
+                })
+            {
+                return None;
+            }
+            answer(json!({ "serviceDeployments": found, "failures": failures }))
+        }
+        "DescribeServiceRevisions" => {
+            let mut found = Vec::new();
+            for arn in body["serviceRevisionArns"].as_array().into_iter().flatten() {
+                let arn = arn.as_str().unwrap_or_default();
+                for (name, svc) in &s.services {
+                    for seg in &svc.segments {
+                        let Some(n) = &seg.native else { continue };
+                        let td = if native_revision_arn(&cluster, name, n.number) == arn {
+                            Some(seg.td.clone())
+                        } else if native_revision_arn(&cluster, name, n.number - 1) == arn {
+                            Some(n.source_td.clone())
+                        } else {
+                            None
+                        };
+                        if let Some(td) = td {
+                            found.push(json!({ "serviceRevisionArn": arn, "taskDefinition": td }));
+                        }
+                    }
+                }
+            }
+            if found.is_empty() {
+                return None;
+            }
+            answer(json!({ "serviceRevisions": found, "failures": [] }))
+        }
+        "StopServiceDeployment" | "ContinueServiceDeployment" => {
+            let arn = body["serviceDeploymentArn"].as_str().unwrap_or_default();
+            let Some((name, k)) = locate(s, arn) else {
+                return refuse(
+                    "ServiceDeploymentNotFoundException",
+                    "The service deployment does not exist.".into(),
+                );
+            };
+            let clock = s.clock;
+            let seg = &mut s.services.get_mut(&name).unwrap().segments[k];
+            let t = seg.time(clock, c.virtual_at);
+            let n = seg.native.as_mut().unwrap();
+            let st = n.state(t);
+            let act = if c.op == "StopServiceDeployment" || body["action"] == "ROLLBACK" {
+                NativeAct::Rollback
+            } else {
+                NativeAct::Continue
+            };
+            // As ECS: a stop works while the deployment goes on; a continue needs the hook
+            // awaiting action.
+            let ok = match c.op {
+                "StopServiceDeployment" => {
+                    matches!(st.status, "PENDING" | "IN_PROGRESS" | "ROLLBACK_REQUESTED")
+                }
+                _ => {
+                    st.hook == Some("AWAITING_ACTION")
+                        && body["hookId"].as_str() == n.plot.pause.as_deref()
+                }
+            };
+            if !ok {
+                return refuse(
+                    "InvalidParameterException",
+                    format!(
+                        "The service deployment is {} and cannot be changed.",
+                        st.status
+                    ),
+                );
+            }
+            n.actions.push((t, act));
+            answer(json!({ "serviceDeploymentArn": arn }))
         }
         _ => None,
     }

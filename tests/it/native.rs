@@ -1,0 +1,283 @@
+//! ECS-native blue/green, linear and canary deployments (issue 15, DESIGN.md section 11),
+//! through the stand-in's service deployments: success through the bake, linear steps, a
+//! canary whose bake fails, pause hooks continued or rolled back, a wait that ends at a stage,
+//! a deadline shorter than the plan, cancellation, a replaced deployment.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::rollout::{files, setup};
+use crate::support::seed::CLUSTER;
+use crate::support::standin::NativePlot;
+use crate::support::{Moto, MotoOptions, Run, Seeded, StandIn};
+
+/// The app service alone, deployed with a new image.
+fn app(url: &str, s: &Seeded) -> Run {
+    files(Run::new(url), s)
+        .input("otel-service", "")
+        .input("otel-task-definition", "")
+}
+
+fn live_td(moto: &Moto, s: &Seeded) -> String {
+    moto.service(CLUSTER, &s.app_service)["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn start(plot: NativePlot, strategy: &str) -> (Moto, Seeded, StandIn) {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    let ecs = StandIn::builder(&moto, &s)
+        .native(&s.app_service, strategy, plot)
+        .bake_time(&s.app_service, 2)
+        .start();
+    (moto, s, ecs)
+}
+
+#[test]
+fn blue_green_succeeds_through_its_bake() {
+    let (moto, s, ecs) = start(NativePlot::blue_green(3.0), "BLUE_GREEN");
+    let o = app(&ecs.url(), &s).run();
+    o.assert_code(0);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "deployed", "{text}");
+    assert!(
+        text.contains("dataspace-app: BLUE_GREEN: all traffic at once, bake time 2 min"),
+        "{text}"
+    );
+    for stage in [
+        "TEST_TRAFFIC_SHIFT",
+        "PRODUCTION_TRAFFIC_SHIFT",
+        "BAKE_TIME",
+        "SUCCESSFUL",
+    ] {
+        assert!(text.contains(stage), "{stage}: {text}");
+    }
+    assert!(
+        text.contains("new running 2/2 (production 100%, test 100%)"),
+        "{text}"
+    );
+    assert_eq!(ecs.calls("UpdateService"), 1);
+    assert_eq!(ecs.calls("StopServiceDeployment"), 0);
+    assert_eq!(live_td(&moto, &s), o.output("task-definition-arn"));
+}
+
+#[test]
+fn a_linear_deployment_shifts_in_three_steps() {
+    let (_moto, s, ecs) = start(NativePlot::linear(3, 1.0), "LINEAR");
+    let o = app(&ecs.url(), &s).run();
+    o.assert_code(0);
+    let text = o.all_text();
+    for weight in ["production 33%", "production 67%", "production 100%"] {
+        assert!(text.contains(weight), "{weight}: {text}");
+    }
+    assert_eq!(o.output("result"), "deployed");
+}
+
+#[test]
+fn a_canary_whose_bake_fails_is_rolled_back_by_ecs_and_reported() {
+    let (moto, s, ecs) = start(
+        NativePlot::canary_fails(10.0, "CloudWatch alarm dataspace-5xx is in ALARM"),
+        "CANARY",
+    );
+    let before = live_td(&moto, &s);
+    let o = app(&ecs.url(), &s).run();
+    o.assert_code(1);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "rolled-back", "{text}");
+    assert!(
+        text.contains("service deployment ROLLBACK_REQUESTED (at BAKE_TIME): CloudWatch alarm dataspace-5xx is in ALARM"),
+        "{text}"
+    );
+    // ECS was rolling back already: followed, not stopped a second time.
+    assert_eq!(live_td(&moto, &s), before);
+}
+
+#[test]
+fn a_pause_hook_ends_a_wait_for_paused_and_continue_finishes_it() {
+    let (moto, s, ecs) = start(NativePlot::paused("hook-approve", 1.0), "BLUE_GREEN");
+    let o = app(&ecs.url(), &s).input("wait-until", "paused").run();
+    o.assert_code(0);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "in-progress", "{text}");
+    assert!(
+        text.contains("paused at lifecycle hook hook-approve"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "continue with `ecs-deploy continue --cluster dataspace-dev --service dataspace-app`"
+        ),
+        "{text}"
+    );
+    let ours = o.output("task-definition-arn").to_string();
+    let c = Run::new(&ecs.url())
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("mode", "continue")
+        .input("poll-interval-seconds", "0.2")
+        .run();
+    c.assert_code(0);
+    assert_eq!(c.output("result"), "deployed", "{}", c.all_text());
+    assert_eq!(ecs.calls("ContinueServiceDeployment"), 1);
+    assert_eq!(live_td(&moto, &s), ours);
+}
+
+#[test]
+fn a_paused_deployment_can_be_rolled_back() {
+    let (moto, s, ecs) = start(NativePlot::paused("hook-approve", 1.0), "BLUE_GREEN");
+    let before = live_td(&moto, &s);
+    let o = app(&ecs.url(), &s).input("wait-until", "paused").run();
+    o.assert_code(0);
+    let c = Run::new(&ecs.url())
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("mode", "continue")
+        .input("continue-action", "rollback")
+        .input("poll-interval-seconds", "0.2")
+        .run();
+    c.assert_code(0);
+    assert_eq!(c.output("result"), "rolled-back", "{}", c.all_text());
+    let rollback = ecs
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.header("X-Amz-Target")
+                .is_some_and(|t| t.ends_with("ContinueServiceDeployment"))
+        })
+        .map(|r| r.json())
+        .collect::<Vec<_>>();
+    assert_eq!(rollback.len(), 1);
+    assert_eq!(rollback[0]["action"], "ROLLBACK");
+    assert_eq!(live_td(&moto, &s), before);
+    assert_eq!(ecs.calls("UpdateService"), 1, "no competing UpdateService");
+}
+
+#[test]
+fn continue_with_nothing_paused_is_invalid_input() {
+    let (_moto, s, ecs) = start(NativePlot::blue_green(1.0), "BLUE_GREEN");
+    let c = Run::new(&ecs.url())
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("mode", "continue")
+        .run();
+    c.assert_code(2);
+    assert!(
+        c.all_text()
+            .contains("service `dataspace-app` has no deployment paused at a lifecycle hook"),
+        "{}",
+        c.all_text()
+    );
+    assert_eq!(ecs.calls("ContinueServiceDeployment"), 0);
+}
+
+#[test]
+fn a_wait_until_the_bake_ends_there_and_the_deployment_goes_on() {
+    let (_moto, s, ecs) = start(NativePlot::blue_green(50.0), "BLUE_GREEN");
+    let o = app(&ecs.url(), &s).input("wait-until", "BAKE_TIME").run();
+    o.assert_code(0);
+    assert_eq!(o.output("result"), "in-progress", "{}", o.all_text());
+    assert!(
+        o.all_text().contains("at lifecycle stage BAKE_TIME"),
+        "{}",
+        o.all_text()
+    );
+    assert!(o.summary.contains("in progress"), "{}", o.summary);
+    assert_eq!(ecs.calls("StopServiceDeployment"), 0);
+}
+
+#[test]
+fn a_deadline_shorter_than_the_plan_is_warned_about_and_undone_with_stop() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    let ecs = StandIn::builder(&moto, &s)
+        .native(
+            &s.app_service,
+            "BLUE_GREEN",
+            NativePlot::forever("BAKE_TIME"),
+        )
+        .bake_time(&s.app_service, 30)
+        .start();
+    let before = live_td(&moto, &s);
+    let o = app(&ecs.url(), &s).input("wait-for-minutes", "0.05").run();
+    o.assert_code(1);
+    let text = o.all_text();
+    let warned = text
+        .find("its deployment plan takes at least 30 min, longer than the wait's")
+        .expect(&text);
+    let updated = text.find("updated to").expect(&text);
+    assert!(warned < updated, "warned before starting: {text}");
+    assert_eq!(ecs.calls("StopServiceDeployment"), 1);
+    assert_eq!(
+        ecs.calls("UpdateService"),
+        1,
+        "undone without UpdateService"
+    );
+    assert_eq!(o.output("result"), "rolled-back", "{text}");
+    assert_eq!(live_td(&moto, &s), before);
+}
+
+#[test]
+fn without_wait_for_minutes_the_deadline_covers_the_plan() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    let ecs = StandIn::builder(&moto, &s)
+        .native(&s.app_service, "BLUE_GREEN", NativePlot::blue_green(2.0))
+        .bake_time(&s.app_service, 30)
+        .start();
+    let o = app(&ecs.url(), &s).run();
+    o.assert_code(0);
+    assert!(o.all_text().contains("up to 40 min"), "{}", o.all_text());
+    assert!(!o.all_text().contains("longer than the wait's"));
+}
+
+#[test]
+fn a_cancelled_run_stops_its_native_deployment_with_rollback() {
+    let (_moto, s, ecs) = start(NativePlot::forever("BAKE_TIME"), "BLUE_GREEN");
+    let run = app(&ecs.url(), &s);
+    let mut child = run.spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ecs.calls("DescribeServiceDeployments") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "never polled the service deployment"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = Instant::now();
+    let status =
+        crate::support::runner::terminate(&mut child, Instant::now() + Duration::from_secs(10));
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    assert_eq!(ecs.calls("StopServiceDeployment"), 1);
+    let stop = ecs
+        .requests()
+        .into_iter()
+        .find(|r| {
+            r.header("X-Amz-Target")
+                .is_some_and(|t| t.ends_with("StopServiceDeployment"))
+        })
+        .map(|r| r.json())
+        .unwrap();
+    assert_eq!(stop["stopType"], json!("ROLLBACK"));
+}
+
+#[test]
+fn a_deployment_replaced_by_someone_elses_is_superseded() {
+    let (_moto, s, ecs) = start(NativePlot::replaced(3.0), "BLUE_GREEN");
+    let o = app(&ecs.url(), &s).run();
+    let text = o.all_text();
+    assert!(text.contains("replaced this run's"), "{text}");
+    assert_eq!(o.output("result"), "failed", "{text}");
+    assert_eq!(
+        ecs.calls("StopServiceDeployment"),
+        0,
+        "someone else's is left alone"
+    );
+}
