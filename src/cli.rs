@@ -45,6 +45,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "run-task",
         "Run the one-off task (run-task-command) on the service's current task definition, wait for it to stop, exit with its verdict; no deploy",
     ),
+    (
+        "prune",
+        "Deregister the ACTIVE revisions of the families input names beyond the newest keep-revisions, never one in use; dry-run: true only lists them",
+    ),
 ];
 
 fn command() -> Command {
@@ -57,7 +61,7 @@ fn command() -> Command {
         .arg(
             Arg::new("command")
                 .value_name("COMMAND")
-                .help("deploy | plan | render | verify | rollback | run-task (default: deploy, or input `mode` in GitHub Actions)")
+                .help("deploy | plan | render | verify | rollback | run-task | prune (default: deploy, or input `mode` in GitHub Actions)")
                 .value_parser(COMMANDS.iter().map(|(c, _)| *c).collect::<Vec<_>>()),
         )
         .arg(

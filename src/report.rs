@@ -201,6 +201,8 @@ pub struct Report {
     pub phases: Vec<Phase>,
     /// The one-off task before the rollouts, when one is configured.
     pub oneoff: Option<TaskReport>,
+    /// Housekeeping after the deploy, or what it would do (`housekeeping.rs`).
+    pub housekeeping: Option<crate::housekeeping::Summary>,
 }
 
 impl Report {
@@ -230,6 +232,7 @@ impl Report {
             duration: Duration::ZERO,
             phases: Vec::new(),
             oneoff: None,
+            housekeeping: None,
         }
     }
 
@@ -557,6 +560,9 @@ pub fn markdown(r: &Report) -> String {
             names.join(", ")
         );
     }
+    if let Some(h) = &r.housekeeping {
+        crate::housekeeping::markdown(&mut out, h);
+    }
     if !r.phases.is_empty() {
         let _ = writeln!(out, "\n{}", gantt(&r.phases));
     }
@@ -760,6 +766,7 @@ mod tests {
             invalid_input: false,
             phases: vec![],
             oneoff: None,
+            housekeeping: None,
             duration: Duration::from_secs(80),
         }
     }
