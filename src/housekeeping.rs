@@ -25,7 +25,7 @@ use crate::context::{bounded, Clock, Ctx};
 use crate::error::{Failure, InputProblem};
 use crate::gha::{Printer, Runtime};
 use crate::record::{Action, ServiceRun};
-use crate::report::{md, Report, RunResult};
+use crate::report::{code, md, Report, RunResult};
 use crate::schedules::{self, Dest, Move, Scheduled};
 
 /// DeleteTaskDefinitions takes at most ten revisions per call.
@@ -153,10 +153,12 @@ pub(crate) async fn after_deploy(
         }
     }
     if let (Some(keep), true) = (h.keep_revisions, succeeded) {
+        // The rollback target, and what ECS said the service ran before this run.
         let protect: BTreeSet<String> = runs
             .iter()
             .filter(|r| !r.creating)
-            .map(|r| last_segment(&r.previous_revision()).to_string())
+            .flat_map(|r| [r.previous_revision(), r.live.task_definition.clone()])
+            .map(|t| last_segment(&t).to_string())
             .collect();
         let families = families(runs);
         prune(ctx, &families, keep, protect, false, &mut summary).await;
@@ -184,7 +186,7 @@ pub(crate) async fn preview(
     let mut dests = BTreeMap::new();
     let mut registers = BTreeSet::new();
     for r in runs {
-        let to = match &r.action {
+        let (family, to) = match &r.action {
             Action::Register => {
                 let family = r
                     .rendered
@@ -193,14 +195,17 @@ pub(crate) async fn preview(
                     .unwrap_or_else(|| schedules::family_of(&r.live.task_definition).0)
                     .to_string();
                 registers.insert(family.clone());
-                format!("{family}:(new revision)")
+                let to = format!("{family}:(new revision)");
+                (family, to)
             }
-            a => a
-                .registered()
-                .map(str::to_string)
-                .unwrap_or_else(|| r.live.task_definition.clone()),
+            a => {
+                let to = a
+                    .registered()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| r.live.task_definition.clone());
+                (schedules::family_of(&to).0.to_string(), to)
+            }
         };
-        let family = schedules::family_of(&to).0.to_string();
         if !family.is_empty() {
             dests.entry(family).or_insert(Dest::Forward(to));
         }
@@ -565,12 +570,7 @@ pub(crate) fn markdown(out: &mut String, h: &Summary) {
         }
     };
     let _ = writeln!(out, "\n### Housekeeping\n");
-    let list = |v: &[String]| {
-        v.iter()
-            .map(|r| format!("`{}`", md(r)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let list = |v: &[String]| v.iter().map(|r| code(r)).collect::<Vec<_>>().join(", ");
     for m in &h.moved {
         let state = match &m.error {
             None if h.preview => "would move".to_string(),
@@ -579,10 +579,10 @@ pub(crate) fn markdown(out: &mut String, h: &Summary) {
         };
         let _ = writeln!(
             out,
-            "- {}: `{}` → `{}` ({state})",
+            "- {}: {} → {} ({state})",
             md(&m.what),
-            md(&short(&m.from)),
-            md(&short(&m.to))
+            code(&short(&m.from)),
+            code(&short(&m.to))
         );
     }
     if !h.deregistered.is_empty() {

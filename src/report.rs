@@ -347,7 +347,7 @@ pub fn md(text: &str) -> String {
 
 /// A code span for a table cell: code spans do not process backslash escapes or HTML, so only
 /// the backtick (which would end the span) and the pipe (which would end the cell) matter.
-fn code(text: &str) -> String {
+pub(crate) fn code(text: &str) -> String {
     let inner: String = crate::redact::scrub(text)
         .chars()
         .map(|c| match c {
