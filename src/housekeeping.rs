@@ -53,7 +53,7 @@ pub(crate) fn choose(
     in_use: &BTreeSet<String>,
 ) -> (Vec<String>, Vec<String>) {
     let mut sorted: Vec<(u64, &String)> = active.iter().map(|a| (revision_number(a), a)).collect();
-    sorted.sort_by(|a, b| b.0.cmp(&a.0));
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.0));
     let (mut drop, mut kept) = (Vec::new(), Vec::new());
     for (_, arn) in sorted.into_iter().skip(keep) {
         if in_use.contains(last_segment(arn)) {
