@@ -65,7 +65,10 @@ fn main() {
     let bin = Path::new(env!("CARGO_BIN_EXE_ecs-deploy"));
     assert!(bin.exists(), "{} is missing", bin.display());
     let started = Instant::now();
-    println!("ECS-native deployment benchmark (issue 15), binary {}", bin.display());
+    println!(
+        "ECS-native deployment benchmark (issue 15), binary {}",
+        bin.display()
+    );
     println!(
         "poll-interval-seconds = {}: from the service deployment's SUCCESSFUL (in the stand-in's real-seconds story) to the process exit; target <= one poll interval\n",
         POLL.as_secs()

@@ -27,6 +27,12 @@ pub struct Aws {
     pub ssm: aws_sdk_ssm::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub iam: aws_sdk_iam::Client,
+    /// EventBridge rules and their targets (`schedules.rs`).
+    pub events: aws_sdk_eventbridge::Client,
+    /// EventBridge Scheduler schedules (`schedules.rs`).
+    pub scheduler: aws_sdk_scheduler::Client,
+    /// Terraform state files in S3 (`tfstate.rs`).
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Aws {
@@ -75,6 +81,9 @@ impl Aws {
             ssm: aws_sdk_ssm::Client::new(&sdk),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             iam: aws_sdk_iam::Client::new(&sdk),
+            events: aws_sdk_eventbridge::Client::new(&sdk),
+            scheduler: aws_sdk_scheduler::Client::new(&sdk),
+            s3: s3_client(&sdk),
             sdk,
         }
     }
@@ -90,6 +99,15 @@ impl Aws {
             .context("checking the AWS credentials (sts:GetCallerIdentity); configure credentials with aws-actions/configure-aws-credentials or input role-to-assume")?;
         Ok(id.account().unwrap_or_default().to_string())
     }
+}
+
+/// S3 with path-style addressing when an endpoint is set (a local AWS such as moto answers on
+/// one host, not on `BUCKET.host`); virtual-hosted style otherwise, as AWS prefers.
+fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
 }
 
 /// The service's own error code and message when there is one, instead of the SDK's generic

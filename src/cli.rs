@@ -49,6 +49,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "continue",
         "Continue an ECS-native deployment paused at a lifecycle hook (or roll it back: --continue-action rollback), and wait for it",
     ),
+    (
+        "prune",
+        "Deregister the ACTIVE revisions of the families input names beyond the newest keep-revisions, never one in use; dry-run: true only lists them",
+    ),
 ];
 
 fn command() -> Command {
@@ -61,7 +65,7 @@ fn command() -> Command {
         .arg(
             Arg::new("command")
                 .value_name("COMMAND")
-                .help("deploy | plan | render | verify | rollback | run-task | continue (default: deploy, or input `mode` in GitHub Actions)")
+                .help("deploy | plan | render | verify | rollback | run-task | continue | prune (default: deploy, or input `mode` in GitHub Actions)")
                 .value_parser(COMMANDS.iter().map(|(c, _)| *c).collect::<Vec<_>>()),
         )
         .arg(

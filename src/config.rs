@@ -27,10 +27,12 @@ pub enum Mode {
     RunTask,
     /// Continue (or roll back) an ECS-native deployment paused at a hook (`resume.rs`).
     Continue,
+    /// Old revisions of input `families` (`housekeeping::run_prune`): no deploy.
+    Prune,
 }
 
 impl Mode {
-    const ALL: [Mode; 7] = [
+    const ALL: [Mode; 8] = [
         Mode::Deploy,
         Mode::Plan,
         Mode::Render,
@@ -38,6 +40,7 @@ impl Mode {
         Mode::Rollback,
         Mode::RunTask,
         Mode::Continue,
+        Mode::Prune,
     ];
 
     /// A mode by its name in the inputs table (`inputs::MODES`).
@@ -54,6 +57,7 @@ impl Mode {
             Mode::Rollback => "rollback",
             Mode::RunTask => "run-task",
             Mode::Continue => "continue",
+            Mode::Prune => "prune",
         }
     }
 }
@@ -128,6 +132,47 @@ pub struct Config {
     pub output_json: bool,
     /// The one-off task before the rollouts (`run-task-*`); `None` when no command is given.
     pub oneoff: Option<OneOffSettings>,
+    /// Housekeeping after a successful deploy and the Terraform outputs (issue 17).
+    pub housekeeping: HousekeepingSettings,
+}
+
+/// Housekeeping after a successful deploy (`housekeeping.rs`, `schedules.rs`) and the
+/// Terraform outputs read as variables (`tfstate.rs`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HousekeepingSettings {
+    /// `keep-revisions`: keep the newest N ACTIVE revisions of each family; `None`: off.
+    pub keep_revisions: Option<usize>,
+    pub delete_revisions: bool,
+    /// The `prune` command's families.
+    pub families: Vec<String>,
+    /// `prune`: list only.
+    pub dry_run: bool,
+    /// EventBridge rules: (event bus, rule name); the bus is `default` unless given.
+    pub rules: Vec<(String, String)>,
+    /// Scheduler schedules: (group, name); the group is `default` unless given.
+    pub schedules: Vec<(String, String)>,
+    /// Every rule and schedule of the region whose ECS target is this cluster.
+    pub cluster_schedules: bool,
+    pub terraform: Option<TerraformSource>,
+}
+
+/// Where the Terraform outputs come from (`terraform-outputs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TerraformSource {
+    /// A local file: `terraform output -json`'s JSON, or a state file.
+    File { path: PathBuf, shown: String },
+    /// A state file in S3.
+    S3 { bucket: String, key: String },
+}
+
+impl TerraformSource {
+    /// As the user wrote it, for messages.
+    pub fn shown(&self) -> String {
+        match self {
+            TerraformSource::File { shown, .. } => shown.clone(),
+            TerraformSource::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+        }
+    }
 }
 
 /// How services are rolled out and waited for (the deploy flow and the wait).
@@ -371,6 +416,7 @@ impl Validator {
         // A run with a stack and no service deploys the stack alone.
         if targets.is_empty()
             && self.problems.is_empty()
+            && mode != Mode::Prune
             && (stack.is_none() || matches!(mode, Mode::Rollback | Mode::Continue))
         {
             self.problem(
@@ -410,6 +456,7 @@ impl Validator {
         // Its table default is the runner's `${{ github.token }}`: the binary has none.
         let github_token = self.get("github-token").map(str::to_string);
         let oneoff = self.oneoff(mode, &targets);
+        let housekeeping = self.housekeeping(mode);
         Config {
             mode,
             cluster,
@@ -446,7 +493,136 @@ impl Validator {
             },
             output_json: raw.output_json,
             oneoff,
+            housekeeping,
         }
+    }
+
+    /// The housekeeping inputs (`keep-revisions`, `delete-revisions`, `families`, `dry-run`,
+    /// `scheduled-rules`, `schedules`, `move-cluster-schedules`) and `terraform-outputs`.
+    fn housekeeping(&mut self, mode: Mode) -> HousekeepingSettings {
+        let keep_revisions = self.number("keep-revisions").map(|n| n as usize);
+        let delete_revisions = self.boolean("delete-revisions");
+        let dry_run = self.boolean("dry-run");
+        let cluster_schedules = self.boolean("move-cluster-schedules");
+        let families = self.lines("families");
+        for f in &families {
+            if !valid_name(f) {
+                self.problem(format!(
+                    "input families: `{f}` is not a task-definition family (letters, digits, hyphens and underscores, up to 255){}",
+                    not_substituted_hint(f)
+                ));
+            }
+        }
+        if mode == Mode::Prune {
+            if families.is_empty() {
+                self.problem(
+                    "command prune needs input families: the task-definition families to clean up, one per line (CLI: --families dataspace-app)"
+                        .into(),
+                );
+            }
+            if keep_revisions.is_none() && self.get("keep-revisions").is_none() {
+                self.problem(
+                    "command prune needs input keep-revisions: how many of the newest ACTIVE revisions to keep (CLI: --keep-revisions 10)"
+                        .into(),
+                );
+            }
+        }
+        if delete_revisions && keep_revisions.is_none() && self.get("keep-revisions").is_none() {
+            self.problem(
+                "input delete-revisions is true without keep-revisions: deleting applies to the revisions keep-revisions deregisters; add `keep-revisions:`"
+                    .into(),
+            );
+        }
+        let pair = |v: &mut Validator,
+                    input: &str,
+                    line: &str,
+                    what: &str|
+         -> Option<(String, String)> {
+            let (first, name) = match line.rsplit_once('/') {
+                Some((f, n)) if !line.starts_with("arn:") => (f.to_string(), n.to_string()),
+                _ => ("default".to_string(), line.to_string()),
+            };
+            let ok = |s: &str| {
+                (1..=64).contains(&s.len())
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            };
+            if ok(&first) && ok(&name) {
+                Some((first, name))
+            } else {
+                v.problem(format!(
+                    "input {input}: `{line}` is not {what} (letters, digits and -_. up to 64 each){}",
+                    not_substituted_hint(line)
+                ));
+                None
+            }
+        };
+        let rules = self
+            .lines("scheduled-rules")
+            .iter()
+            .filter_map(|l| {
+                pair(
+                    self,
+                    "scheduled-rules",
+                    l,
+                    "a rule name or event-bus/rule-name",
+                )
+            })
+            .collect();
+        let schedules = self
+            .lines("schedules")
+            .iter()
+            .filter_map(|l| {
+                pair(
+                    self,
+                    "schedules",
+                    l,
+                    "a schedule name or group/schedule-name",
+                )
+            })
+            .collect();
+        let terraform = self.get("terraform-outputs").map(str::to_string).and_then(|t| {
+            if let Some(rest) = t.strip_prefix("s3://") {
+                match rest.split_once('/') {
+                    Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() && !key.ends_with('/') => {
+                        Some(TerraformSource::S3 {
+                            bucket: bucket.to_string(),
+                            key: key.to_string(),
+                        })
+                    }
+                    _ => {
+                        self.problem(format!(
+                            "input terraform-outputs `{t}` names no object: give s3://BUCKET/KEY, the key of the state file (like s3://my-tf-state/env/dev/terraform.tfstate)"
+                        ));
+                        None
+                    }
+                }
+            } else {
+                self.path(&t, "terraform-outputs")
+                    .map(|path| TerraformSource::File { path, shown: t.clone() })
+            }
+        });
+        HousekeepingSettings {
+            keep_revisions,
+            delete_revisions,
+            families,
+            dry_run,
+            rules,
+            schedules,
+            cluster_schedules,
+            terraform,
+        }
+    }
+
+    /// The entries of a `Lines` input: trimmed, blank lines and `#` comments skipped.
+    fn lines(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
     }
 
     /// The one-off task's inputs (`run-task-*`), read once; `None` without a command.

@@ -26,6 +26,7 @@ use crate::rollout::{Change, Goal, Rollout, Started, Watch};
 use crate::services;
 use crate::wait::Outcome;
 use crate::{ecs_json, images, oneoff, servicedef, stack, subst, taskdef, verify};
+use crate::{housekeeping, schedules, tfstate};
 
 /// How long one call of the undo (describe, update) may take, at most: an undo must not hold
 /// a failed run for minutes when AWS stops answering. A shorter `wait-for-minutes` bounds it
@@ -46,12 +47,20 @@ pub(crate) async fn run(
     so_far: &SoFar,
 ) -> Result<Report, Failure> {
     let clock = Clock::start();
+    // Terraform outputs in S3 need the credentials first; a local file is read before AWS.
+    let early = match tfstate::needs_aws(cfg) {
+        true => Some(prelude::connect(cfg, rt, out, clock).await?),
+        false => None,
+    };
+    let tf_vars = tfstate::variables(cfg, early.as_ref().map(|c| &c.aws)).await?;
     let stack_keys = stack::output_keys(cfg)?;
-    let placeholders = stack_placeholders(stack_keys.as_ref());
+    let mut placeholders = stack_placeholders(stack_keys.as_ref());
+    placeholders.extend(tf_vars.clone());
     // With a stack, this first rendering only checks the files; the one after the stack is shown.
     let first_out = stack_keys.is_none().then_some(out);
-    let rendered = render_files(cfg, rt, first_out, &placeholders)?;
-    let definitions = render_definitions(cfg, rt, &placeholders)?;
+    let explain = |f| tfstate::explain_missing(f, &placeholders, cfg);
+    let rendered = render_files(cfg, rt, first_out, &placeholders).map_err(explain)?;
+    let definitions = render_definitions(cfg, rt, &placeholders).map_err(explain)?;
     // The one-off task against the documents it would run on: bad input changes nothing.
     oneoff::check(cfg, rendered.iter().map(|d| (&d.target, &d.body)))?;
     let rollouts = if intent == Intent::Deploy {
@@ -59,12 +68,17 @@ pub(crate) async fn run(
     } else {
         Rollouts::NotStarted
     };
-    let ctx = prelude::connect(cfg, rt, out, clock).await?;
+    let ctx = match early {
+        Some(ctx) => ctx,
+        None => prelude::connect(cfg, rt, out, clock).await?,
+    };
     let (mut runs, cluster_after_stack) = preflight(&ctx, rollouts, &definitions).await?;
     attach(&mut runs, rendered);
     check_definitions(&runs)?;
     // Images that do not depend on stack outputs are checked before anything changes.
     check_images(&ctx, &mut runs, intent).await?;
+    // Named rules and schedules must exist before anything changes.
+    let scheduled = schedules::find(&ctx).await?;
     ctx.timeline
         .add("checks", Duration::ZERO, ctx.clock.elapsed());
     let stack_start = ctx.clock.elapsed();
@@ -77,7 +91,7 @@ pub(crate) async fn run(
         let mut vars = if intent == Intent::Preview {
             placeholders.clone()
         } else {
-            BTreeMap::new()
+            tf_vars.clone()
         };
         vars.extend(stack_vars(&stack.outputs));
         let again = render_files(cfg, rt, Some(out), &vars).map_err(|f| after_stack(f, &stack))?;
@@ -124,6 +138,7 @@ pub(crate) async fn run(
     report.stack_summary = stack.summary.clone();
     if intent == Intent::Preview {
         report.oneoff = oneoff::preview(&ctx, rt, &runs);
+        report.housekeeping = housekeeping::preview(&ctx, &runs, &scheduled).await;
     }
     if intent != Intent::Deploy {
         report.services = rows(&runs);
@@ -199,6 +214,13 @@ pub(crate) async fn run(
         RunResult::Unchanged if stack.deployed && runs.is_empty() => RunResult::Deployed,
         other => other,
     };
+    // Housekeeping never changes the result: its failures are warnings in its section.
+    let housekeeping_start = ctx.clock.elapsed();
+    report.housekeeping = housekeeping::after_deploy(&ctx, &runs, report.result, &scheduled).await;
+    if report.housekeeping.is_some() {
+        ctx.timeline
+            .add("housekeeping", housekeeping_start, ctx.clock.elapsed());
+    }
     report.duration = ctx.clock.elapsed();
     report.phases = ctx.timeline.take();
     Ok(report)
@@ -325,7 +347,7 @@ pub(crate) fn render_files(
     for name in extra.keys() {
         if rt.env.contains_key(name) {
             out.warning(&format!(
-                "{name} is set in the environment and is also a stack output: the environment's value is used"
+                "{name} is set in the environment and is also a stack or Terraform output: the environment's value is used"
             ));
         }
     }

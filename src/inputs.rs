@@ -94,7 +94,7 @@ use Kind::{Boolean, Enum, EnumList, Lines, Path, String as Text};
 
 /// The commands, in the order `--help` lists them; input `mode` names the same ones.
 pub const MODES: &[&str] = &[
-    "deploy", "plan", "render", "verify", "rollback", "run-task", "continue",
+    "deploy", "plan", "render", "verify", "rollback", "run-task", "continue", "prune",
 ];
 
 pub const CAPABILITIES: &[&str] = &[
@@ -170,7 +170,7 @@ pub const INPUTS: &[InputSpec] = &[
         "mode",
         Enum(MODES),
         Some("deploy"),
-        "What to do: deploy, plan (show what would change, change nothing), verify, rollback, render, or run-task (only the one-off task, on the service's current task definition).",
+        "What to do: deploy, plan (show what would change, change nothing), verify, rollback, render, run-task (only the one-off task, on the service's current task definition), or prune (old revisions of input families).",
     ),
     input(
         "wait-for-service-stability",
@@ -280,6 +280,56 @@ pub const INPUTS: &[InputSpec] = &[
         Text,
         None,
         "Capacity-provider strategy of the one-off task as JSON, e.g. [{\"capacityProvider\":\"FARGATE_SPOT\",\"weight\":1}], instead of the service's.",
+    ),
+    // --- housekeeping after a successful deploy (housekeeping.rs, schedules.rs) and
+    // Terraform outputs as variables (tfstate.rs) -----------------------------------------
+    input(
+        "keep-revisions",
+        whole(1.0, 10000.0, "revisions"),
+        None,
+        "After a successful deploy, deregister the ACTIVE revisions of each deployed family beyond the newest N; a revision in use is never deregistered (a deployment of any service in the cluster, a running or pending task, an EventBridge rule's or schedule's target, the rollback target). Off when not given; also the N of the prune command.",
+    ),
+    input(
+        "delete-revisions",
+        Boolean,
+        Some("false"),
+        "Also delete the revisions that keep-revisions deregistered (DeleteTaskDefinitions); a deleted revision is gone for good.",
+    ),
+    input(
+        "families",
+        Lines,
+        None,
+        "The prune command's task-definition families, one per line.",
+    ),
+    input(
+        "dry-run",
+        Boolean,
+        Some("false"),
+        "prune: list what would be deregistered (and deleted), and change nothing.",
+    ),
+    input(
+        "scheduled-rules",
+        Lines,
+        None,
+        "EventBridge rules, one per line (name, or event-bus/name), whose ECS targets move to the new revision of their family after a successful rollout; every other field of the target is kept.",
+    ),
+    input(
+        "schedules",
+        Lines,
+        None,
+        "EventBridge Scheduler schedules, one per line (name, or group/name; default group `default`), whose ECS target moves to the new revision of its family after a successful rollout.",
+    ),
+    input(
+        "move-cluster-schedules",
+        Boolean,
+        Some("false"),
+        "Move every EventBridge rule target and Scheduler schedule in the region whose ECS target is this cluster and runs a deployed family, as if each were named in scheduled-rules or schedules.",
+    ),
+    input(
+        "terraform-outputs",
+        Text,
+        None,
+        "Terraform outputs as substitution variables TFOUT_<name>: the JSON `terraform output -json` writes, or a state file (a path, or s3://bucket/key). Lists and maps are JSON; sensitive outputs are secrets.",
     ),
     input("stack-name", Text, None, "CloudFormation stack name."),
     input(

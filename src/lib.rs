@@ -17,6 +17,7 @@ mod ecs_json;
 mod error;
 mod gha;
 mod github;
+mod housekeeping;
 mod images;
 pub mod inputs;
 mod once;
@@ -29,12 +30,14 @@ mod report;
 mod resume;
 mod rollback;
 mod rollout;
+mod schedules;
 mod servicedef;
 mod services;
 mod stack;
 mod subst;
 mod taskdef;
 mod tasks;
+mod tfstate;
 mod verify;
 mod wait;
 
@@ -177,6 +180,7 @@ async fn dispatch(
         Mode::Rollback => rollback::run(cfg, rt, out).await,
         Mode::RunTask => oneoff::run_alone(cfg, rt, out).await,
         Mode::Continue => resume::run(cfg, rt, out).await,
+        Mode::Prune => housekeeping::run_prune(cfg, rt, out).await,
         // Handled before the runtime starts: it needs no AWS.
         Mode::Render => Err(Failure::Other(anyhow::anyhow!("render needs no AWS"))),
     }
@@ -288,7 +292,20 @@ fn render(cfg: &Config, rt: &Runtime) -> ExitCode {
             return finish(rt, &out, cfg.output_json, &report, cfg.mode).0;
         }
     };
-    match deploy::render_files(cfg, rt, Some(&out), &placeholders) {
+    // A local Terraform output file is read; one in S3 is refused (no AWS here).
+    let placeholders = match futures::executor::block_on(tfstate::variables(cfg, None)) {
+        Ok(mut vars) => {
+            vars.extend(placeholders);
+            vars
+        }
+        Err(f) => {
+            let report = stopped(Some(cfg), rt, &out, f);
+            return finish(rt, &out, cfg.output_json, &report, cfg.mode).0;
+        }
+    };
+    let rendered = deploy::render_files(cfg, rt, Some(&out), &placeholders)
+        .map_err(|f| tfstate::explain_missing(f, &placeholders, cfg));
+    match rendered {
         Ok(docs) => {
             let text = if docs.len() == 1 {
                 serde_json::to_string_pretty(&docs[0].body).unwrap_or_default()

@@ -230,6 +230,8 @@ pub struct Report {
     pub phases: Vec<Phase>,
     /// The one-off task before the rollouts, when one is configured.
     pub oneoff: Option<TaskReport>,
+    /// Housekeeping after the deploy, or what it would do (`housekeeping.rs`).
+    pub housekeeping: Option<crate::housekeeping::Summary>,
 }
 
 impl Report {
@@ -259,6 +261,7 @@ impl Report {
             duration: Duration::ZERO,
             phases: Vec::new(),
             oneoff: None,
+            housekeeping: None,
         }
     }
 
@@ -373,7 +376,7 @@ pub fn md(text: &str) -> String {
 
 /// A code span for a table cell: code spans do not process backslash escapes or HTML, so only
 /// the backtick (which would end the span) and the pipe (which would end the cell) matter.
-fn code(text: &str) -> String {
+pub(crate) fn code(text: &str) -> String {
     let inner: String = crate::redact::scrub(text)
         .chars()
         .map(|c| match c {
@@ -602,6 +605,9 @@ pub fn markdown(r: &Report) -> String {
             names.join(", ")
         );
     }
+    if let Some(h) = &r.housekeeping {
+        crate::housekeeping::markdown(&mut out, h);
+    }
     if !r.phases.is_empty() {
         let _ = writeln!(out, "\n{}", gantt(&r.phases));
     }
@@ -805,6 +811,7 @@ mod tests {
             invalid_input: false,
             phases: vec![],
             oneoff: None,
+            housekeeping: None,
             duration: Duration::from_secs(80),
         }
     }

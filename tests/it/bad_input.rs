@@ -982,6 +982,37 @@ const CASES: &[Case] = &[
         &["input stack-parameters: pair 2 has a key that is not a parameter name"],
         &["canary-eq-key", "canary-eq-value"],
     ),
+    // --- housekeeping and Terraform outputs (issue 17) ---
+    case(
+        "keep-revisions below 1",
+        &[("keep-revisions", "0")],
+        2,
+        &["input keep-revisions `0` is not a whole number of revisions from 1 to 10000"],
+    ),
+    case(
+        "keep-revisions not a number",
+        &[("keep-revisions", "five")],
+        2,
+        &["input keep-revisions `five` is not a whole number of revisions"],
+    ),
+    case(
+        "terraform-outputs: an s3 URL without a key",
+        &[("terraform-outputs", "s3://my-tf-state")],
+        2,
+        &["input terraform-outputs `s3://my-tf-state` names no object: give s3://BUCKET/KEY"],
+    ),
+    case(
+        "scheduled-rules: an unknown rule",
+        &[("keep-revisions", "1"), ("scheduled-rules", "no-such-rule")],
+        2,
+        &["EventBridge rule `no-such-rule` was not found on event bus `default`"],
+    ),
+    case(
+        "schedules: an unknown schedule",
+        &[("keep-revisions", "1"), ("schedules", "reports/no-such-schedule")],
+        2,
+        &["EventBridge Scheduler schedule `no-such-schedule` was not found in group `reports`"],
+    ),
 ];
 
 /// Cases that also pass command-line arguments (a command, `--flags`): flags win over the
@@ -1178,6 +1209,42 @@ const DEFINITION_CASES: &[(&str, &str, Case)] = &[
             2,
             &["input otel-service-definition `aws/otel-service.json` is given without otel-service"],
         ),
+    ),
+    (
+        "infra/outputs.json",
+        "{ \"db_host\": { \"value\": ",
+        case(
+            "terraform-outputs: a file that does not parse",
+            &[("terraform-outputs", "infra/outputs.json"), ("keep-revisions", "1")],
+            2,
+            &["input terraform-outputs `infra/outputs.json`: is not JSON (line 1"],
+        ),
+    ),
+    (
+        "infra/terraform.tfstate",
+        "{\"version\": 4, \"terraform_version\": \"1.9.5\", \"serial\": 1, \"resources\": []}",
+        case(
+            "terraform-outputs: a state file without outputs",
+            &[("terraform-outputs", "infra/terraform.tfstate")],
+            2,
+            &["is a state file without `outputs`"],
+        ),
+    ),
+    (
+        "infra/outputs.json",
+        "{\"db_host\": {\"value\": \"db.internal\", \"type\": \"string\", \"sensitive\": false}}",
+        Case {
+            name: "terraform-outputs: a reference to a missing output",
+            inputs: &[("terraform-outputs", "infra/outputs.json"), ("keep-revisions", "1")],
+            file: Some(("aws/app-tf.json", Body::Text(r#"{"family": "dataspace-app", "containerDefinitions": [{"name": "dataspace", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/dataspace:v1", "environment": [{"name": "DB", "value": "${TFOUT_db_hostname}"}, {"name": "R", "value": "${TFOUT_redis}"}]}]}"#))),
+            env: &[],
+            code: 2,
+            says: &[
+                "variable TFOUT_db_hostname is not an output of the Terraform state infra/outputs.json (it has TFOUT_db_host)",
+                "variable TFOUT_redis is not an output",
+            ],
+            never: &[],
+        },
     ),
 ];
 

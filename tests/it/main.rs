@@ -10,6 +10,7 @@ mod deploy;
 mod drift;
 mod faults;
 mod github;
+mod housekeeping;
 mod images;
 mod native;
 mod oneoff;
