@@ -141,6 +141,9 @@ if [ "$ENGINE" = podman ] && [ ! -e /etc/containers/containers.conf ]; then
   printf '%s\n' "# Written by ecs-deploy's scripts/image-smoke.sh: containers inherit podman's own limits" \
     "# instead of raising RLIMIT_NOFILE/RLIMIT_NPROC, which a sandbox may refuse." \
     "[containers]" "default_ulimits = []" | as_root tee /etc/containers/containers.conf >/dev/null
+elif [ "$ENGINE" = podman ] && ! grep -q '^[[:space:]]*default_ulimits' /etc/containers/containers.conf; then
+  echo "image-smoke: /etc/containers/containers.conf sets no default_ulimits; should podman fail with" \
+    "'error setting rlimit ... operation not permitted', add 'default_ulimits = []' under [containers]" >&2
 fi
 "$ENGINE" --version
 
@@ -206,6 +209,7 @@ RUNNER_WORKSPACE="$WORK/runner/work/dataspace"
 WORKSPACE="$RUNNER_WORKSPACE/dataspace"
 mkdir -p "$RUNNER_TEMP/_github_home" "$RUNNER_TEMP/_github_workflow" "$RUNNER_TEMP/_runner_file_commands" "$RUNNER_WORKSPACE"
 cp -r examples/dataspace "$WORKSPACE" # the checkout of the app's repository
+case "$(uname -m)" in aarch64) RUNNER_ARCH=ARM64 ;; *) RUNNER_ARCH=X64 ;; esac
 SHA="$(git rev-parse HEAD 2>/dev/null || echo 0000000000000000000000000000000000000000)"
 printf '{"ref":"refs/heads/dev","before":"%s","after":"%s","repository":{"full_name":"ecs-deploy/dataspace","name":"dataspace","owner":{"login":"ecs-deploy"}},"pusher":{"name":"smoke"}}\n' \
   "$SHA" "$SHA" >"$RUNNER_TEMP/_github_workflow/event.json"
@@ -232,6 +236,9 @@ run_action() {
   for name in "${!GIVEN[@]}"; do inputs["$name"]="${GIVEN[$name]}"; done
   local kv
   for kv in "$@"; do inputs["${kv%%=*}"]="${kv#*=}"; done
+  for name in "${!inputs[@]}"; do
+    [ -n "${DEFAULTS[$name]+set}" ] || fail "$label: input '$name' is not declared in action.yml"
+  done
   [ "${inputs[github-token]}" = '${{ github.token }}' ] && inputs[github-token]="$CANARY"
 
   local id
@@ -257,7 +264,7 @@ run_action() {
     GITHUB_HEAD_REF= GITHUB_BASE_REF= GITHUB_RETENTION_DAYS=90
     GITHUB_SERVER_URL=https://github.com GITHUB_API_URL=https://api.github.com
     GITHUB_GRAPHQL_URL=https://api.github.com/graphql
-    RUNNER_OS=Linux RUNNER_ARCH=X64 RUNNER_NAME="GitHub Actions 1" RUNNER_ENVIRONMENT=github-hosted
+    RUNNER_OS=Linux RUNNER_ARCH="$RUNNER_ARCH" RUNNER_NAME="GitHub Actions 1" RUNNER_ENVIRONMENT=github-hosted
     RUNNER_TOOL_CACHE=/opt/hostedtoolcache RUNNER_TEMP="$RUNNER_TEMP" RUNNER_WORKSPACE="$RUNNER_WORKSPACE"
     ACTIONS_RUNTIME_URL=https://pipelines.actions.githubusercontent.com/smoke/ ACTIONS_RUNTIME_TOKEN="$CANARY"
     # the step's env: (the example's, and what configure-aws-credentials exports; here moto's)
