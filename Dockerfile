@@ -1,34 +1,17 @@
-# The image the action runs: a static musl build of ecs-deploy on `scratch`, with CA
-# certificates and nothing else. Releases build it for linux/amd64 and linux/arm64 on native
-# runners (.github/workflows/release.yml); the target triple follows the build machine.
+# The action's image, the one definition of it: an empty (`scratch`) image with the CA bundle,
+# the static `ecs-deploy` binary and its entrypoint. No shell, no package manager, nothing else.
 #
-# Layers: cargo-chef compiles the dependencies (the AWS SDKs: most of the build time) from a
-# recipe of the manifests alone, so a change to src/ rebuilds only the crate itself.
-# No USER (GitHub runs container actions as root) and no WORKDIR (the runner sets the
-# working directory to the workspace).
-
-FROM rust:1.95-alpine AS chef
-# build-base/cmake/perl: aws-lc-sys and ring compile C and assembly; musl-dev: static libc.
-RUN apk add --no-cache build-base musl-dev cmake perl ca-certificates \
- && cargo install cargo-chef --locked --version 0.1.78
-
-FROM chef AS planner
-COPY . /src/
-RUN cd /src && cargo chef prepare --recipe-path /recipe.json
-
-FROM chef AS builder
-ENV CARGO_TERM_COLOR=never
-COPY --from=planner /recipe.json /recipe.json
-RUN mkdir /src && cd /src \
- && cargo chef cook --release --locked --target "$(uname -m)-unknown-linux-musl" --recipe-path /recipe.json
-COPY . /src/
-RUN cd /src \
- && cargo build --release --locked --target "$(uname -m)-unknown-linux-musl" --bin ecs-deploy \
- && cp "target/$(uname -m)-unknown-linux-musl/release/ecs-deploy" /ecs-deploy \
- && /ecs-deploy --version
-
+# It compiles nothing. Its build context is a directory made by scripts/image-context.sh, which
+# holds exactly the two files below: a static binary and a PEM CA bundle.
+# - Release (.github/workflows/release.yml): the static musl binary of each platform, built on
+#   a native runner (linux/amd64, linux/arm64) by scripts/build-musl.sh.
+# - Local proof (scripts/image-smoke.sh, run by .ci/run): a static build of this machine
+#   (`-C target-feature=+crt-static`), run with podman the way the runner runs the action.
+#
+# No USER: GitHub runs container actions as root. No WORKDIR: the runner starts the container
+# with `--workdir /github/workspace`.
 FROM scratch
-COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --from=builder /ecs-deploy /ecs-deploy
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY ecs-deploy /ecs-deploy
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 ENTRYPOINT ["/ecs-deploy"]
