@@ -91,7 +91,9 @@ START=$SECONDS
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ecs-deploy-image-smoke.XXXXXX")"
 LOCAL_AWS_PID=""
 OK=""
+TLS_PID=""
 cleanup() {
+  if [ -n "$TLS_PID" ]; then kill "$TLS_PID" 2>/dev/null || true; fi
   if [ -n "$LOCAL_AWS_PID" ]; then
     kill "$LOCAL_AWS_PID" 2>/dev/null || true
     wait "$LOCAL_AWS_PID" 2>/dev/null || true
@@ -129,6 +131,7 @@ if [ "$ENGINE" = podman ]; then
   command -v runc >/dev/null || missing+=(runc)
 fi
 command -v readelf >/dev/null || missing+=(binutils)
+command -v openssl >/dev/null || missing+=(openssl)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 if [ "${#missing[@]}" -gt 0 ]; then
   phase "installing ${missing[*]} (Debian's packages)"
@@ -226,7 +229,10 @@ while IFS=$'\t' read -r name value; do DEFAULTS["$name"]="$value"; done < <(awk 
 [ "${#DEFAULTS[@]}" -gt 10 ] || fail "read only ${#DEFAULTS[@]} inputs from action.yml"
 
 # run_action LABEL [input=value...]: one step of the action, in a fresh set of file commands.
-# Sets CODE, LOG, OUTPUT_FILE, SUMMARY_FILE.
+# Sets CODE, LOG, OUTPUT_FILE, SUMMARY_FILE. RUN_ENDPOINT overrides AWS_ENDPOINT_URL, RUN_MOUNTS
+# adds engine arguments.
+RUN_ENDPOINT=""
+RUN_MOUNTS=()
 run_action() {
   local label="$1"
   shift
@@ -269,7 +275,7 @@ run_action() {
     ACTIONS_RUNTIME_URL=https://pipelines.actions.githubusercontent.com/smoke/ ACTIONS_RUNTIME_TOKEN="$CANARY"
     # the step's env: (the example's, and what configure-aws-credentials exports; here moto's)
     AWS_REGION="$AWS_REGION" AWS_DEFAULT_REGION="$AWS_REGION" AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID"
-    AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL"
+    AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" AWS_ENDPOINT_URL="${RUN_ENDPOINT:-$AWS_ENDPOINT_URL}"
     AWS_EC2_METADATA_DISABLED=true ECR_REGISTRY="$ECR_REGISTRY" ECR_REPOSITORY="$ECR_REPOSITORY"
     IMAGE_TAG="$IMAGE_TAG" ENVIRONMENT="$ENVIRONMENT" DB_NAME="$DB_NAME"
   )
@@ -281,7 +287,7 @@ run_action() {
   # As the runner: the values in the engine's environment, only the names on its command line.
   set +e
   env "${vars[@]}" "${ENGINE_CMD[@]}" run --rm --workdir /github/workspace --network host \
-    "${docker_sock[@]}" \
+    "${docker_sock[@]}" "${RUN_MOUNTS[@]}" \
     -v "$RUNNER_TEMP/_github_home:/github/home" \
     -v "$RUNNER_TEMP/_github_workflow:/github/workflow" \
     -v "$RUNNER_TEMP/_runner_file_commands:/github/file_commands" \
@@ -358,12 +364,83 @@ echo "result=${OUT[result]} stack-deployed=${OUT[stack-deployed]} changed-servic
 echo "task-definition-arn=${OUT[task-definition-arn]}"
 echo "step summary: $(wc -c <"$SUMMARY_FILE") bytes, $(grep -c '' "$SUMMARY_FILE") lines"
 
-phase "the same deploy again: unchanged"
+# --- TLS: the trust store at the image's path is the one used, and it is verified ---------------
+# moto speaks plain HTTP; a TLS front (Python's ssl) with a certificate of a CA made here shows
+# that the binary in the image verifies the server against /etc/ssl/certs/ca-certificates.crt.
+# The image stays as built: the run that trusts the local CA mounts it over that path.
+phase "TLS: a front for moto with a certificate of a CA made here"
+TLS="$WORK/tls"
+mkdir -p "$TLS"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TLS/ca.key" -out "$TLS/ca.pem" -days 2 \
+  -subj "/CN=ecs-deploy image smoke CA" -addext "basicConstraints=critical,CA:TRUE" \
+  -addext "keyUsage=critical,keyCertSign,cRLSign" >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -keyout "$TLS/server.key" -out "$TLS/server.csr" -subj "/CN=127.0.0.1" >/dev/null 2>&1
+printf '%s\n' "subjectAltName=IP:127.0.0.1" "basicConstraints=CA:FALSE" "extendedKeyUsage=serverAuth" >"$TLS/ext"
+openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial \
+  -out "$TLS/server.pem" -days 2 -extfile "$TLS/ext" >/dev/null 2>&1
+"$LOCAL_AWS_PYTHON" - "$TLS/server.pem" "$TLS/server.key" "$MOTO_PORT" "$TLS/port" >"$TLS/front.log" 2>&1 <<'PY' &
+import os, socket, ssl, sys, threading
+cert, key, upstream, port_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(srv.getsockname()[1]))
+os.rename(port_file + ".tmp", port_file)
+def pipe(a, b):
+    try:
+        while data := a.recv(65536):
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def serve(conn):
+    try:
+        tls = ctx.wrap_socket(conn, server_side=True)
+    except (ssl.SSLError, OSError) as e:
+        print("handshake refused:", e, flush=True)
+        conn.close()
+        return
+    up = socket.create_connection(("127.0.0.1", upstream))
+    threading.Thread(target=pipe, args=(tls, up), daemon=True).start()
+    pipe(up, tls)
+while True:
+    conn, _ = srv.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+PY
+TLS_PID=$!
+for _ in $(seq 1 100); do [ -s "$TLS/port" ] && break; sleep 0.1; done
+[ -s "$TLS/port" ] || fail "the TLS front did not start" "$TLS/front.log"
+TLS_ENDPOINT="https://127.0.0.1:$(cat "$TLS/port")"
+
+phase "the same deploy again, over TLS, the local CA mounted at the image's CA path: unchanged"
+RUN_ENDPOINT="$TLS_ENDPOINT" RUN_MOUNTS=(-v "$TLS/ca.pem:/etc/ssl/certs/ca-certificates.crt:ro")
 run_action again
-[ "$CODE" = 0 ] || fail "second deploy: the container exited $CODE, expected 0" "$LOG"
+RUN_ENDPOINT="" RUN_MOUNTS=()
+[ "$CODE" = 0 ] || fail "second deploy over TLS: the container exited $CODE, expected 0" "$LOG"
 parse_outputs "$OUTPUT_FILE"
 [ "${OUT[result]:-}" = unchanged ] || fail "second deploy: output result is '${OUT[result]:-}', expected unchanged" "$OUTPUT_FILE"
-echo "result=${OUT[result]}"
+echo "result=${OUT[result]} (over TLS, the server verified against the mounted CA)"
+
+phase "over TLS with the image's own CA bundle: the unknown CA is refused, exit 1 as from the binary"
+RUN_ENDPOINT="$TLS_ENDPOINT"
+run_action untrusted mode=plan
+RUN_ENDPOINT=""
+[ "$CODE" = 1 ] || fail "plan against an untrusted certificate: the container exited $CODE, expected 1" "$LOG"
+grep -qi 'certificate\|UnknownIssuer\|tls' "$LOG" || fail "the refusal does not say it is the certificate" "$LOG"
+set +e
+(cd "$WORKSPACE" && env -u SSL_CERT_FILE -u SSL_CERT_DIR AWS_ENDPOINT_URL="$TLS_ENDPOINT" \
+  "$BINARY" plan "${EXAMPLE_ARGS[@]}" >"$WORK/untrusted-host.log" 2>&1)
+host_code=$?
+set -e
+[ "$host_code" = "$CODE" ] || fail "untrusted certificate: the binary outside the container exited $host_code, the container $CODE" "$WORK/untrusted-host.log"
+grep -i -m1 'certificate\|UnknownIssuer' "$LOG" | cut -c1-200
 
 # --- bad input: exit 2 from the container, the binary's own code -----------------------------
 phase "a bad input: exit 2 from the container, as from the binary"

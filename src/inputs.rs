@@ -170,7 +170,7 @@ pub const INPUTS: &[InputSpec] = &[
         "mode",
         Enum(MODES),
         Some("deploy"),
-        "What to do: deploy, plan (show what would change, change nothing), verify, rollback, render, run-task (only the one-off task, on the service's current task definition), or prune (old revisions of input families).",
+        "What to do: deploy, plan (show what would change, change nothing), verify, rollback, render, run-task (only the one-off task, on the service's current task definition), continue (an ECS-native deployment paused at a hook), or prune (old revisions of input families).",
     ),
     input(
         "wait-for-service-stability",
