@@ -304,7 +304,8 @@ fn render_definitions(
     extra: &BTreeMap<String, String>,
 ) -> Result<Vec<Definition>, Failure> {
     let lookup = lookup(rt, extra);
-    Ok(render::render_definitions(&cfg.targets, &lookup)?)
+    render::render_definitions(&cfg.targets, &lookup)
+        .map_err(|p| subst::explain_not_utf8(p.into(), &rt.not_utf8))
 }
 
 /// A variable's value: the environment, then the stack's outputs; never a credential's.
@@ -339,7 +340,8 @@ pub(crate) fn render_files(
     extra: &BTreeMap<String, String>,
 ) -> Result<Vec<Rendered>, Failure> {
     let lookup = lookup(rt, extra);
-    let result = render::render_all(&cfg.targets, &cfg.images, &lookup);
+    let result = render::render_all(&cfg.targets, &cfg.images, &lookup)
+        .map_err(|p| subst::explain_not_utf8(p.into(), &rt.not_utf8));
     let Some(out) = out else {
         return Ok(result?.0);
     };

@@ -5,7 +5,7 @@
 //! text that came from AWS or from inputs is fenced with `::stop-commands::` so it can never
 //! issue a workflow command.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,14 +36,31 @@ pub struct Runtime {
     pub api_url: Option<String>,
     /// Every environment variable, for substitution (credential carriers are filtered there).
     pub env: BTreeMap<String, String>,
+    /// Variables whose value is not UTF-8 text: left out of `env`, named when a file uses one.
+    pub not_utf8: BTreeSet<String>,
 }
 
 impl Runtime {
     pub fn from_env() -> Self {
-        let env: BTreeMap<String, String> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
-        Self::from_map(env)
+        let mut env = BTreeMap::new();
+        let mut not_utf8 = BTreeSet::new();
+        for (k, v) in std::env::vars_os() {
+            // A name that is not UTF-8 cannot be referenced by a file; a value that is not
+            // is noted so that its use is reported as what it is, not as "not set".
+            let Ok(k) = k.into_string() else { continue };
+            match v.into_string() {
+                Ok(v) => {
+                    env.insert(k, v);
+                }
+                Err(_) => {
+                    not_utf8.insert(k);
+                }
+            }
+        }
+        Runtime {
+            not_utf8,
+            ..Self::from_map(env)
+        }
     }
 
     pub fn from_map(env: BTreeMap<String, String>) -> Self {
@@ -64,6 +81,7 @@ impl Runtime {
             server_url: get("GITHUB_SERVER_URL"),
             api_url: get("GITHUB_API_URL"),
             env,
+            not_utf8: BTreeSet::new(),
         }
     }
 

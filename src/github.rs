@@ -3,7 +3,11 @@
 //! One comment per key (the cluster, and the stack when there is one), found by a hidden
 //! marker among the pull request's comments and edited in place, so a pull request shows the
 //! latest deploy of each environment, never a stream of them. The marker alone identifies the
-//! comment: a workflow's `GITHUB_TOKEN` cannot call `GET /user`, so we cannot know our login.
+//! comment, among the comments written by an identity that could be ours: a bot (the
+//! workflow's `GITHUB_TOKEN` posts as `github-actions[bot]`, a GitHub App's token as its own
+//! bot), or the user the token belongs to (a personal token), asked of `GET /user` only when a
+//! person's comment carries the marker (a workflow's `GITHUB_TOKEN` cannot call it). A marked
+//! comment written by someone else is never edited: a warning names it.
 //! Nothing here can fail a deploy: every problem becomes a warning that says the fix.
 
 use std::time::Duration;
@@ -65,12 +69,21 @@ pub async fn comment(cfg: &Config, rt: &Runtime, markdown: &str, out: &Printer) 
     };
     out.group(&format!("Comment on pull request #{}", pr.number));
     let body = comment_body(&key, markdown);
-    match upsert(&api, pr.number, &key, &body).await {
-        Ok(Done::Created(id)) => out.line(&format!(
+    let done = upsert(&api, pr.number, &key, &body).await;
+    if let Ok(Done::Created(_, foreign) | Done::Updated(_, foreign)) = &done {
+        for (id, login) in foreign {
+            out.warning(&format!(
+                "pull request #{}: comment {id} by @{login} begins with this deploy's marker ({key}) but was not written by this token's identity: it was left alone, and this deploy's report is a comment of its own",
+                pr.number
+            ));
+        }
+    }
+    match done {
+        Ok(Done::Created(id, _)) => out.line(&format!(
             "pull request #{}: comment {id} created ({key})",
             pr.number
         )),
-        Ok(Done::Updated(id)) => out.line(&format!(
+        Ok(Done::Updated(id, _)) => out.line(&format!(
             "pull request #{}: comment {id} updated ({key})",
             pr.number
         )),
@@ -221,19 +234,52 @@ fn choose_pull_request(pulls: &[Value], branch: Option<&str>) -> Option<u64> {
     open_on_branch.or_else(merged)?["number"].as_u64()
 }
 
+/// The comment written or edited, and the marked comments of others left alone (id, login).
 enum Done {
-    Created(u64),
-    Updated(u64),
+    Created(u64, Vec<(u64, String)>),
+    Updated(u64, Vec<(u64, String)>),
+}
+
+/// The comments of a pull request that begin with the marker.
+#[derive(Debug, Default, PartialEq)]
+struct Marked {
+    /// The first written by a bot: ours (see the module's doc).
+    by_bot: Option<u64>,
+    /// Those written by people (id, login), in order.
+    by_people: Vec<(u64, String)>,
+}
+
+impl Marked {
+    /// Ours, given the token's own login when known, and the others'.
+    fn split(self, login: Option<&str>) -> (Option<u64>, Vec<(u64, String)>) {
+        let mut ours = self.by_bot;
+        let mut foreign = Vec::new();
+        for (id, who) in self.by_people {
+            if ours.is_none() && login == Some(who.as_str()) {
+                ours = Some(id);
+            } else if ours != Some(id) {
+                foreign.push((id, who));
+            }
+        }
+        (ours, foreign)
+    }
 }
 
 async fn upsert(api: &Api, pr: u64, key: &str, body: &str) -> Result<Done, ApiError> {
     let marker = marker(key);
-    match api.find_comment(pr, &marker).await? {
+    let marked = api.find_comments(pr, &marker).await?;
+    // Only a person's marked comment needs to know who we are.
+    let login = match (marked.by_bot, marked.by_people.is_empty()) {
+        (None, false) => api.login().await,
+        _ => None,
+    };
+    let (ours, foreign) = marked.split(login.as_deref());
+    match ours {
         Some(id) => {
             api.update_comment(id, body).await?;
-            Ok(Done::Updated(id))
+            Ok(Done::Updated(id, foreign))
         }
-        None => Ok(Done::Created(api.create_comment(pr, body).await?)),
+        None => Ok(Done::Created(api.create_comment(pr, body).await?, foreign)),
     }
 }
 
@@ -371,9 +417,17 @@ impl Api {
         }
     }
 
-    /// The first comment of this pull request whose body begins with the marker, following
-    /// the `Link: rel="next"` pages.
-    async fn find_comment(&self, pr: u64, marker: &str) -> Result<Option<u64>, ApiError> {
+    /// The login of the token's identity: `GET /user`, which a personal token may call and a
+    /// workflow's `GITHUB_TOKEN` or an App's installation token may not (`None` then).
+    async fn login(&self) -> Option<String> {
+        let answer = self.call(Method::Get, "/user", None).await.ok()?;
+        answer.body["login"].as_str().map(str::to_string)
+    }
+
+    /// The comments of this pull request whose body begins with the marker, following the
+    /// `Link: rel="next"` pages until one written by a bot is found.
+    async fn find_comments(&self, pr: u64, marker: &str) -> Result<Marked, ApiError> {
+        let mut marked = Marked::default();
         let mut next = Some(format!(
             "{}/issues/{pr}/comments?per_page=100",
             self.repo_path
@@ -387,21 +441,25 @@ impl Api {
                     "the comments of pull request #{pr} are not a list"
                 )));
             };
-            let found = comments.iter().find_map(|c| {
-                c["body"]
+            for c in &comments {
+                let starts = c["body"]
                     .as_str()
-                    .is_some_and(|b| b.trim_start().starts_with(marker))
-                    .then(|| c["id"].as_u64())
-                    .flatten()
-            });
-            if found.is_some() {
-                return Ok(found);
+                    .is_some_and(|b| b.trim_start().starts_with(marker));
+                let Some(id) = c["id"].as_u64().filter(|_| starts) else {
+                    continue;
+                };
+                if c["user"]["type"].as_str() == Some("Bot") {
+                    marked.by_bot = Some(id);
+                    return Ok(marked);
+                }
+                let login = c["user"]["login"].as_str().unwrap_or("an unknown user");
+                marked.by_people.push((id, login.to_string()));
             }
             if pages < MAX_PAGES {
                 next = answer.next;
             }
         }
-        Ok(None)
+        Ok(marked)
     }
 
     async fn create_comment(&self, pr: u64, body: &str) -> Result<u64, ApiError> {
@@ -556,6 +614,32 @@ mod tests {
         assert_eq!(
             next_link(r#"<https://x/?page=1>; rel="prev", <https://x/?page=1>; rel="first""#),
             None
+        );
+    }
+
+    #[test]
+    fn a_marked_comment_is_ours_only_when_a_bot_or_the_token_wrote_it() {
+        let people = |v: &[(u64, &str)]| -> Vec<(u64, String)> {
+            v.iter().map(|(i, l)| (*i, l.to_string())).collect()
+        };
+        let m = |bot: Option<u64>, p: &[(u64, &str)]| Marked {
+            by_bot: bot,
+            by_people: people(p),
+        };
+        // The workflow's token: the bot's comment is ours, a person's is left alone.
+        assert_eq!(
+            m(Some(7), &[(3, "mallory")]).split(None),
+            (Some(7), people(&[(3, "mallory")]))
+        );
+        // Only people's comments, identity unknown: none is ours.
+        assert_eq!(
+            m(None, &[(3, "mallory")]).split(None),
+            (None, people(&[(3, "mallory")]))
+        );
+        // A personal token: its own comment is ours, the first of them.
+        assert_eq!(
+            m(None, &[(3, "mallory"), (5, "deployer"), (9, "deployer")]).split(Some("deployer")),
+            (Some(5), people(&[(3, "mallory"), (9, "deployer")]))
         );
     }
 

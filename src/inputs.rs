@@ -218,7 +218,7 @@ pub const INPUTS: &[InputSpec] = &[
         "desired-count",
         whole(0.0, MAX_DESIRED_COUNT, "tasks"),
         None,
-        "Set the services' desired count (otherwise untouched, so auto-scaling is never fought).",
+        "Set the services' desired count (otherwise untouched, so auto-scaling is never fought). A count outside a service's auto-scaling bounds is refused.",
     ),
     // --- the one-off task before the rollouts (oneoff.rs) ---------------------------------
     input(

@@ -30,6 +30,7 @@ mod report;
 mod resume;
 mod rollback;
 mod rollout;
+mod scaling;
 mod schedules;
 mod servicedef;
 mod services;

@@ -140,6 +140,19 @@ pub(crate) async fn preflight(
             }
         }
     }
+    let result = match (result, cfg.rollout.desired_count) {
+        (Ok(Found::Runs(runs)), Some(n)) => {
+            let existing: Vec<&str> = runs
+                .iter()
+                .filter(|r| !r.creating)
+                .map(|r| r.name())
+                .collect();
+            crate::scaling::check(&ctx.aws, out, &cfg.cluster, &existing, n)
+                .await
+                .map(|()| Found::Runs(runs))
+        }
+        (other, _) => other,
+    };
     out.end_group();
     result
 }

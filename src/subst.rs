@@ -793,8 +793,73 @@ pub fn substitute(
     })
 }
 
+/// The variable an "variable NAME is not set" problem is about: where `variable ` starts in
+/// the message, and the name. Lets a caller that knows more about a variable (a Terraform
+/// state, a value that is not UTF-8) say so in the same problem.
+pub(crate) fn unset_variable(message: &str) -> Option<(usize, &str)> {
+    let start = message.find("variable ")?;
+    let rest = &message[start + 9..];
+    let len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    rest[len..]
+        .starts_with(" is not set")
+        .then_some((start, &rest[..len]))
+}
+
+/// A variable that is set to a value that is not UTF-8 text is reported as that, not as
+/// "not set" (the environment snapshot leaves such values out: `Runtime::not_utf8`).
+pub(crate) fn explain_not_utf8(
+    f: crate::error::Failure,
+    names: &std::collections::BTreeSet<String>,
+) -> crate::error::Failure {
+    use crate::error::{Failure, InputProblem};
+    let Failure::Input(problems) = f else {
+        return f;
+    };
+    let problems = problems
+        .into_iter()
+        .map(|p| match unset_variable(&p.message) {
+            Some((start, name)) if names.contains(name) => InputProblem::at(
+                p.at.clone(),
+                format!(
+                    "{}variable {name} is set, but its value is not UTF-8 text: task definitions are JSON, which holds only Unicode; set it to a UTF-8 value (base64-encode binary data)",
+                    &p.message[..start]
+                ),
+            ),
+            _ => p,
+        })
+        .collect();
+    Failure::Input(problems)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_unset_variable_is_found_in_its_message_and_a_non_utf8_one_is_named() {
+        use crate::error::{Failure, InputProblem};
+        assert_eq!(
+            unset_variable("aws/app.json line 3: variable DB_PORT is not set: export it"),
+            Some((20, "DB_PORT"))
+        );
+        assert_eq!(unset_variable("variable DB_PORT is forbidden"), None);
+        let f = Failure::Input(vec![
+            InputProblem::new("app.json: variable RAW is not set: export it"),
+            InputProblem::new("app.json: variable OTHER is not set: export it"),
+        ]);
+        let names = std::collections::BTreeSet::from(["RAW".to_string()]);
+        let Failure::Input(p) = explain_not_utf8(f, &names) else {
+            panic!("still an input failure")
+        };
+        assert!(p[0]
+            .message
+            .starts_with("app.json: variable RAW is set, but its value is not UTF-8 text"));
+        assert_eq!(
+            p[1].message,
+            "app.json: variable OTHER is not set: export it"
+        );
+    }
     use super::*;
     use crate::document::{self, Kind};
     use serde_json::json;

@@ -126,17 +126,12 @@ pub(crate) fn explain_missing(
     let problems = problems
         .iter()
         .map(|p| {
-            let Some(rest) = p.message.find("variable ").map(|i| &p.message[i + 9..]) else {
+            let Some((start, name)) = crate::subst::unset_variable(&p.message) else {
                 return p.clone();
             };
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.starts_with(PREFIX) || !rest[name.len()..].starts_with(" is not set") {
+            if !name.starts_with(PREFIX) {
                 return p.clone();
             }
-            let start = p.message.find("variable ").unwrap_or_default();
             InputProblem::at(
                 p.at.clone(),
                 format!(

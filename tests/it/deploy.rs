@@ -600,6 +600,46 @@ fn desired_count_is_sent_only_when_given() {
     assert_eq!(app["taskDefinition"], json!(revision("dataspace-app", 3)));
 }
 
+/// Issue 18: a desired count outside a service's auto-scaling bounds would be scaled back by
+/// Application Auto Scaling: exit 2 naming the bounds, and nothing changes; inside them it
+/// deploys.
+#[test]
+fn desired_count_outside_the_auto_scaling_bounds_is_refused() {
+    let (moto, s) = start();
+    dataspace(&moto, &s).run().assert_code(0);
+    moto.call_json(
+        "application-autoscaling",
+        "AnyScaleFrontendService.RegisterScalableTarget",
+        json!({
+            "ServiceNamespace": "ecs",
+            "ResourceId": format!("service/{}/{}", s.cluster, s.app_service),
+            "ScalableDimension": "ecs:service:DesiredCount",
+            "MinCapacity": 2,
+            "MaxCapacity": 4,
+        }),
+    );
+    let before = moto.snapshot(&s.cluster);
+    let revisions = moto.task_definition_arns();
+    let o = dataspace(&moto, &s).input("desired-count", "10").run();
+    o.assert_code(2);
+    assert!(
+        o.all_text().contains("input desired-count: 10 is above the auto-scaling maximum of service `dataspace-app` (its scalable target allows 2 to 4)"),
+        "{}",
+        o.all_text()
+    );
+    assert!(
+        !o.all_text().contains("`dataspace-otel`"),
+        "the collector has no scalable target: {}",
+        o.all_text()
+    );
+    assert_eq!(moto.snapshot(&s.cluster), before, "nothing changed");
+    assert_eq!(moto.task_definition_arns(), revisions, "nothing registered");
+
+    let o = dataspace(&moto, &s).input("desired-count", "3").run();
+    o.assert_code(0);
+    assert_eq!(moto.service(&s.cluster, &s.app_service)["desiredCount"], 3);
+}
+
 #[test]
 fn cli_render_needs_no_aws_and_prints_json() {
     let run = Run::new("http://127.0.0.1:9")

@@ -324,6 +324,11 @@ fn answer(
                 None => json_with(404, &json!({ "message": "Not Found" })),
             }
         }
+        // A workflow's GITHUB_TOKEN cannot read its own user.
+        "GET" if path == "/user" => json_with(
+            403,
+            &json!({ "message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "403" }),
+        ),
         _ => json_with(
             404,
             &json!({ "message": "Not Found", "documentation_url": "https://docs.github.com/rest" }),
@@ -843,5 +848,47 @@ fn secrets_with_quotes_and_control_characters_are_hidden_in_every_encoding() {
             .next(),
         Some("1"),
         "a plan changes nothing"
+    );
+}
+
+/// Issue 18: a comment written by a person that begins with this deploy's marker is never
+/// edited; the run says so and posts its report as a comment of its own.
+#[test]
+fn a_marked_comment_written_by_someone_else_is_left_alone() {
+    let moto = moto();
+    let github = GitHub::start(json!([pull(DEV_PR, "open", "dev", false)]), Fail::Never);
+    let planted = "<!-- ecs-deploy:dataspace-dev -->\n\nAll good, merge it.";
+    github.comments.lock().unwrap().push(comment(
+        4_242,
+        DEV_PR,
+        planted,
+        user("mallory", 666, "User"),
+    ));
+    let o = deploy_run(&moto, &github).run();
+    o.assert_code(0);
+    let all = github.comments.lock().unwrap().clone();
+    let mallory = all.iter().find(|c| c["id"] == json!(4_242)).unwrap();
+    assert_eq!(mallory["body"], json!(planted), "never edited");
+    assert_eq!(mallory["updated_at"], "2026-01-01T12:00:00Z");
+    let ours: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["user"]["login"] == "github-actions[bot]")
+        .filter(|c| {
+            c["body"]
+                .as_str()
+                .unwrap()
+                .contains("deployed on `dataspace-dev`")
+        })
+        .collect();
+    assert_eq!(ours.len(), 1, "our own report: {all:#?}");
+    assert!(
+        github.calls().contains(&"GET /user".to_string()),
+        "who we are is asked only because a person's comment carries the marker"
+    );
+    let w = warnings(&o);
+    assert!(
+        w.iter()
+            .any(|l| l.contains("comment 4242 by @mallory begins with this deploy's marker")),
+        "{w:#?}"
     );
 }

@@ -247,3 +247,24 @@ fn sigterm_while_a_large_file_is_parsed_ends_the_run_within_the_grace() {
     assert_eq!(outputs.get("result").map(String::as_str), Some("failed"));
     assert!(summary.contains("SIGTERM received"), "{summary}");
 }
+
+/// Issue 18: a variable set to bytes that are not UTF-8 is named as such, not "not set";
+/// exit 2 before any AWS call (no AWS behind this run).
+#[test]
+fn a_variable_whose_value_is_not_utf8_is_named_as_such() {
+    let doc = app_doc(vec![json!({"name": "RAW", "value": "${RAW_VALUE}"})]);
+    let o = Run::new(NO_AWS)
+        .input("cluster", "dataspace-dev")
+        .input("service", "dataspace-app")
+        .input("task-definition", "aws/app.json")
+        .file("aws/app.json", &doc)
+        .env_bytes("RAW_VALUE", b"caf\xe9")
+        .run();
+    o.assert_code(2);
+    let text = o.all_text();
+    assert!(
+        text.contains("variable RAW_VALUE is set, but its value is not UTF-8 text"),
+        "{text}"
+    );
+    assert!(!text.contains("RAW_VALUE is not set"), "{text}");
+}

@@ -27,6 +27,8 @@ pub struct Run {
     workspace: tempfile::TempDir,
     runner: tempfile::TempDir,
     env: BTreeMap<String, String>,
+    /// Variables whose values are raw bytes (not necessarily UTF-8), set after `env`.
+    raw_env: Vec<(String, Vec<u8>)>,
     args: Vec<String>,
 }
 
@@ -133,6 +135,7 @@ impl Run {
             workspace,
             runner,
             env,
+            raw_env: Vec::new(),
             args: Vec::new(),
         }
     }
@@ -146,6 +149,12 @@ impl Run {
     /// Sets (or overrides) one environment variable.
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.insert(k.to_string(), v.to_string());
+        self
+    }
+
+    /// Sets one environment variable to raw bytes (a value that need not be UTF-8).
+    pub fn env_bytes(mut self, k: &str, v: &[u8]) -> Self {
+        self.raw_env.push((k.to_string(), v.to_vec()));
         self
     }
 
@@ -195,6 +204,10 @@ impl Run {
             .args(&self.args)
             .env_clear()
             .envs(&self.env)
+            .envs(self.raw_env.iter().map(|(k, v)| {
+                use std::os::unix::ffi::OsStrExt;
+                (k, std::ffi::OsStr::from_bytes(v))
+            }))
             .current_dir(self.workspace.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
