@@ -841,7 +841,7 @@ mod tests {
         use crate::error::{Failure, InputProblem};
         assert_eq!(
             unset_variable("aws/app.json line 3: variable DB_PORT is not set: export it"),
-            Some((20, "DB_PORT"))
+            Some((21, "DB_PORT"))
         );
         assert_eq!(unset_variable("variable DB_PORT is forbidden"), None);
         let f = Failure::Input(vec![
