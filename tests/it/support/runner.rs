@@ -200,7 +200,7 @@ impl Run {
         for name in ["output", "step_summary", "env", "path", "state"] {
             fs::write(rp.join(name), "").expect("truncating a file-command file");
         }
-        Command::new(env!("CARGO_BIN_EXE_ecs-deploy"))
+        Command::new(binary())
             .args(&self.args)
             .env_clear()
             .envs(&self.env)
@@ -365,4 +365,12 @@ pub fn terminate(
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// The binary the runs start: cargo's build of this crate, or, for the benchmarks only, the
+/// one `ECS_DEPLOY_BENCH_BIN` names (a release build, measured with a dev-profile harness).
+pub fn binary() -> PathBuf {
+    std::env::var_os("ECS_DEPLOY_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ecs-deploy")))
 }
