@@ -35,6 +35,8 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     /// The services' scalable targets, read when `desired-count` is given (`scaling.rs`).
     pub scaling: aws_sdk_applicationautoscaling::Client,
+    /// ECS-native services' target groups, listener rules and listeners (`verify_native.rs`).
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 impl Aws {
@@ -87,6 +89,7 @@ impl Aws {
             scheduler: aws_sdk_scheduler::Client::new(&sdk),
             s3: s3_client(&sdk),
             scaling: aws_sdk_applicationautoscaling::Client::new(&sdk),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
             sdk,
         }
     }

@@ -16,6 +16,9 @@ use crate::error::InputProblem;
 use crate::gha::Runtime;
 use crate::inputs::{self, env_name, not_substituted_hint, Value};
 
+/// `wait-for-minutes` when it is not given.
+const DEFAULT_WAIT_MINUTES: f64 = 15.0;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Deploy,
@@ -404,7 +407,11 @@ impl Validator {
         self.definitions(&mut targets);
         let images = self.images();
         let wait = self.boolean("wait-for-service-stability");
-        let wait_minutes = self.number("wait-for-minutes").unwrap_or_default();
+        // No table default: the runner passes a default as if it were given, and a given
+        // deadline is kept even when an ECS-native plan is longer.
+        let wait_minutes = self
+            .number("wait-for-minutes")
+            .unwrap_or(DEFAULT_WAIT_MINUTES);
         let wait_for_given = self.get("wait-for-minutes").is_some();
         let wait_until = self.wait_until();
         let poll = self.number("poll-interval-seconds").unwrap_or_default();
@@ -1524,12 +1531,10 @@ mod tests {
     #[test]
     fn defaults_come_from_the_table() {
         let c = run(None, &APP, &[]).unwrap();
-        let minutes: f64 = inputs::spec("wait-for-minutes")
-            .default
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(c.rollout.wait_for, Duration::from_secs_f64(minutes * 60.0));
+        // wait-for-minutes has no table default (the runner would pass it as given): 15.
+        assert_eq!(inputs::spec("wait-for-minutes").default, None);
+        assert_eq!(c.rollout.wait_for, Duration::from_secs(15 * 60));
+        assert!(!c.rollout.wait_for_given);
         let poll: f64 = inputs::spec("poll-interval-seconds")
             .default
             .unwrap()

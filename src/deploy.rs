@@ -885,11 +885,13 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         Some(started)
     });
     let started = bounded(work).await;
-    for (r, s) in runs.iter_mut().zip(started) {
+    let in_progress = current_native_deployments(ctx, runs).await;
+    for ((r, s), current) in runs.iter_mut().zip(started).zip(in_progress) {
         match s {
             None => {
                 if let Action::WaitForCurrent(id) = &r.action {
                     r.deployment = Some(id.clone());
+                    r.service_deployment = current;
                 }
             }
             Some(Ok(Started {
@@ -1107,6 +1109,10 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 } else {
                     Goal::Finished
                 },
+                // An ECS-native service put back by UpdateService (its deployment was never
+                // listed): the service deployment of that update is found like any other.
+                task_definition: Some(u.to.clone()),
+                since: rollback_started,
                 ..Watch::new(r.name(), r.rollout?, &deployment)
             })
         })
@@ -1127,12 +1133,12 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
 }
 
 /// How long the wait may take: `wait-for-minutes`, or, when it was not given, long enough for
-/// the plan of every ECS-native service waited to the end (its bake time, steps and canary),
-/// with ten minutes to spare, up to six hours.
+/// every ECS-native service to reach where the wait ends (`wait-until`) by its plan (its
+/// traffic shift and bake time), with ten minutes to spare, up to six hours.
 fn deadline(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Duration {
     let settings = &ctx.cfg.rollout;
     let longest = native_plans(ctx, runs)
-        .map(|(_, _, d)| d)
+        .filter_map(|(_, _, d)| d)
         .max()
         .unwrap_or_default();
     if settings.wait_for_given || longest.is_zero() {
@@ -1144,36 +1150,102 @@ fn deadline(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Duration {
         .min(Duration::from_secs(6 * 3600))
 }
 
-/// The ECS-native services this run waits to the end, with their plans (`native::plan`).
+/// The ECS-native services of this run, with their plans (`native::plan`) and how long they
+/// take at least to reach where the wait ends (`None`: a pause, not in the plan).
 fn native_plans<'r>(
-    ctx: &Ctx<'_>,
+    ctx: &'r Ctx<'_>,
     runs: &'r [ServiceRun],
-) -> impl Iterator<Item = (&'r ServiceRun, String, Duration)> + 'r {
-    let to_the_end = ctx.cfg.rollout.wait_until == Goal::Finished;
+) -> impl Iterator<Item = (&'r ServiceRun, String, Option<Duration>)> + 'r {
+    let goal = &ctx.cfg.rollout.wait_until;
     runs.iter()
-        .filter(move |r| to_the_end && r.rollout == Some(Rollout::EcsNative))
-        .map(|r| {
-            let (line, d) = crate::rollout::native::plan(&r.live.raw);
-            (r, line, d)
+        .filter(|r| r.rollout == Some(Rollout::EcsNative))
+        .map(move |r| {
+            let (line, _) = crate::rollout::native::plan(&r.live.raw);
+            (r, line, crate::rollout::native::time_to(&r.live.raw, goal))
         })
 }
 
 /// Before anything starts: each ECS-native service's plan, and a warning when the deadline
-/// is shorter than the plan (the deadline's undo would roll back a healthy deployment).
+/// is shorter than the time to reach where the wait ends, or when a pause hook will wait for
+/// someone (the deadline's undo would roll back a healthy deployment).
 fn announce_plans(ctx: &Ctx<'_>, runs: &[ServiceRun]) {
     let limit = deadline(ctx, runs);
+    let goal = &ctx.cfg.rollout.wait_until;
+    let minutes = |d: Duration| d.as_secs_f64() / 60.0;
     for (r, line, d) in native_plans(ctx, runs) {
         if r.action == Action::Nothing {
             continue;
         }
         ctx.out.line(&format!("{}: {line}", r.name()));
-        if d > limit {
+        let target = match goal {
+            Goal::Stage(stage) => format!("reaching {stage} takes"),
+            _ => "its deployment plan takes".to_string(),
+        };
+        if let Some(d) = d.filter(|d| *d > limit) {
             ctx.out.warning(&format!(
-                "{}: its deployment plan takes at least {:.0} min, longer than the wait's {:.0} min: at the deadline this run stops it with rollback, healthy or not; raise wait-for-minutes, or set wait-until (for example BAKE_TIME) to end the wait earlier",
+                "{}: {target} at least {:.0} min, longer than the wait's {:.0} min: at the deadline this run stops it with rollback, healthy or not; raise wait-for-minutes, or set wait-until to an earlier stage (for example BAKE_TIME)",
                 r.name(),
-                d.as_secs_f64() / 60.0,
-                limit.as_secs_f64() / 60.0
+                minutes(d),
+                minutes(limit)
             ));
+        }
+        let pauses = crate::rollout::native::pause_stages(&r.live.raw);
+        if !pauses.is_empty() && *goal != Goal::Paused {
+            ctx.out.warning(&format!(
+                "{}: a PAUSE lifecycle hook at {} waits for `ecs-deploy continue`: if nobody continues it within the wait's {:.0} min, this run stops the deployment with rollback; set wait-until: paused to end the wait there",
+                r.name(),
+                pauses.join(", "),
+                minutes(limit)
+            ));
+        }
+    }
+}
+
+/// For each unchanged ECS-native service whose deployment is still going (an earlier run
+/// ended at `wait-until`): the newest service deployment in progress, which the wait follows.
+async fn current_native_deployments(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Vec<Option<String>> {
+    let found = bounded(runs.iter().map(|r| async move {
+        let wanted =
+            matches!(r.action, Action::WaitForCurrent(_)) && r.rollout == Some(Rollout::EcsNative);
+        if !wanted {
+            return Ok(None);
+        }
+        crate::rollout::native::active(&ctx.aws, &ctx.cfg.cluster, r.name())
+            .await
+            .map(|views| views.first().map(|v| v.arn.clone()))
+    }))
+    .await;
+    runs.iter()
+        .zip(found)
+        .map(|(r, f)| {
+            f.unwrap_or_else(|e| {
+                ctx.out.warning(&format!(
+                    "{}: its service deployment in progress could not be read ({e:#}); allow ecs:ListServiceDeployments and ecs:DescribeServiceDeployments",
+                    r.name()
+                ));
+                None
+            })
+        })
+        .collect()
+}
+
+/// The service deployment of an ECS-native service's update: known since the update, or
+/// listed by ECS only later (ListServiceDeployments is eventually consistent), looked up now.
+async fn service_deployment_of(ctx: &Ctx<'_>, r: &ServiceRun) -> Option<String> {
+    if r.service_deployment.is_some() || r.rollout != Some(Rollout::EcsNative) {
+        return r.service_deployment.clone();
+    }
+    let td = r.new_task_definition.as_deref()?;
+    let found =
+        crate::rollout::native::find(&ctx.aws, &ctx.cfg.cluster, r.name(), r.started_at, td).await;
+    match found {
+        Ok(arn) => arn,
+        Err(e) => {
+            ctx.out.warning(&format!(
+                "{}: its service deployment could not be looked up ({e:#})",
+                r.name()
+            ));
+            None
         }
     }
 }
@@ -1182,24 +1254,31 @@ fn announce_plans(ctx: &Ctx<'_>, runs: &[ServiceRun]) {
 /// (one call each, at once, within a second each).
 async fn stop_native_on_cancel(ctx: &Ctx<'_>, runs: &[ServiceRun], signal: &str) {
     let stops = bounded(runs.iter().filter_map(|r| {
-        let arn = r.service_deployment.as_deref().filter(|_| r.updated)?;
+        (r.updated && r.rollout == Some(Rollout::EcsNative)).then_some(())?;
         Some(async move {
-            let call = crate::rollout::native::stop(&ctx.aws, arn);
+            // Within the second each: the lookup (when ECS had not listed it) and the stop.
+            let call = async {
+                let arn = service_deployment_of(ctx, r)
+                    .await
+                    .ok_or_else(|| anyhow!("its service deployment is not listed yet"))?;
+                crate::rollout::native::stop(&ctx.aws, &arn).await?;
+                Ok::<String, anyhow::Error>(arn)
+            };
             let done = tokio::time::timeout(Duration::from_secs(1), call).await;
-            (r.name(), arn, done)
+            (r.name(), done)
         })
     }))
     .await;
-    for (name, arn, done) in stops {
+    for (name, done) in stops {
         match done {
-            Ok(Ok(())) => ctx.out.line(&format!(
+            Ok(Ok(arn)) => ctx.out.line(&format!(
                 "{name}: {signal} received: service deployment {arn} stopped with rollback (ECS rolls it back; not waited for)"
             )),
             Ok(Err(e)) => ctx
                 .out
-                .warning(&format!("{name}: stopping service deployment {arn} failed: {e:#}")),
+                .warning(&format!("{name}: stopping its service deployment failed: {e:#}")),
             Err(_) => ctx.out.warning(&format!(
-                "{name}: StopServiceDeployment for {arn} did not answer within 1 s"
+                "{name}: stopping its service deployment did not finish within 1 s"
             )),
         }
     }
@@ -1254,7 +1333,7 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
         // Restoring a capacity-provider strategy needs a new deployment, as changing it did.
         force: previous == ours || r.changes.force,
         attributes: r.changes.previous(&r.live.raw),
-        service_deployment: r.service_deployment.clone(),
+        service_deployment: service_deployment_of(ctx, r).await,
     };
     let call = rollout.undo(&ctx.aws, &cfg.cluster, name, &back);
     undo.started = within_undo_limit(ctx, call).await;

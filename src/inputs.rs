@@ -181,8 +181,8 @@ pub const INPUTS: &[InputSpec] = &[
     input(
         "wait-for-minutes",
         number(0.01, 360.0),
-        Some("15"),
-        "Deadline, in minutes, for the whole wait; decimals are allowed (0.5 is 30 seconds).",
+        None,
+        "Deadline, in minutes, for the whole wait; decimals are allowed (0.5 is 30 seconds). Not given: 15, or for an ECS-native service waited to the end its plan's minimum duration plus 10 minutes when that is longer (at most 360).",
     ),
     input(
         "wait-until",

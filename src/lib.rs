@@ -40,6 +40,7 @@ mod taskdef;
 mod tasks;
 mod tfstate;
 mod verify;
+mod verify_native;
 mod wait;
 
 use std::io::Write as _;

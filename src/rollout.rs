@@ -236,21 +236,36 @@ impl Rollout {
         back: &Change,
     ) -> Result<String> {
         match (self, &back.service_deployment) {
-            (Rollout::EcsNative, Some(arn)) => match native::stop(aws, arn).await {
-                Ok(()) => Ok(arn.clone()),
-                // Refused because ECS is rolling it back already (a failed hook or bake):
-                // follow that rollback instead.
-                Err(e) => match native::describe(aws, std::slice::from_ref(arn)).await {
-                    Ok(v)
-                        if v.iter()
-                            .any(|d| d.status.starts_with("ROLLBACK") || d.status == "STOPPED") =>
-                    {
-                        Ok(arn.clone())
-                    }
-                    _ => Err(e),
-                },
-            },
+            (Rollout::EcsNative, Some(arn)) => {
+                // ECS rolling it back already (an alarm, a failed hook or bake): followed,
+                // never stopped a second time.
+                let now = native::describe(aws, std::slice::from_ref(arn)).await;
+                if now
+                    .as_ref()
+                    .is_ok_and(|v| v.iter().any(|d| d.status.starts_with("ROLLBACK")))
+                {
+                    return Ok(arn.clone());
+                }
+                Self::stop_native(aws, arn).await
+            }
             _ => rolling::start(aws, cluster, service, back).await,
+        }
+    }
+
+    /// `StopServiceDeployment(ROLLBACK)`; a refusal because ECS moved on to its own rollback
+    /// (or stopped it) in the meantime is followed as that.
+    async fn stop_native(aws: &Aws, arn: &str) -> Result<String> {
+        match native::stop(aws, arn).await {
+            Ok(()) => Ok(arn.to_string()),
+            Err(e) => match native::describe(aws, &[arn.to_string()]).await {
+                Ok(v)
+                    if v.iter()
+                        .any(|d| d.status.starts_with("ROLLBACK") || d.status == "STOPPED") =>
+                {
+                    Ok(arn.to_string())
+                }
+                _ => Err(e),
+            },
         }
     }
 }
@@ -268,6 +283,9 @@ pub(crate) async fn observe(
         observe_native(aws, cluster, watches)
     );
     let mut snaps = snaps?;
+    // A service deployment that cannot be read is said, each poll, like a service that
+    // cannot be described (a role without ecs:ListServiceDeployments, say).
+    let natives = natives.map_err(services::DescribeError::Other)?;
     for (service, view) in natives {
         if let Some(s) = snaps.get_mut(crate::arn::last_segment(&service)) {
             s.native = Some(view);
@@ -283,31 +301,27 @@ async fn observe_native(
     aws: &Aws,
     cluster: &str,
     watches: &[&Watch],
-) -> Vec<(String, native::View)> {
+) -> Result<Vec<(String, native::View)>> {
     let natives: Vec<&&Watch> = watches
         .iter()
         .filter(|w| w.rollout == Rollout::EcsNative)
         .collect();
     if natives.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let arns = crate::context::bounded(natives.iter().map(|w| async move {
+    let found = crate::context::bounded(natives.iter().map(|w| async move {
         match &w.service_deployment {
-            Some(arn) => Some(arn.clone()),
-            None => {
-                let td = w.task_definition.as_deref()?;
-                native::find(aws, cluster, &w.service, w.since, td)
-                    .await
-                    .ok()
-                    .flatten()
-            }
+            Some(arn) => Ok(Some(arn.clone())),
+            None => match w.task_definition.as_deref() {
+                Some(td) => native::find(aws, cluster, &w.service, w.since, td).await,
+                None => Ok(None),
+            },
         }
     }))
     .await;
+    let arns: Vec<Option<String>> = found.into_iter().collect::<Result<_>>()?;
     let known: Vec<String> = arns.iter().flatten().cloned().collect();
-    let Ok(views) = native::describe(aws, &known).await else {
-        return Vec::new();
-    };
+    let views = native::describe(aws, &known).await?;
     let mut out = Vec::new();
     for (w, arn) in natives.iter().zip(arns) {
         let Some(mut view) = arn.and_then(|a| views.iter().find(|v| v.arn == a).cloned()) else {
@@ -318,7 +332,7 @@ async fn observe_native(
         }
         out.push((w.service.clone(), view));
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -19,7 +19,9 @@ pub(crate) struct Bounds {
 
 /// `service/<cluster>/<service>`: a scalable target's resource id for an ECS service.
 fn resource_id(cluster: &str, service: &str) -> String {
-    format!("service/{cluster}/{service}")
+    // Names, not ARNs: `cluster` and `service` may be given either way.
+    let name = crate::arn::last_segment;
+    format!("service/{}/{}", name(cluster), name(service))
 }
 
 /// The problem with `desired` for a service with these bounds, if any (pure).
@@ -114,5 +116,12 @@ mod tests {
     #[test]
     fn resource_ids_are_application_auto_scalings() {
         assert_eq!(resource_id("dev", "app"), "service/dev/app");
+        assert_eq!(
+            resource_id(
+                "arn:aws:ecs:us-east-1:123456789012:cluster/dev",
+                "arn:aws:ecs:us-east-1:123456789012:service/dev/app"
+            ),
+            "service/dev/app"
+        );
     }
 }

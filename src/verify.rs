@@ -4,8 +4,8 @@
 //! The cluster and services were checked by preflight before this runs (a missing one stops
 //! the run there); this adds images, the `secrets` a task reads at start (SSM parameters and
 //! Secrets Manager secrets, by name: a value is never requested), and `awslogs` log groups.
-//! Execution and task roles are listed as not checked: that needs IAM, which is not a
-//! dependency.
+//! Execution and task roles are read with `iam:GetRole`; ECS-native services' blue/green
+//! resources and hooks are checked by `verify_native.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -75,7 +75,7 @@ pub(crate) async fn run(
     }
     // The checks need nothing of each other: they run at once (one round trip, not four),
     // and print in this order whatever order they finish in.
-    let (mut images, mut secrets, mut logs, mut roles) = Default::default();
+    let (mut images, mut secrets, mut logs, mut roles, mut native) = Default::default();
     tokio::join!(
         async {
             // In deploy mode `images::check` has already checked (and maybe pinned) them.
@@ -86,9 +86,10 @@ pub(crate) async fn run(
         check_secrets(aws, docs, &mut secrets),
         check_log_groups(aws, docs, &mut logs),
         check_roles(aws, account, docs, &mut roles),
+        crate::verify_native::check(aws, runs, &mut native),
     );
     let mut failed = Vec::new();
-    for t in [head, images, secrets, logs, roles] {
+    for t in [head, images, secrets, logs, roles, native] {
         for l in &t.lines {
             out.line(l);
         }
@@ -108,21 +109,21 @@ pub(crate) async fn run(
 
 /// The lines of one group of checks, and the failed items for the final error.
 #[derive(Debug, Default)]
-struct Tally {
+pub(crate) struct Tally {
     lines: Vec<String>,
     failed: Vec<String>,
 }
 
 impl Tally {
-    fn line(&mut self, text: &str) {
+    pub(crate) fn line(&mut self, text: &str) {
         self.lines.push(text.to_string());
     }
 
-    fn ok(&mut self, item: &str) {
+    pub(crate) fn ok(&mut self, item: &str) {
         self.lines.push(format!("OK      {item}"));
     }
 
-    fn failed(&mut self, item: &str) {
+    pub(crate) fn failed(&mut self, item: &str) {
         self.lines.push(format!("FAILED  {item}"));
         self.failed.push(item.to_string());
     }

@@ -277,9 +277,42 @@ pub(crate) fn progress_line(name: &str, d: &View) -> String {
     line
 }
 
-/// The plan of a service's native deployment from its `deploymentConfiguration` (as
-/// DescribeServices gives it): one line, and how long it takes at least.
-pub(crate) fn plan(raw: &Value) -> (String, Duration) {
+/// How long a native deployment takes at least to reach `goal`, from its configuration:
+/// the traffic shift (linear steps, canary bake) comes before `POST_PRODUCTION_TRAFFIC_SHIFT`,
+/// the bake before `CLEAN_UP`. `None` for a pause, whose moment is not in the plan.
+pub(crate) fn time_to(raw: &Value, goal: &Goal) -> Option<Duration> {
+    let (_, shift, bake) = parts(raw);
+    let minutes = match goal {
+        Goal::Finished | Goal::RolledBack => shift + bake,
+        Goal::Stage(stage) if position(stage) >= position("CLEAN_UP") => shift + bake,
+        Goal::Stage(stage) if position(stage) >= position("POST_PRODUCTION_TRAFFIC_SHIFT") => shift,
+        Goal::Stage(_) => 0.0,
+        Goal::Paused => return None,
+    };
+    Some(Duration::from_secs_f64(minutes * 60.0))
+}
+
+/// The lifecycle stages of the service's `PAUSE` hooks (which wait for `continue`).
+pub(crate) fn pause_stages(raw: &Value) -> Vec<String> {
+    raw["deploymentConfiguration"]["lifecycleHooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| h["targetType"].as_str() == Some("PAUSE"))
+        .flat_map(|h| {
+            h["lifecycleStages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The strategy's description, the traffic shift's minutes and the bake's minutes.
+fn parts(raw: &Value) -> (String, f64, f64) {
     let c = &raw["deploymentConfiguration"];
     let minutes = |v: &Value| v.as_f64().unwrap_or(0.0);
     let bake = minutes(&c["bakeTimeInMinutes"]);
@@ -310,6 +343,15 @@ pub(crate) fn plan(raw: &Value) -> (String, Duration) {
         }
         _ => ("all traffic at once".to_string(), 0.0),
     };
+    (what, shift, bake)
+}
+
+/// The plan of a service's native deployment from its `deploymentConfiguration` (as
+/// DescribeServices gives it): one line, and how long it takes at least.
+pub(crate) fn plan(raw: &Value) -> (String, Duration) {
+    let c = &raw["deploymentConfiguration"];
+    let strategy = c["strategy"].as_str().unwrap_or("ROLLING");
+    let (what, shift, bake) = parts(raw);
     let hooks: Vec<String> = c["lifecycleHooks"]
         .as_array()
         .into_iter()
@@ -407,7 +449,7 @@ pub(crate) async fn describe(aws: &Aws, arns: &[String]) -> Result<Vec<View>> {
             .set_service_deployment_arns(Some(batch.to_vec()))
             .send()
             .await
-            .map_err(|e| anyhow!("{}", aws_error_message(&e)))?;
+            .map_err(|e| anyhow!("DescribeServiceDeployments: {}", aws_error_message(&e)))?;
         views.extend(answer.service_deployments().iter().map(View::from_sdk));
     }
     Ok(views)

@@ -227,7 +227,8 @@ fn without_wait_for_minutes_the_deadline_covers_the_plan() {
         .native(&s.app_service, "BLUE_GREEN", NativePlot::blue_green(2.0))
         .bake_time(&s.app_service, 30)
         .start();
-    let o = app(&ecs.url(), &s).run();
+    // As the runner passes an input that is not given and has no default: empty.
+    let o = app(&ecs.url(), &s).input("wait-for-minutes", "").run();
     o.assert_code(0);
     assert!(o.all_text().contains("up to 40 min"), "{}", o.all_text());
     assert!(!o.all_text().contains("longer than the wait's"));
@@ -280,4 +281,90 @@ fn a_deployment_replaced_by_someone_elses_is_superseded() {
         0,
         "someone else's is left alone"
     );
+}
+
+/// Issue 15: `plan` shows an ECS-native service's strategy, bake time, hooks and the plan's
+/// minimum duration; `verify` checks its blue/green resources (the alternate target group and
+/// listener rules exist, ELBv2) and that each hook names a well-formed Lambda and role ARN.
+/// Nothing changes.
+#[test]
+fn plan_shows_the_native_plan_and_verify_checks_its_resources_and_hooks() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    let vpcs = moto.query(
+        "ec2",
+        &[("Action", "DescribeVpcs"), ("Version", "2016-11-15")],
+    );
+    let vpc = crate::support::xml_values(&vpcs, "vpcId").remove(0);
+    let created = moto.query(
+        "elasticloadbalancing",
+        &[
+            ("Action", "CreateTargetGroup"),
+            ("Version", "2015-12-01"),
+            ("Name", "dataspace-green"),
+            ("Protocol", "HTTP"),
+            ("Port", "8000"),
+            ("VpcId", &vpc),
+            ("TargetType", "ip"),
+        ],
+    );
+    let green = crate::support::xml_values(&created, "TargetGroupArn").remove(0);
+    let missing_rule = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/dataspace/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
+    let mut body = s.service_body(CLUSTER, "dataspace-bg", &s.app_task_definition_arn);
+    body["loadBalancers"] = json!([{
+        "targetGroupArn": green.replace("dataspace-green", "dataspace-blue"),
+        "containerName": "dataspace",
+        "containerPort": 8000,
+        "advancedConfiguration": {
+            "alternateTargetGroupArn": green,
+            "productionListenerRule": missing_rule,
+            "roleArn": "arn:aws:iam::123456789012:role/ecs-blue-green"
+        }
+    }]);
+    body["deploymentConfiguration"] = json!({
+        "strategy": "BLUE_GREEN",
+        "bakeTimeInMinutes": 15,
+        "lifecycleHooks": [
+            {"hookTargetArn": "smoke-test", "roleArn": "arn:aws:iam::123456789012:role/hooks", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]},
+            {"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}
+        ]
+    });
+    moto.ecs("CreateService", body);
+    let before = moto.snapshot(CLUSTER);
+    let revisions = moto.task_definition_arns();
+    let run = |mode: &str| {
+        files(Run::new(&moto.url()), &s)
+            .input("service", "dataspace-bg")
+            .input("otel-service", "")
+            .input("otel-task-definition", "")
+            .input("mode", mode)
+            .run()
+    };
+
+    let plan = run("plan");
+    plan.assert_code(0);
+    assert!(
+        plan.all_text().contains("rolls out BLUE_GREEN: all traffic at once, bake time 15 min; hooks: AWS_LAMBDA at POST_TEST_TRAFFIC_SHIFT, PAUSE at POST_TEST_TRAFFIC_SHIFT; at least 15 min"),
+        "{}",
+        plan.all_text()
+    );
+
+    let verify = run("verify");
+    verify.assert_code(1);
+    let text = verify.all_text();
+    for line in [
+        format!("OK      service dataspace-bg loadBalancers[0] alternateTargetGroupArn {green}"),
+        format!("FAILED  service dataspace-bg loadBalancers[0] productionListenerRule {missing_rule}: not found"),
+        "OK      service dataspace-bg loadBalancers[0] roleArn arn:aws:iam::123456789012:role/ecs-blue-green".to_string(),
+        "FAILED  service dataspace-bg lifecycleHooks[0] hookTargetArn smoke-test: not a Lambda function ARN".to_string(),
+        "OK      service dataspace-bg lifecycleHooks[0] roleArn arn:aws:iam::123456789012:role/hooks".to_string(),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    }
+    assert_eq!(
+        moto.snapshot(CLUSTER),
+        before,
+        "plan and verify change nothing"
+    );
+    assert_eq!(moto.task_definition_arns(), revisions);
 }
