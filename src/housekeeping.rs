@@ -411,6 +411,36 @@ async fn in_use(aws: &Aws, cluster: &str, families: &[String]) -> Result<BTreeSe
     let described = crate::services::describe(&aws.ecs, cluster, &services)
         .await
         .map_err(|e| anyhow!("{e:#}"))?;
+    // Each service's rollback target (what `ecs-deploy rollback` would put back) stays
+    // registered too, for the services that run one of these families.
+    let family_of = |t: &str| short(t).split(':').next().unwrap_or_default().to_string();
+    let ours: Vec<&crate::services::Snapshot> = described
+        .values()
+        .filter(|s| families.contains(&family_of(&s.task_definition)))
+        .collect();
+    let targets = crate::context::bounded(
+        ours.iter()
+            .map(|s| crate::rollback::ran_before(&aws.ecs, cluster, s)),
+    )
+    .await;
+    for (s, target) in ours.iter().zip(targets) {
+        match target {
+            Ok(Some(t)) => {
+                used.insert(short(&t));
+            }
+            Ok(None) => {}
+            // Its deployments cannot be read (no ecs:ListServiceDeployments): the revision
+            // numbered just below its current one is kept, as `rollback` would fall back to.
+            Err(_) => {
+                let current = short(&s.task_definition);
+                if let Some((family, n)) = current.rsplit_once(':') {
+                    if let Ok(n) = n.parse::<u32>() {
+                        used.insert(format!("{family}:{}", n.saturating_sub(1)));
+                    }
+                }
+            }
+        }
+    }
     for s in described.values() {
         used.insert(short(&s.task_definition));
         used.extend(s.deployments.iter().map(|d| short(&d.task_definition)));

@@ -195,7 +195,7 @@ pub(crate) fn pick_previous(arns: &[String], family: &str, revision: u32) -> Opt
 /// The revision this service ran before the one it runs now, from ECS's record of its own
 /// deployments: `Ok(None)` when there is no record, `Err` (the reason) when it could not be
 /// read.
-async fn ran_before(
+pub(crate) async fn ran_before(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     snap: &crate::services::Snapshot,

@@ -187,12 +187,14 @@ fn keep_five_leaves_the_newest_five_and_every_revision_in_use() {
         .run();
     o.assert_code(0);
     assert_eq!(o.output("result"), "deployed", "{}", o.all_text());
-    // Kept: the newest five (27-31), the rollback target (10), the other service's (3), the
-    // rule's target (7), and 1, which moto's service deployment still names (moto never
-    // moves a deployment's taskDefinition on UpdateService).
+    // Kept: the newest five (27-31), the rollback target (10), the other service's (3) and
+    // its own rollback target (2: moto has no ListServiceDeployments, so the revision below
+    // its current one, as `rollback` falls back to), the rule's target (7), and 1, which
+    // moto's service deployment still names (moto never moves a deployment's
+    // taskDefinition on UpdateService).
     assert_eq!(
         active(&moto, app),
-        vec![1, 3, 7, 10, 27, 28, 29, 30, 31],
+        vec![1, 2, 3, 7, 10, 27, 28, 29, 30, 31],
         "{}",
         o.all_text()
     );
