@@ -33,6 +33,8 @@ pub struct Aws {
     pub scheduler: aws_sdk_scheduler::Client,
     /// Terraform state files in S3 (`tfstate.rs`).
     pub s3: aws_sdk_s3::Client,
+    /// CodeDeploy blue/green deployments of CODE_DEPLOY services (`rollout/codedeploy.rs`).
+    pub codedeploy: aws_sdk_codedeploy::Client,
 }
 
 impl Aws {
@@ -84,6 +86,7 @@ impl Aws {
             events: aws_sdk_eventbridge::Client::new(&sdk),
             scheduler: aws_sdk_scheduler::Client::new(&sdk),
             s3: s3_client(&sdk),
+            codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
             sdk,
         }
     }

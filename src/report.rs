@@ -113,6 +113,8 @@ pub struct ServiceReport {
     pub created: bool,
     /// One line per changed service attribute (from its service definition).
     pub attributes: Vec<String>,
+    /// The CodeDeploy deployment this run created or continued (CODE_DEPLOY services).
+    pub codedeploy_deployment: Option<String>,
 }
 
 /// The one-off task's row (`oneoff.rs`): what ran (or would run), and how it ended.
@@ -174,6 +176,7 @@ impl ServiceReport {
             rolls_out: r.way.label(),
             created: false,
             attributes: Vec::new(),
+            codedeploy_deployment: None,
         }
     }
 }
@@ -317,6 +320,14 @@ pub fn outputs(r: &Report) -> Vec<(String, String)> {
         ("services-revisions".into(), revision_lines(r)),
         ("stack-deployed".into(), r.stack_deployed.to_string()),
         ("stack-outputs".into(), json!(r.stack_outputs).to_string()),
+        (
+            "codedeploy-deployment-id".into(),
+            r.services
+                .iter()
+                .filter(|s| s.role == Role::App)
+                .find_map(|s| s.codedeploy_deployment.clone())
+                .unwrap_or_default(),
+        ),
         ("result".into(), r.result.as_str().into()),
     ]
 }
@@ -802,6 +813,7 @@ mod tests {
                 rolls_out: "rolling".into(),
                 created: false,
                 attributes: vec![],
+                codedeploy_deployment: None,
             }],
             result: RunResult::Failed,
             stack_deployed: false,

@@ -99,6 +99,8 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
                 }
             }
             let back = crate::rollout::Change {
+                codedeploy: None,
+                deployment: None,
                 task_definition: previous.clone(),
                 desired_count: None,
                 force: previous == current,

@@ -205,7 +205,7 @@ pub(crate) fn decide(snap: &Snapshot, w: &Watch) -> Verdict {
                 }
                 _ => Verdict::Waiting,
             },
-            Goal::Finished | Goal::RolledBack => Verdict::Waiting,
+            Goal::Finished | Goal::RolledBack | Goal::Ready => Verdict::Waiting,
         },
     }
 }
