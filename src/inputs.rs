@@ -225,7 +225,7 @@ pub const INPUTS: &[InputSpec] = &[
         "codedeploy-deployment-description",
         Text,
         None,
-        "For a CODE_DEPLOY service: the deployment's description (at most 512 characters); by default it names the revision and links the workflow run.",
+        "For a CODE_DEPLOY service: the deployment's description (at most 512 characters); by default `ecs-deploy: <link to the workflow run>`.",
     ),
     input(
         "codedeploy-hooks",

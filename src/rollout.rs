@@ -5,8 +5,8 @@
 //!
 //! A closed enum with one `match` per operation: adding a way to roll out (ECS-native
 //! blue/green, CodeDeploy) adds a variant, and the compiler lists every place it must touch.
-//! Until a way is implemented, `choose` names it and `deploy` refuses the service (exit 2);
-//! `plan` and `verify` show it.
+//! A way this build cannot drive (`EXTERNAL`, an unknown strategy) has no variant: `Way`
+//! names it and `deploy` refuses the service (exit 2); `plan` and `verify` show it.
 
 pub(crate) mod codedeploy;
 pub(crate) mod native;

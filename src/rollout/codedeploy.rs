@@ -620,21 +620,28 @@ pub(crate) fn progress_line(name: &str, d: &View) -> String {
     line
 }
 
-/// GetDeployment (and the rollback deployment's, when it names one) and GetDeploymentTarget
+/// GetDeployment (and the rollback deployment's, when it names one), then GetDeploymentTarget
 /// (`<cluster>:<service>`; a refusal only leaves the events and task sets out).
 pub(crate) async fn observe(aws: &Aws, cluster: &str, service: &str, id: &str) -> Result<View> {
-    let (info, target) = tokio::join!(
-        aws.codedeploy.get_deployment().deployment_id(id).send(),
-        aws.codedeploy
-            .get_deployment_target()
-            .deployment_id(id)
-            .target_id(format!(
-                "{}:{}",
-                crate::arn::last_segment(cluster),
-                crate::arn::last_segment(service)
-            ))
-            .send()
-    );
+    // The deployment first, then its target: the events then describe at least the state
+    // the status says (a failed hook is Failed in both).
+    let info = aws
+        .codedeploy
+        .get_deployment()
+        .deployment_id(id)
+        .send()
+        .await;
+    let target = aws
+        .codedeploy
+        .get_deployment_target()
+        .deployment_id(id)
+        .target_id(format!(
+            "{}:{}",
+            crate::arn::last_segment(cluster),
+            crate::arn::last_segment(service)
+        ))
+        .send()
+        .await;
     let info = info.map_err(|e| anyhow!("{}", aws_error_message(&e)))?;
     let d = info
         .deployment_info()

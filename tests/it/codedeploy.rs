@@ -158,6 +158,14 @@ fn a_failed_after_allow_test_traffic_hook_is_rolled_back_and_named() {
         assert!(text.contains(seen), "{seen}: {text}");
         assert!(o.summary.contains("AfterAllowTestTraffic"), "{}", o.summary);
     }
+    // The green task set's stopped task, its exit code and its log lines.
+    for seen in [
+        "1 stopped task(s) of green task set ecs-svc/2222222222222222001",
+        "Essential container in task exited",
+        "The SECRET_KEY setting must not be empty.",
+    ] {
+        assert!(text.contains(seen), "{seen}: {text}");
+    }
     let spec = appspec(&sent(&ecs, "CreateDeployment")[0]);
     assert_eq!(
         spec["Hooks"],
@@ -263,6 +271,16 @@ fn at_the_deadline_the_deployment_is_stopped_with_rollback() {
         "undone without UpdateService"
     );
     assert_eq!(live_td(&moto, &s), before);
+}
+
+#[test]
+fn the_deadline_covers_the_groups_ready_and_termination_waits() {
+    let (_moto, s, ecs) = start(CdPlot::Succeeds, Some(60));
+    let o = app(&ecs.url(), &s).run();
+    o.assert_code(0);
+    // wait-for-minutes (15) + the ready wait (60) + blue's termination wait (0).
+    assert!(o.all_text().contains("up to 75 min"), "{}", o.all_text());
+    assert_eq!(o.output("result"), "deployed");
 }
 
 #[test]

@@ -64,10 +64,16 @@
 //! `TaskFailedToStart`, log lines, sidecars listed first) scripted with
 //! [`StandInBuilder::task`], and answered by `DescribeTasks`, `StopTask` and `GetLogEvents`;
 //! a repeated `clientToken` gets the first call's task, as in ECS, and every RunTask request
-//! is kept ([`StandIn::run_task_calls`], [`StandIn::client_tokens`]). Still to add: service
-//! deployments: `ListServiceDeployments`,
-//! `DescribeServiceDeployments`, `StopServiceDeployment`, `ContinueServiceDeployment` over a
-//! lifecycle-stage plot per [`Segment`]; CodeDeploy: its own concern keyed by deployment id.
+//! is kept ([`StandIn::run_task_calls`], [`StandIn::client_tokens`]). Service deployments
+//! (`service_deployments`: `ListServiceDeployments`, `DescribeServiceDeployments`,
+//! `StopServiceDeployment`, `ContinueServiceDeployment`) follow a [`NativePlot`] per
+//! [`Segment`]. CodeDeploy (`codedeploy`, keyed by deployment id; applications and groups
+//! stay moto's) follows a [`CdPlot`] per `CreateDeployment`
+//! ([`StandInBuilder::codedeploy`]): lifecycle events one per GetDeployment poll, Ready held
+//! until `ContinueDeployment(READY_WAIT)`, `StopDeployment` and failed hooks with
+//! `errorInformation` and a rollback deployment, `GetDeploymentTarget` with blue and green
+//! task sets, the green task set's stopped task, and someone else's active deployment
+//! ([`StandInBuilder::codedeploy_busy`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -1267,6 +1273,7 @@ fn describe_services(s: &mut State, c: &Call) -> Answer {
 
 /// Stopped tasks: ListTasks, DescribeTasks.
 fn tasks(s: &mut State, c: &Call) -> Option<Answer> {
+    let cd = cd_tasks(s);
     let (clock, cluster) = (s.clock, s.cluster.as_str());
     match c.op {
         "ListTasks" => {
@@ -1276,6 +1283,7 @@ fn tasks(s: &mut State, c: &Call) -> Option<Answer> {
                 Some(svc) => (
                     svc.tasks_at(name, clock, c.virtual_at)
                         .iter()
+                        .chain(cd.iter().filter(|(n, _)| n == name).map(|(_, t)| t))
                         .map(|t| task_json(t, cluster, &svc.container, name)["taskArn"].clone())
                         .collect(),
                     svc.segments.last().map(|seg| seg.time(clock, c.virtual_at)),
@@ -1304,6 +1312,7 @@ fn tasks(s: &mut State, c: &Call) -> Option<Answer> {
                 tasks.extend(
                     svc.tasks_at(name, clock, c.virtual_at)
                         .iter()
+                        .chain(cd.iter().filter(|(n, _)| n == name).map(|(_, t)| t))
                         .map(|t| task_json(t, cluster, &svc.container, name))
                         .filter(|t| wanted.contains(&t["taskArn"].as_str().unwrap_or_default())),
                 );
@@ -1324,12 +1333,21 @@ fn logs(s: &mut State, c: &Call) -> Option<Answer> {
     }
     let body = c.req.json();
     let stream = body["logStreamName"].as_str().unwrap_or_default();
-    let lines = s.services.iter().find_map(|(name, svc)| {
-        svc.tasks_at(name, s.clock, c.virtual_at)
-            .into_iter()
-            .find(|t| !t.logs.is_empty() && short(stream) == t.id)
-            .map(|t| t.logs)
-    });
+    let cd = cd_tasks(s);
+    let lines = s
+        .services
+        .iter()
+        .find_map(|(name, svc)| {
+            svc.tasks_at(name, s.clock, c.virtual_at)
+                .into_iter()
+                .find(|t| !t.logs.is_empty() && short(stream) == t.id)
+                .map(|t| t.logs)
+        })
+        .or_else(|| {
+            cd.into_iter()
+                .find(|(_, t)| short(stream) == t.id)
+                .map(|(_, t)| t.logs)
+        });
     let response = match lines {
         Some(lines) => {
             let limit = body["limit"].as_u64().unwrap_or(10_000) as usize;
@@ -2379,6 +2397,8 @@ struct CdRun {
     service: String,
     td: String,
     plot: CdPlot,
+    /// Its position among the deployments the binary created (from 1).
+    number: usize,
     auto_rollback: bool,
     polls: usize,
     continued: Option<usize>,
@@ -2402,6 +2422,11 @@ struct CdState {
 impl CdRun {
     fn rollback_id(&self) -> String {
         format!("{}-RB", self.id)
+    }
+
+    /// The green task set's id (its tasks are `startedBy` it).
+    fn green_id(&self) -> String {
+        format!("ecs-svc/2222222222222222{:03}", self.number)
     }
 
     fn state(&self, t: usize) -> CdState {
@@ -2558,7 +2583,9 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
                 .map(|(n, _)| n.clone())
                 .unwrap_or_default();
             let plot = s.cd_plots.pop_front().unwrap_or(CdPlot::Succeeds);
+            let number = s.cd_runs.len() + 1;
             s.cd_runs.push(CdRun {
+                number,
                 id: json["deploymentId"]
                     .as_str()
                     .unwrap_or_default()
@@ -2651,6 +2678,7 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
                 })
             };
             let green_up = st.events[1].1 == "Succeeded";
+            let green_id = r.green_id();
             let mut sets = vec![set(
                 "BLUE",
                 "ecs-svc/1111111111111111111".into(),
@@ -2664,7 +2692,7 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
             if green_up {
                 sets.push(set(
                     "GREEN",
-                    format!("ecs-svc/22222222222222222{:02}", s.cd_runs.len()),
+                    green_id,
                     st.green,
                     if st.green >= 100.0 {
                         "PRIMARY"
@@ -2752,4 +2780,26 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
         }
         _ => None,
     }
+}
+
+/// The green task set's stopped task of each failed hook deployment (its essential container
+/// exited 1, with log lines): (service, task).
+fn cd_tasks(s: &State) -> Vec<(String, Task)> {
+    s.cd_runs
+        .iter()
+        .filter(|r| matches!(r.plot, CdPlot::HookFails(_)) && r.state(r.polls).status == "Failed")
+        .map(|r| {
+            let task = Task {
+                id: format!("{:032x}", 0xcd00_0000u64 + r.number as u64),
+                td: r.td.clone(),
+                started_by: r.green_id(),
+                stop_code: "EssentialContainerExited",
+                reason: "Essential container in task exited".into(),
+                exit: Some(1),
+                stopped_at: epoch_now(),
+                logs: crash_log(),
+            };
+            (r.service.clone(), task)
+        })
+        .collect()
 }
