@@ -2401,6 +2401,9 @@ struct CdRun {
     number: usize,
     auto_rollback: bool,
     polls: usize,
+    /// When it was created (story time on [`Clock::Seconds`]: one event per second).
+    created: Instant,
+    clock: Clock,
     continued: Option<usize>,
     stopped: Option<usize>,
     rollback_polls: usize,
@@ -2422,6 +2425,15 @@ struct CdState {
 impl CdRun {
     fn rollback_id(&self) -> String {
         format!("{}-RB", self.id)
+    }
+
+    /// Story time: the binary's GetDeployment polls of it, or whole seconds since it was
+    /// created on [`Clock::Seconds`].
+    fn now(&self) -> usize {
+        match self.clock {
+            Clock::Polls => self.polls,
+            Clock::Seconds => self.created.elapsed().as_secs() as usize,
+        }
     }
 
     /// The green task set's id (its tasks are `startedBy` it).
@@ -2551,7 +2563,7 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
             if busy(s)
                 || s.cd_runs
                     .iter()
-                    .any(|r| !matches!(r.state(r.polls).status, "Succeeded" | "Failed" | "Stopped"))
+                    .any(|r| !matches!(r.state(r.now()).status, "Succeeded" | "Failed" | "Stopped"))
             {
                 return cd_refuse(
                     "DeploymentLimitExceededException",
@@ -2595,6 +2607,8 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
                 plot,
                 auto_rollback: body["autoRollbackConfiguration"]["enabled"] == true,
                 polls: 0,
+                created: Instant::now(),
+                clock: s.clock,
                 continued: None,
                 stopped: None,
                 rollback_polls: 0,
@@ -2633,7 +2647,7 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
             if c.virtual_at.is_none() {
                 r.polls += 1;
             }
-            let st = r.state(r.polls);
+            let st = r.state(r.now());
             if st.status == "Succeeded" && !r.took_over {
                 moto_update(&moto_url, &cluster, &r.service, &r.td);
                 r.took_over = true;
@@ -2661,7 +2675,7 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
             let id = body["deploymentId"].as_str().unwrap_or_default();
             let cluster = s.cluster.clone();
             let r = s.cd_runs.iter().find(|r| r.id == id)?;
-            let st = r.state(r.polls);
+            let st = r.state(r.now());
             let target = body["targetId"].as_str().unwrap_or_default();
             if target != format!("{cluster}:{}", r.service) {
                 return cd_refuse(
@@ -2731,7 +2745,7 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
                 .cd_runs
                 .iter()
                 .rev()
-                .filter(|r| wanted(r.state(r.polls).status))
+                .filter(|r| wanted(r.state(r.now()).status))
                 .map(|r| r.id.clone())
                 .collect();
             if let Some(n) = s.cd_busy.as_mut().filter(|n| **n > 0) {
@@ -2752,13 +2766,13 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
                     "The deployment does not exist.",
                 );
             };
-            if r.state(r.polls).status != "Ready" || body["deploymentWaitType"] != "READY_WAIT" {
+            if r.state(r.now()).status != "Ready" || body["deploymentWaitType"] != "READY_WAIT" {
                 return cd_refuse(
                     "DeploymentIsNotInReadyStateException",
                     "The deployment is not in the Ready state.",
                 );
             }
-            r.continued = Some(r.polls);
+            r.continued = Some(r.now());
             cd_answer(json!({}))
         }
         "StopDeployment" => {
@@ -2769,13 +2783,13 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
                     "The deployment does not exist.",
                 );
             };
-            if matches!(r.state(r.polls).status, "Succeeded" | "Failed" | "Stopped") {
+            if matches!(r.state(r.now()).status, "Succeeded" | "Failed" | "Stopped") {
                 return cd_refuse(
                     "DeploymentAlreadyCompletedException",
                     "The deployment is already completed.",
                 );
             }
-            r.stopped = Some(r.polls + 1);
+            r.stopped = Some(r.now() + 1);
             cd_answer(json!({ "status": "Pending", "statusMessage": "Stopping the deployment." }))
         }
         _ => None,
@@ -2787,7 +2801,7 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
 fn cd_tasks(s: &State) -> Vec<(String, Task)> {
     s.cd_runs
         .iter()
-        .filter(|r| matches!(r.plot, CdPlot::HookFails(_)) && r.state(r.polls).status == "Failed")
+        .filter(|r| matches!(r.plot, CdPlot::HookFails(_)) && r.state(r.now()).status == "Failed")
         .map(|r| {
             let task = Task {
                 id: format!("{:032x}", 0xcd00_0000u64 + r.number as u64),
