@@ -206,6 +206,7 @@ pub(crate) async fn run(
         ctx.timeline.add("rollback", wait_end, ctx.clock.elapsed());
     }
     report.services = rows(&runs);
+    codedeploy::final_states(&ctx.aws, &cfg.cluster, &mut report.services).await;
     let results: Vec<(ServiceResult, bool)> = report
         .services
         .iter()
@@ -1449,5 +1450,6 @@ fn service_report(r: &ServiceRun, intent: Intent, cluster: &str) -> ServiceRepor
             .deployment
             .clone()
             .filter(|_| r.updated && r.rollout == Some(Rollout::CodeDeploy)),
+        codedeploy_state: None,
     }
 }

@@ -115,6 +115,9 @@ pub struct ServiceReport {
     pub attributes: Vec<String>,
     /// The CodeDeploy deployment this run created or continued (CODE_DEPLOY services).
     pub codedeploy_deployment: Option<String>,
+    /// Where that deployment stood at the end: status, lifecycle events, task sets (the
+    /// progress line's words).
+    pub codedeploy_state: Option<String>,
 }
 
 /// The one-off task's row (`oneoff.rs`): what ran (or would run), and how it ended.
@@ -177,6 +180,7 @@ impl ServiceReport {
             created: false,
             attributes: Vec::new(),
             codedeploy_deployment: None,
+            codedeploy_state: None,
         }
     }
 }
@@ -585,6 +589,21 @@ pub fn markdown(r: &Report) -> String {
             standing.join("\n")
         );
     }
+    let codedeploy: Vec<String> = r
+        .services
+        .iter()
+        .filter_map(|s| {
+            let state = s.codedeploy_state.as_deref()?;
+            Some(format!("- {}: {}", code(&s.service), md(state)))
+        })
+        .collect();
+    if !codedeploy.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### CodeDeploy deployments\n\n{}",
+            codedeploy.join("\n")
+        );
+    }
     if let Some(t) = r
         .oneoff
         .as_ref()
@@ -814,6 +833,7 @@ mod tests {
                 created: false,
                 attributes: vec![],
                 codedeploy_deployment: None,
+                codedeploy_state: None,
             }],
             result: RunResult::Failed,
             stack_deployed: false,

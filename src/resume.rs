@@ -187,6 +187,7 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
         report.result = RunResult::Failed;
     }
     report.services = rows;
+    codedeploy::final_states(&ctx.aws, &cfg.cluster, &mut report.services).await;
     report.duration = ctx.clock.elapsed();
     Ok(report)
 }

@@ -884,6 +884,33 @@ pub(crate) async fn wait_for_group(ctx: &Ctx<'_>, service: &str, setup: &Setup) 
     }
 }
 
+/// Where each CodeDeploy deployment of the report stands at the end (one look each, at once,
+/// bounded): the summary and the pull-request comment show what the log's last line said.
+pub(crate) async fn final_states(
+    aws: &Aws,
+    cluster: &str,
+    rows: &mut [crate::report::ServiceReport],
+) {
+    let looks = bounded(rows.iter().map(|row| async move {
+        let id = row.codedeploy_deployment.as_deref()?;
+        let look = observe(aws, cluster, &row.service, id);
+        let view = tokio::time::timeout(Duration::from_secs(10), look)
+            .await
+            .ok()?
+            .ok()?;
+        let line = progress_line(&row.service, &view);
+        Some(
+            line.strip_prefix(&format!("{}: ", row.service))
+                .unwrap_or(&line)
+                .to_string(),
+        )
+    }))
+    .await;
+    for (row, state) in rows.iter_mut().zip(looks) {
+        row.codedeploy_state = state;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,6 +129,17 @@ fn a_codedeploy_deployment_succeeds_with_an_appspec_built_from_the_service() {
     }
     let id = o.output("codedeploy-deployment-id");
     assert!(!id.is_empty() && text.contains(id), "{text}");
+    // The summary (and so the pull-request comment) says where it ended.
+    assert!(
+        o.summary.contains("### CodeDeploy deployments"),
+        "{}",
+        o.summary
+    );
+    assert!(
+        o.summary.contains("AfterAllowTraffic Succeeded"),
+        "{}",
+        o.summary
+    );
     assert_eq!(
         ecs.calls("UpdateService"),
         0,
