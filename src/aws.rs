@@ -37,6 +37,8 @@ pub struct Aws {
     pub scaling: aws_sdk_applicationautoscaling::Client,
     /// ECS-native services' target groups, listener rules and listeners (`verify_native.rs`).
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    /// CodeDeploy blue/green deployments of CODE_DEPLOY services (`rollout/codedeploy.rs`).
+    pub codedeploy: aws_sdk_codedeploy::Client,
 }
 
 impl Aws {
@@ -90,6 +92,7 @@ impl Aws {
             s3: s3_client(&sdk),
             scaling: aws_sdk_applicationautoscaling::Client::new(&sdk),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            codedeploy: aws_sdk_codedeploy::Client::new(&sdk),
             sdk,
         }
     }

@@ -47,7 +47,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "continue",
-        "Continue an ECS-native deployment paused at a lifecycle hook (or roll it back: --continue-action rollback), and wait for it",
+        "Continue an ECS-native deployment paused at a lifecycle hook, or a CodeDeploy deployment at Ready (or roll it back: --continue-action rollback), and wait for it",
     ),
     (
         "prune",

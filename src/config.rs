@@ -137,7 +137,33 @@ pub struct Config {
     pub oneoff: Option<OneOffSettings>,
     /// Housekeeping after a successful deploy and the Terraform outputs (issue 17).
     pub housekeeping: HousekeepingSettings,
+    /// CODE_DEPLOY services (`codedeploy-*`; issue 14).
+    pub codedeploy: CodeDeploySettings,
 }
+
+/// The `codedeploy-*` inputs. Names given apply to the app service (`service`); every other
+/// CODE_DEPLOY service of the run uses the defaults (`AppECS-<cluster>-<service>`,
+/// `DgpECS-<cluster>-<service>`) and an AppSpec built from the service.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CodeDeploySettings {
+    /// The AppSpec file: (path, as the user wrote it).
+    pub appspec: Option<(PathBuf, String)>,
+    pub application: Option<String>,
+    pub group: Option<String>,
+    pub config: Option<String>,
+    pub description: Option<String>,
+    /// Lifecycle hooks for a built AppSpec: (event, Lambda function).
+    pub hooks: Vec<(String, String)>,
+}
+
+/// The AppSpec lifecycle events an ECS deployment has hooks for, in order.
+pub const APPSPEC_HOOKS: [&str; 5] = [
+    "BeforeInstall",
+    "AfterInstall",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+];
 
 /// Housekeeping after a successful deploy (`housekeeping.rs`, `schedules.rs`) and the
 /// Terraform outputs read as variables (`tfstate.rs`).
@@ -464,6 +490,7 @@ impl Validator {
         let github_token = self.get("github-token").map(str::to_string);
         let oneoff = self.oneoff(mode, &targets);
         let housekeeping = self.housekeeping(mode);
+        let codedeploy = self.codedeploy();
         Config {
             mode,
             cluster,
@@ -481,6 +508,7 @@ impl Validator {
                 force_new_deployment,
                 desired_count,
             },
+            codedeploy,
             stack,
             image_checks: ImageChecks {
                 verify_images,
@@ -618,6 +646,48 @@ impl Validator {
             schedules,
             cluster_schedules,
             terraform,
+        }
+    }
+
+    /// The `codedeploy-*` inputs.
+    fn codedeploy(&mut self) -> CodeDeploySettings {
+        let text = |c: &Self, n: &str| c.get(n).map(str::to_string);
+        let appspec = text(self, "codedeploy-appspec")
+            .and_then(|shown| self.path(&shown, "codedeploy-appspec").map(|p| (p, shown)));
+        let description = text(self, "codedeploy-deployment-description");
+        if let Some(d) = &description {
+            if d.chars().count() > 512 {
+                self.problem(format!(
+                    "input codedeploy-deployment-description has {} characters: CodeDeploy takes at most 512",
+                    d.chars().count()
+                ));
+            }
+        }
+        let mut hooks = Vec::new();
+        for line in self.lines("codedeploy-hooks") {
+            match line.split_once('=').map(|(e, f)| (e.trim(), f.trim())) {
+                Some((event, function)) if APPSPEC_HOOKS.contains(&event) && !function.is_empty() => {
+                    hooks.push((event.to_string(), function.to_string()))
+                }
+                _ => self.problem(format!(
+                    "input codedeploy-hooks: `{line}` is not Event=LambdaFunction with Event one of {}",
+                    APPSPEC_HOOKS.join(", ")
+                )),
+            }
+        }
+        if appspec.is_some() && !hooks.is_empty() {
+            self.problem(
+                "inputs codedeploy-appspec and codedeploy-hooks were both given: put the hooks in the AppSpec file's Hooks section, or drop codedeploy-appspec to have the AppSpec built from the service"
+                    .into(),
+            );
+        }
+        CodeDeploySettings {
+            appspec,
+            application: text(self, "codedeploy-application"),
+            group: text(self, "codedeploy-deployment-group"),
+            config: text(self, "codedeploy-config"),
+            description,
+            hooks,
         }
     }
 
@@ -909,6 +979,7 @@ impl Validator {
         match given.as_str() {
             "finished" => Goal::Finished,
             "paused" => Goal::Paused,
+            "ready" => Goal::Ready,
             stage if STAGES.contains(&stage) => Goal::Stage(stage.to_string()),
             other => {
                 let near = STAGES
@@ -920,7 +991,7 @@ impl Validator {
                     .map(|s| format!(" (did you mean {s}?)"))
                     .unwrap_or_default();
                 self.problem(format!(
-                    "input wait-until `{other}` names no stage{near}: give finished, paused, or one of {}",
+                    "input wait-until `{other}` names no stage{near}: give finished, paused, ready (CodeDeploy), or one of {}",
                     STAGES.join(", ")
                 ));
                 Goal::Finished

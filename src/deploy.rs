@@ -22,6 +22,7 @@ use crate::prelude::{self, Found, Rollouts};
 use crate::record::{Action, ServiceRun, Undo};
 use crate::render::{self, Definition, Rendered};
 use crate::report::{Report, RunResult, ServiceReport, ServiceResult, SoFar};
+use crate::rollout::codedeploy;
 use crate::rollout::{Change, Goal, Rollout, Started, Watch};
 use crate::services;
 use crate::wait::Outcome;
@@ -61,6 +62,8 @@ pub(crate) async fn run(
     let explain = |f| tfstate::explain_missing(f, &placeholders, cfg);
     let rendered = render_files(cfg, rt, first_out, &placeholders).map_err(explain)?;
     let definitions = render_definitions(cfg, rt, &placeholders).map_err(explain)?;
+    // The AppSpec file of a CODE_DEPLOY service parses and has its TargetService.
+    let appspec = codedeploy::read_appspec(&cfg.codedeploy)?;
     // The one-off task against the documents it would run on: bad input changes nothing.
     oneoff::check(cfg, rendered.iter().map(|d| (&d.target, &d.body)))?;
     let rollouts = if intent == Intent::Deploy {
@@ -121,6 +124,10 @@ pub(crate) async fn run(
     diff_services(&ctx, &mut runs, intent)
         .await
         .map_err(|f| changed_already(f, &stack, "the services do not fit"))?;
+    codedeploy::prepare(&ctx, &mut runs, appspec.as_ref())
+        .await
+        .map_err(|f| changed_already(f, &stack, "the CodeDeploy settings do not fit"))?;
+    show_codedeploy(&ctx, &runs, intent);
     // Again with the promoted revisions, which are known only now (nothing changed yet).
     oneoff::check(
         cfg,
@@ -199,6 +206,7 @@ pub(crate) async fn run(
         ctx.timeline.add("rollback", wait_end, ctx.clock.elapsed());
     }
     report.services = rows(&runs);
+    codedeploy::final_states(&ctx.aws, &cfg.cluster, &mut report.services).await;
     let results: Vec<(ServiceResult, bool)> = report
         .services
         .iter()
@@ -875,7 +883,15 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             force,
             attributes: r.changes.fields.clone(),
             service_deployment: None,
+            codedeploy: r.codedeploy.clone(),
+            deployment: None,
         };
+        if let Some(setup) = &r.codedeploy {
+            // Someone else's deployment of the group is waited for, never raced.
+            if let Err(e) = codedeploy::wait_for_group(ctx, r.name(), setup).await {
+                return Some(Err(e));
+            }
+        }
         let started = rollout
             .start(&ctx.aws, &cfg.cluster, r.name(), &change)
             .await;
@@ -985,10 +1001,17 @@ async fn wait_for_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 before_task_definition: (r.updated && !r.creating).then(|| r.previous_revision()),
                 service_deployment: r.service_deployment.clone(),
                 // Rolling rollouts have no stages: they are waited to the end.
-                goal: match rollout {
-                    Rollout::EcsNative => ctx.cfg.rollout.wait_until.clone(),
-                    Rollout::Rolling => Goal::Finished,
+                goal: match (rollout, &ctx.cfg.rollout.wait_until) {
+                    (Rollout::EcsNative, Goal::Ready) => Goal::Finished,
+                    (Rollout::EcsNative, goal) => goal.clone(),
+                    (Rollout::CodeDeploy, Goal::Ready) => Goal::Ready,
+                    (Rollout::CodeDeploy | Rollout::Rolling, _) => Goal::Finished,
                 },
+                hooks: r
+                    .codedeploy
+                    .as_ref()
+                    .map(codedeploy::Setup::hooks)
+                    .unwrap_or_default(),
                 task_definition: r.new_task_definition.clone(),
                 since: r.started_at,
                 ..Watch::new(r.name(), rollout, r.deployment.as_deref()?)
@@ -1007,7 +1030,12 @@ async fn wait_for_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         r.outcome = outcomes.remove(r.name());
         let name = r.name().to_string();
         if let Some(Outcome::Reached(at)) = &mut r.outcome {
-            let next = if at.starts_with("paused") {
+            let next = if r.rollout == Some(Rollout::CodeDeploy) {
+                format!(
+                    "after testing, shift production traffic with `ecs-deploy continue --cluster {} --service {}` (mode: continue), or stop it with rollback: --continue-action rollback",
+                    ctx.cfg.cluster, name
+                )
+            } else if at.starts_with("paused") {
                 format!(
                     "continue it with `ecs-deploy continue --cluster {} --service {}` (or roll it back with --continue-action rollback)",
                     ctx.cfg.cluster, name
@@ -1101,10 +1129,12 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             let u = r.undo.as_ref()?;
             let deployment = u.started.clone().ok()?;
             let native = deployment.starts_with("arn:");
+            let codedeploy = r.rollout == Some(Rollout::CodeDeploy);
             Some(Watch {
-                // The ECS-native undo is the same service deployment, rolling back.
+                // The ECS-native undo is the same service deployment, rolling back; the
+                // CodeDeploy one is the same deployment, followed to its rollback's end.
                 service_deployment: native.then(|| deployment.clone()),
-                goal: if native {
+                goal: if native || codedeploy {
                     Goal::RolledBack
                 } else {
                     Goal::Finished
@@ -1137,6 +1167,22 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
 /// traffic shift and bake time), with ten minutes to spare, up to six hours.
 fn deadline(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Duration {
     let settings = &ctx.cfg.rollout;
+    // CodeDeploy's own waits (ready, blue termination) come on top of wait-for-minutes, as
+    // the official action counts them, up to six hours.
+    let group_waits = runs
+        .iter()
+        .filter(|_| settings.wait_until != Goal::Ready)
+        .filter_map(|r| {
+            r.codedeploy
+                .as_ref()
+                .filter(|_| r.action != Action::Nothing)
+        })
+        .map(|s| s.group.waits())
+        .max()
+        .unwrap_or_default();
+    if !group_waits.is_zero() {
+        return (settings.wait_for + group_waits).min(Duration::from_secs(6 * 3600));
+    }
     let longest = native_plans(ctx, runs)
         .filter_map(|(_, _, d)| d)
         .max()
@@ -1250,9 +1296,58 @@ async fn service_deployment_of(ctx: &Ctx<'_>, r: &ServiceRun) -> Option<String> 
     }
 }
 
+/// Each CODE_DEPLOY service's application, group and AppSpec: in full for `plan` and
+/// `verify`, one line for `deploy`.
+fn show_codedeploy(ctx: &Ctx<'_>, runs: &[ServiceRun], intent: Intent) {
+    for r in runs {
+        let Some(s) = &r.codedeploy else { continue };
+        if intent == Intent::Deploy {
+            ctx.out.line(&format!(
+                "{}: CodeDeploy application {}, deployment group {}, AppSpec {}",
+                r.name(),
+                s.application,
+                s.group_name,
+                s.appspec_from
+            ));
+            continue;
+        }
+        ctx.out.group(&format!("CodeDeploy: {}", r.name()));
+        for line in s.plan_lines() {
+            ctx.out.line(&format!("{}: {line}", r.name()));
+        }
+        ctx.out.end_group();
+    }
+}
+
 /// On SIGTERM/SIGINT: every ECS-native deployment this run started is stopped with rollback
-/// (one call each, at once, within a second each).
+/// (one call each, at once, within a second each), and every CodeDeploy deployment with
+/// `StopDeployment(autoRollbackEnabled)`.
 async fn stop_native_on_cancel(ctx: &Ctx<'_>, runs: &[ServiceRun], signal: &str) {
+    let stops = bounded(runs.iter().filter_map(|r| {
+        let id = r
+            .deployment
+            .as_deref()
+            .filter(|_| r.updated && r.rollout == Some(Rollout::CodeDeploy))?;
+        Some(async move {
+            let call = codedeploy::stop(&ctx.aws, id);
+            let done = tokio::time::timeout(Duration::from_secs(1), call).await;
+            (r.name(), id, done)
+        })
+    }))
+    .await;
+    for (name, id, done) in stops {
+        match done {
+            Ok(Ok(())) => ctx.out.line(&format!(
+                "{name}: {signal} received: CodeDeploy deployment {id} stopped with rollback (CodeDeploy rolls it back; not waited for)"
+            )),
+            Ok(Err(e)) => ctx
+                .out
+                .warning(&format!("{name}: stopping CodeDeploy deployment {id} failed: {e:#}")),
+            Err(_) => ctx.out.warning(&format!(
+                "{name}: StopDeployment for {id} did not answer within 1 s"
+            )),
+        }
+    }
     let stops = bounded(runs.iter().filter_map(|r| {
         (r.updated && r.rollout == Some(Rollout::EcsNative)).then_some(())?;
         Some(async move {
@@ -1300,7 +1395,10 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
     if r.creating {
         return scale_to_zero(ctx, r, undo).await;
     }
-    let primary = live_now.and_then(|s| s.primary());
+    // A CODE_DEPLOY service's deployments[] are its task sets, not ours: never "ECS's rollback".
+    let primary = live_now
+        .and_then(|s| s.primary())
+        .filter(|_| r.rollout != Some(Rollout::CodeDeploy));
     if let Some(d) =
         primary.filter(|d| Some(&d.id) != r.deployment.as_ref() && d.task_definition == previous)
     {
@@ -1315,7 +1413,8 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
     out.line(&format!(
         "{name}: back to {previous} ({ours} stays registered)"
     ));
-    if previous == r.live.task_definition {
+    // CodeDeploy's rollback routes traffic back to blue's running tasks: nothing is pulled.
+    if previous == r.live.task_definition && r.rollout != Some(Rollout::CodeDeploy) {
         for (container, image) in &r.live_images {
             if !image.contains("@sha256:") {
                 out.line(&format!(
@@ -1334,6 +1433,8 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
         force: previous == ours || r.changes.force,
         attributes: r.changes.previous(&r.live.raw),
         service_deployment: service_deployment_of(ctx, r).await,
+        codedeploy: None,
+        deployment: r.deployment.clone(),
     };
     let call = rollout.undo(&ctx.aws, &cfg.cluster, name, &back);
     undo.started = within_undo_limit(ctx, call).await;
@@ -1426,5 +1527,10 @@ fn service_report(r: &ServiceRun, intent: Intent, cluster: &str) -> ServiceRepor
         rolls_out: r.way.label(),
         created: r.creating,
         attributes: r.changes.summary.clone(),
+        codedeploy_deployment: r
+            .deployment
+            .clone()
+            .filter(|_| r.updated && r.rollout == Some(Rollout::CodeDeploy)),
+        codedeploy_state: None,
     }
 }

@@ -45,6 +45,8 @@ pub enum Kind {
     TaskDefinition,
     Template,
     Parameters,
+    /// A CodeDeploy AppSpec (YAML or JSON, like a task definition).
+    AppSpec,
 }
 
 impl Kind {
@@ -53,20 +55,21 @@ impl Kind {
             Kind::TaskDefinition => "task-definition",
             Kind::Template => "template",
             Kind::Parameters => "parameters",
+            Kind::AppSpec => "AppSpec",
         }
     }
 
     fn max_file_bytes(self) -> u64 {
         match self {
             Kind::Template => MAX_TEMPLATE_BYTES,
-            Kind::TaskDefinition | Kind::Parameters => MAX_FILE_BYTES,
+            Kind::TaskDefinition | Kind::Parameters | Kind::AppSpec => MAX_FILE_BYTES,
         }
     }
 
     fn max_expanded(self) -> usize {
         match self {
             Kind::Template => MAX_TEMPLATE_EXPANDED_BYTES,
-            Kind::TaskDefinition | Kind::Parameters => MAX_EXPANDED_BYTES,
+            Kind::TaskDefinition | Kind::Parameters | Kind::AppSpec => MAX_EXPANDED_BYTES,
         }
     }
 }
@@ -178,7 +181,7 @@ fn format_of(path: &Path, kind: Kind, text: &str) -> Format {
             Format::Json
         }
         Kind::Template => Format::Yaml,
-        Kind::TaskDefinition => match ext.as_deref() {
+        Kind::TaskDefinition | Kind::AppSpec => match ext.as_deref() {
             Some("json") => Format::Json,
             Some("yml") | Some("yaml") => Format::Yaml,
             _ => Format::Guess,

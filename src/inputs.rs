@@ -188,13 +188,50 @@ pub const INPUTS: &[InputSpec] = &[
         "wait-until",
         Text,
         Some("finished"),
-        "Where the wait ends for services with an ECS-native strategy (BLUE_GREEN, LINEAR, CANARY): finished, paused (a pause hook awaits action), or a lifecycle stage such as BAKE_TIME (exit 0 there, the deployment goes on in ECS). Rolling services are always waited to the end.",
+        "Where the wait ends for services with an ECS-native strategy (BLUE_GREEN, LINEAR, CANARY): finished, paused (a pause hook awaits action), or a lifecycle stage such as BAKE_TIME (exit 0 there, the deployment goes on in ECS); for CODE_DEPLOY services: finished, or ready (the CodeDeploy deployment is Ready: green takes test traffic and waits for `continue`). Rolling services are always waited to the end.",
     ),
     input(
         "continue-action",
         Enum(&["continue", "rollback"]),
         Some("continue"),
-        "For `continue` (mode continue): what to do with the ECS-native deployment paused at a lifecycle hook: continue it, or roll it back (ContinueServiceDeployment).",
+        "For `continue` (mode continue): what to do with the ECS-native deployment paused at a lifecycle hook (ContinueServiceDeployment), or with the CodeDeploy deployment waiting at Ready: continue it (ContinueDeployment READY_WAIT), or roll it back (StopDeployment with rollback).",
+    ),
+    // --- CodeDeploy blue/green (CODE_DEPLOY controller; rollout/codedeploy.rs) -----------
+    input(
+        "codedeploy-appspec",
+        Path,
+        None,
+        "For a CODE_DEPLOY service: the AppSpec file (YAML or JSON) sent with every TaskDefinition replaced by the new revision's ARN. Without it, the AppSpec is built from the service (container and port of its load balancer, platform version, network configuration, capacity-provider strategy) and codedeploy-hooks.",
+    ),
+    input(
+        "codedeploy-application",
+        Text,
+        None,
+        "For a CODE_DEPLOY service: the CodeDeploy application (default AppECS-<cluster>-<service>).",
+    ),
+    input(
+        "codedeploy-deployment-group",
+        Text,
+        None,
+        "For a CODE_DEPLOY service: the CodeDeploy deployment group (default DgpECS-<cluster>-<service>).",
+    ),
+    input(
+        "codedeploy-config",
+        Text,
+        None,
+        "For a CODE_DEPLOY service: the deployment configuration (like CodeDeployDefault.ECSCanary10Percent5Minutes); the group's own when not given.",
+    ),
+    input(
+        "codedeploy-deployment-description",
+        Text,
+        None,
+        "For a CODE_DEPLOY service: the deployment's description (at most 512 characters); by default `ecs-deploy: <link to the workflow run>`.",
+    ),
+    input(
+        "codedeploy-hooks",
+        Lines,
+        None,
+        "For a CODE_DEPLOY service whose AppSpec is built from the service: lifecycle hooks, one per line, Event=LambdaFunction (BeforeInstall, AfterInstall, AfterAllowTestTraffic, BeforeAllowTraffic, AfterAllowTraffic).",
     ),
     input(
         "poll-interval-seconds",
@@ -464,8 +501,12 @@ pub const OUTPUTS: &[(&str, &str)] = &[
     ),
     ("stack-outputs", "JSON object of the stack's outputs."),
     (
+        "codedeploy-deployment-id",
+        "The CodeDeploy deployment id of the app service (CODE_DEPLOY controller), when this run created or continued one: what `continue` continues after a wait that ended at ready.",
+    ),
+    (
         "result",
-        "deployed, unchanged, planned, rolled-back or failed.",
+        "deployed, unchanged, planned, in-progress (the wait ended at wait-until; the deployment goes on), rolled-back or failed.",
     ),
 ];
 

@@ -111,6 +111,8 @@ pub(crate) struct ServiceRun {
     pub undo: Option<Undo>,
     /// A phase before the rollouts (the one-off task) failed: this service was not updated.
     pub held: bool,
+    /// The CodeDeploy way's application, group and AppSpec (`codedeploy::prepare`).
+    pub codedeploy: Option<crate::rollout::codedeploy::Setup>,
 }
 
 impl ServiceRun {
@@ -138,6 +140,7 @@ impl ServiceRun {
             outcome: None,
             undo: None,
             held: false,
+            codedeploy: None,
         }
     }
 

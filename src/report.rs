@@ -113,6 +113,11 @@ pub struct ServiceReport {
     pub created: bool,
     /// One line per changed service attribute (from its service definition).
     pub attributes: Vec<String>,
+    /// The CodeDeploy deployment this run created or continued (CODE_DEPLOY services).
+    pub codedeploy_deployment: Option<String>,
+    /// Where that deployment stood at the end: status, lifecycle events, task sets (the
+    /// progress line's words).
+    pub codedeploy_state: Option<String>,
 }
 
 /// The one-off task's row (`oneoff.rs`): what ran (or would run), and how it ended.
@@ -174,6 +179,8 @@ impl ServiceReport {
             rolls_out: r.way.label(),
             created: false,
             attributes: Vec::new(),
+            codedeploy_deployment: None,
+            codedeploy_state: None,
         }
     }
 }
@@ -317,6 +324,14 @@ pub fn outputs(r: &Report) -> Vec<(String, String)> {
         ("services-revisions".into(), revision_lines(r)),
         ("stack-deployed".into(), r.stack_deployed.to_string()),
         ("stack-outputs".into(), json!(r.stack_outputs).to_string()),
+        (
+            "codedeploy-deployment-id".into(),
+            r.services
+                .iter()
+                .filter(|s| s.role == Role::App)
+                .find_map(|s| s.codedeploy_deployment.clone())
+                .unwrap_or_default(),
+        ),
         ("result".into(), r.result.as_str().into()),
     ]
 }
@@ -574,6 +589,21 @@ pub fn markdown(r: &Report) -> String {
             standing.join("\n")
         );
     }
+    let codedeploy: Vec<String> = r
+        .services
+        .iter()
+        .filter_map(|s| {
+            let state = s.codedeploy_state.as_deref()?;
+            Some(format!("- {}: {}", code(&s.service), md(state)))
+        })
+        .collect();
+    if !codedeploy.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### CodeDeploy deployments\n\n{}",
+            codedeploy.join("\n")
+        );
+    }
     if let Some(t) = r
         .oneoff
         .as_ref()
@@ -802,6 +832,8 @@ mod tests {
                 rolls_out: "rolling".into(),
                 created: false,
                 attributes: vec![],
+                codedeploy_deployment: None,
+                codedeploy_state: None,
             }],
             result: RunResult::Failed,
             stack_deployed: false,

@@ -4,16 +4,22 @@
 //! `wait-until`). The paused deployment is found by the command itself: the service's
 //! service deployments in progress, the one with a hook in `AWAITING_ACTION`. A service with
 //! nothing paused is invalid input (exit 2) and nothing changes.
+//!
+//! A CODE_DEPLOY service's deployment waiting at `Ready` (a wait that ended at
+//! `wait-until: ready`) is continued with `ContinueDeployment(READY_WAIT)`, or stopped with
+//! rollback, and waited for likewise; a group with no deployment at `Ready` is invalid input.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::context::{bounded, Clock};
 use crate::error::{Failure, InputProblem};
 use crate::gha::{Printer, Runtime};
 use crate::prelude::{self, Rollouts};
+use crate::record::ServiceRun;
 use crate::report::{Report, RunResult, ServiceReport, ServiceResult};
-use crate::rollout::{native, Goal, Rollout, Watch};
+use crate::rollout::{codedeploy, native, Goal, Rollout, Watch};
 use crate::wait::Outcome;
 
 /// Continues (or rolls back) the paused deployment of every target service.
@@ -21,6 +27,9 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
     let (ctx, runs) = prelude::start(cfg, rt, out, Clock::start(), Rollouts::NotStarted).await?;
     let rollback = cfg.rollout.continue_rollback;
     let aws = &ctx.aws;
+    let (deploys, runs): (Vec<_>, Vec<_>) = runs
+        .into_iter()
+        .partition(|r| r.rollout == Some(Rollout::CodeDeploy));
     let found = bounded(runs.iter().map(|r| async move {
         if r.rollout != Some(Rollout::EcsNative) {
             return Ok(None);
@@ -29,6 +38,7 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
     }))
     .await;
     let mut problems = Vec::new();
+    let ready = find_ready(&ctx, &deploys, &mut problems).await?;
     let mut paused = Vec::new();
     for (r, f) in runs.iter().zip(found) {
         let Some(views) = f? else {
@@ -93,9 +103,50 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
         }
         rows.push(row);
     }
+    let mut extra = Duration::ZERO;
+    for (r, id, group) in &ready {
+        let mut row = ServiceReport::of(r);
+        row.codedeploy_deployment = Some(id.clone());
+        let call = if rollback {
+            codedeploy::stop(&ctx.aws, id).await
+        } else {
+            codedeploy::go_ahead(&ctx.aws, id).await
+        };
+        match call {
+            Ok(()) => {
+                out.line(&format!(
+                    "{}: CodeDeploy deployment {id} {}",
+                    r.name(),
+                    if rollback {
+                        "stopped with rollback at Ready"
+                    } else {
+                        "continued (ContinueDeployment READY_WAIT): production traffic shifts to green"
+                    }
+                ));
+                row.updated = true;
+                extra = extra.max(Duration::from_secs(
+                    u64::try_from(group.termination_wait_minutes.max(0)).unwrap_or_default() * 60,
+                ));
+                watches.push(Watch {
+                    goal: if rollback {
+                        Goal::RolledBack
+                    } else {
+                        Goal::Finished
+                    },
+                    ..Watch::new(r.name(), Rollout::CodeDeploy, id)
+                });
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                out.error(&Default::default(), &format!("{}: {why}", r.name()));
+                row.result = ServiceResult::Failed(why);
+            }
+        }
+        rows.push(row);
+    }
     out.end_group();
     let outcomes = if cfg.rollout.wait && !watches.is_empty() {
-        ctx.wait(cfg.rollout.wait_for, ctx.clock.epoch)
+        ctx.wait(cfg.rollout.wait_for + extra, ctx.clock.epoch)
             .grouped(&watches, if rollback { "rollback" } else { "deployment" })
             .await
     } else {
@@ -107,7 +158,11 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
                 row.rollout = Some(*d);
                 if rollback {
                     ServiceResult::RolledBack {
-                        reason: "rolled back at its pause hook, on request".into(),
+                        reason: if row.codedeploy_deployment.is_some() {
+                            "stopped at Ready and rolled back, on request".into()
+                        } else {
+                            "rolled back at its pause hook, on request".into()
+                        },
                         completed: true,
                     }
                 } else {
@@ -132,6 +187,65 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
         report.result = RunResult::Failed;
     }
     report.services = rows;
+    codedeploy::final_states(&ctx.aws, &cfg.cluster, &mut report.services).await;
     report.duration = ctx.clock.elapsed();
     Ok(report)
+}
+
+/// The CodeDeploy deployment of each CODE_DEPLOY service's group waiting at Ready, with the
+/// group's settings; a service with none is a problem (nothing changes).
+async fn find_ready<'r>(
+    ctx: &crate::context::Ctx<'_>,
+    runs: &'r [ServiceRun],
+    problems: &mut Vec<InputProblem>,
+) -> Result<Vec<(&'r ServiceRun, String, codedeploy::Group)>, Failure> {
+    let cfg = ctx.cfg;
+    let looks = bounded(runs.iter().map(|r| async move {
+        let (app, group) = codedeploy::names(cfg, r.target.role, r.name());
+        let settings = codedeploy::group(&ctx.aws, &app, &group).await?;
+        let settings = match settings {
+            Ok(g) => g,
+            Err(why) => return Ok::<_, anyhow::Error>((app, group, Err(why), Vec::new())),
+        };
+        let ids = codedeploy::active(&ctx.aws, &app, &group).await?;
+        let views = bounded(
+            ids.iter()
+                .map(|id| codedeploy::observe(&ctx.aws, &cfg.cluster, r.name(), id)),
+        )
+        .await;
+        let views: Vec<codedeploy::View> = views.into_iter().filter_map(Result::ok).collect();
+        Ok((app, group, Ok(settings), views))
+    }))
+    .await;
+    let mut ready = Vec::new();
+    for (r, look) in runs.iter().zip(looks) {
+        let (app, group, settings, views) = look?;
+        let settings = match settings {
+            Ok(s) => s,
+            Err(why) => {
+                problems.push(InputProblem::new(format!(
+                    "service `{}` uses the CODE_DEPLOY deployment controller, but {why}: give inputs codedeploy-application and codedeploy-deployment-group",
+                    r.name()
+                )));
+                continue;
+            }
+        };
+        match views.iter().find(|v| v.status == "Ready") {
+            Some(v) => ready.push((r, v.id.clone(), settings)),
+            None => problems.push(InputProblem::new(format!(
+                "service `{}` has no CodeDeploy deployment in Ready (deployment group {group} of application {app}: {}): nothing to continue; a deploy with wait-until: ready stops there",
+                r.name(),
+                if views.is_empty() {
+                    "no deployment is active".to_string()
+                } else {
+                    views
+                        .iter()
+                        .map(|v| format!("{} is {}", v.id, v.status))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ))),
+        }
+    }
+    Ok(ready)
 }

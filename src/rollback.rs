@@ -41,6 +41,12 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
             let rollout = r
                 .rollout
                 .ok_or_else(|| anyhow!("{} cannot be rolled back by ecs-deploy", r.way.label()))?;
+            // Its revision goes through CodeDeploy, never UpdateService.
+            if rollout == crate::rollout::Rollout::CodeDeploy {
+                return Err(anyhow!(
+                    "uses the CODE_DEPLOY controller: `rollback` does not move it; a deployment at Ready is stopped with rollback by `continue --continue-action rollback`, and an earlier revision is deployed through CodeDeploy with `deploy` and `task-definition: <its ARN>`"
+                ));
+            }
             // An ECS-native deployment still going is rolled back by ECS itself: at its pause
             // hook (ContinueServiceDeployment) or with StopServiceDeployment, never with a
             // competing UpdateService.
@@ -99,6 +105,8 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
                 }
             }
             let back = crate::rollout::Change {
+                codedeploy: None,
+                deployment: None,
                 task_definition: previous.clone(),
                 desired_count: None,
                 force: previous == current,

@@ -5,9 +5,10 @@
 //!
 //! A closed enum with one `match` per operation: adding a way to roll out (ECS-native
 //! blue/green, CodeDeploy) adds a variant, and the compiler lists every place it must touch.
-//! Until a way is implemented, `choose` names it and `deploy` refuses the service (exit 2);
-//! `plan` and `verify` show it.
+//! A way this build cannot drive (`EXTERNAL`, an unknown strategy) has no variant: `Way`
+//! names it and `deploy` refuses the service (exit 2); `plan` and `verify` show it.
 
+pub(crate) mod codedeploy;
 pub(crate) mod native;
 pub(crate) mod rolling;
 
@@ -26,6 +27,8 @@ pub(crate) enum Rollout {
     Rolling,
     /// ECS with strategy BLUE_GREEN, LINEAR or CANARY: followed through its service deployment.
     EcsNative,
+    /// CODE_DEPLOY: a CodeDeploy deployment with an AppSpec, followed through CodeDeploy.
+    CodeDeploy,
 }
 
 /// How ECS says a service rolls out, for `plan`, `verify` and the refusal message.
@@ -89,9 +92,7 @@ impl Way {
         match self {
             Way::Rolling => Ok(Rollout::Rolling),
             Way::EcsNative { .. } => Ok(Rollout::EcsNative),
-            Way::CodeDeploy => Err(
-                "uses the CODE_DEPLOY deployment controller: its revisions go through CodeDeploy deployments, which this version of ecs-deploy cannot create yet (`plan` and `verify` work)".into(),
-            ),
+            Way::CodeDeploy => Ok(Rollout::CodeDeploy),
             Way::External => Err(
                 "uses the EXTERNAL deployment controller: its task sets are managed outside ECS's deployments, which ecs-deploy does not do".into(),
             ),
@@ -118,6 +119,9 @@ pub(crate) struct Watch {
     pub service_deployment: Option<String>,
     /// Where waiting ends.
     pub goal: Goal,
+    /// The CodeDeploy way: the AppSpec's hooks (lifecycle event, function), to name the
+    /// failed one.
+    pub hooks: Vec<(String, String)>,
     /// The task definition our update deployed and when it was sent (seconds since the
     /// epoch): what finds the service deployment when ECS had not listed it at the start.
     pub task_definition: Option<String>,
@@ -135,6 +139,7 @@ impl Watch {
             before_task_definition: None,
             service_deployment: None,
             goal: Goal::Finished,
+            hooks: Vec::new(),
             task_definition: None,
             since: 0.0,
         }
@@ -151,6 +156,9 @@ pub(crate) enum Goal {
     Stage(String),
     /// A pause hook of the ECS-native deployment awaits action.
     Paused,
+    /// The CodeDeploy deployment is `Ready`: green takes test traffic and the group waits
+    /// for `ContinueDeployment(READY_WAIT)`.
+    Ready,
     /// The undo: the deployment rolled back.
     RolledBack,
 }
@@ -187,6 +195,10 @@ pub(crate) struct Change {
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// The service deployment to stop (the ECS-native undo).
     pub service_deployment: Option<String>,
+    /// The CodeDeploy way: what the deployment is made of (start), or the deployment to stop
+    /// (undo: `deployment`).
+    pub codedeploy: Option<codedeploy::Setup>,
+    pub deployment: Option<String>,
 }
 
 impl Rollout {
@@ -199,9 +211,26 @@ impl Rollout {
         change: &Change,
     ) -> Result<Started> {
         let since = crate::context::epoch_now();
+        if self == Rollout::CodeDeploy {
+            let setup = change
+                .codedeploy
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("service {service} has no CodeDeploy setup"))?;
+            // Attributes first, without the fields CODE_DEPLOY refuses there (they go in
+            // the AppSpec): the deployment then starts from the service as it will be.
+            if !change.attributes.is_empty() {
+                services::update_attributes(&aws.ecs, cluster, service, &change.attributes).await?;
+            }
+            let id =
+                codedeploy::create(aws, setup, &change.task_definition, setup.rollback).await?;
+            return Ok(Started {
+                deployment: id,
+                service_deployment: None,
+            });
+        }
         let deployment = rolling::start(aws, cluster, service, change).await?;
         let service_deployment = match self {
-            Rollout::Rolling => None,
+            Rollout::Rolling | Rollout::CodeDeploy => None,
             // Not listed yet is fine: the wait keeps looking.
             Rollout::EcsNative => {
                 native::find(aws, cluster, service, since, &change.task_definition)
@@ -221,6 +250,7 @@ impl Rollout {
         match self {
             Rollout::Rolling => rolling::decide(snap, w, stopped),
             Rollout::EcsNative => native::decide(snap, w),
+            Rollout::CodeDeploy => codedeploy::decide(snap, w),
         }
     }
 
@@ -235,6 +265,18 @@ impl Rollout {
         service: &str,
         back: &Change,
     ) -> Result<String> {
+        if let (Rollout::CodeDeploy, Some(id)) = (self, &back.deployment) {
+            // CodeDeploy rolling it back already (a failed hook with auto rollback, a
+            // stop): followed, not stopped again.
+            let now = codedeploy::observe(aws, cluster, service, id).await;
+            if now.as_ref().is_ok_and(|v| {
+                v.rollback.is_some() || matches!(v.status.as_str(), "Failed" | "Stopped")
+            }) {
+                return Ok(id.clone());
+            }
+            codedeploy::stop(aws, id).await?;
+            return Ok(id.clone());
+        }
         match (self, &back.service_deployment) {
             (Rollout::EcsNative, Some(arn)) => {
                 // ECS rolling it back already (an alarm, a failed hook or bake): followed,
@@ -278,9 +320,10 @@ pub(crate) async fn observe(
     watches: &[&Watch],
 ) -> Result<BTreeMap<String, Snapshot>, services::DescribeError> {
     let names: Vec<String> = watches.iter().map(|w| w.service.clone()).collect();
-    let (snaps, natives) = tokio::join!(
+    let (snaps, natives, deploys) = tokio::join!(
         services::describe(&aws.ecs, cluster, &names),
-        observe_native(aws, cluster, watches)
+        observe_native(aws, cluster, watches),
+        observe_codedeploy(aws, cluster, watches)
     );
     let mut snaps = snaps?;
     // A service deployment that cannot be read is said, each poll, like a service that
@@ -291,7 +334,34 @@ pub(crate) async fn observe(
             s.native = Some(view);
         }
     }
+    for (service, view) in deploys {
+        if let Some(s) = snaps.get_mut(crate::arn::last_segment(&service)) {
+            s.codedeploy = Some(view);
+        }
+    }
     Ok(snaps)
+}
+
+/// The CodeDeploy deployments of the CodeDeploy watches, all at once (a failed look is
+/// skipped: the next poll tries again).
+async fn observe_codedeploy(
+    aws: &Aws,
+    cluster: &str,
+    watches: &[&Watch],
+) -> Vec<(String, codedeploy::View)> {
+    let ours: Vec<&&Watch> = watches
+        .iter()
+        .filter(|w| w.rollout == Rollout::CodeDeploy)
+        .collect();
+    let views = crate::context::bounded(
+        ours.iter()
+            .map(|w| codedeploy::observe(aws, cluster, &w.service, &w.deployment)),
+    )
+    .await;
+    ours.iter()
+        .zip(views)
+        .filter_map(|(w, v)| Some((w.service.clone(), v.ok()?)))
+        .collect()
 }
 
 /// The service deployments of the ECS-native watches, in the same round trip as the
@@ -361,10 +431,10 @@ mod tests {
             assert!(way.label().contains("bake time 30 min"));
             assert_eq!(way.rollout(), Ok(Rollout::EcsNative));
         }
-        assert!(Way::of(&snap("CODE_DEPLOY", None))
-            .rollout()
-            .unwrap_err()
-            .contains("CODE_DEPLOY"));
+        assert_eq!(
+            Way::of(&snap("CODE_DEPLOY", None)).rollout(),
+            Ok(Rollout::CodeDeploy)
+        );
         assert!(Way::of(&snap("EXTERNAL", None))
             .rollout()
             .unwrap_err()

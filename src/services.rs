@@ -68,6 +68,8 @@ pub struct Snapshot {
     pub raw: serde_json::Value,
     /// The service deployment followed, for the ECS-native way (`rollout::observe`).
     pub native: Option<crate::rollout::native::View>,
+    /// The CodeDeploy deployment followed, for the CodeDeploy way (`rollout::observe`).
+    pub codedeploy: Option<crate::rollout::codedeploy::View>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -133,6 +135,7 @@ impl Snapshot {
                 .and_then(|c| c.bake_time_in_minutes()),
             raw: serde_json::Value::Null,
             native: None,
+            codedeploy: None,
         }
     }
 }
@@ -209,6 +212,50 @@ pub(crate) async fn describe_for_preflight(
 
 /// One `UpdateService` call carrying the task definition and any changed attribute (two calls
 /// would start two deployments). Returns the id of the PRIMARY deployment it answers with.
+/// The fields a CODE_DEPLOY service refuses in UpdateService: they go in the AppSpec (or the
+/// deployment group) instead.
+pub(crate) const CODE_DEPLOY_REFUSES: [&str; 7] = [
+    "taskDefinition",
+    "networkConfiguration",
+    "platformVersion",
+    "loadBalancers",
+    "serviceRegistries",
+    "capacityProviderStrategy",
+    "forceNewDeployment",
+];
+
+/// `UpdateService` with service attributes only (a CODE_DEPLOY service, whose revision goes
+/// through CodeDeploy): the fields it refuses are never sent (`codedeploy::prepare` refuses
+/// a definition that changes them).
+pub(crate) async fn update_attributes(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    attributes: &Map<String, Value>,
+) -> Result<()> {
+    let mut b: Map<String, Value> = attributes
+        .iter()
+        .filter(|(k, _)| !CODE_DEPLOY_REFUSES.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if b.is_empty() {
+        return Ok(());
+    }
+    b.insert("cluster".into(), cluster.into());
+    b.insert("service".into(), service.into());
+    let body = serde_json::to_vec(&Value::Object(b)).unwrap_or_default();
+    ecs.update_service()
+        .cluster(cluster)
+        .service(service)
+        .customize()
+        .mutate_request(replace_body(body))
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", crate::aws::aws_error_message(&e)))
+        .map_err(|e| e.context(format!("updating the attributes of service {service}")))?;
+    Ok(())
+}
+
 pub(crate) async fn update(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,

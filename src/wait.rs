@@ -41,6 +41,9 @@ fn progress_line(snap: &Snapshot, ours: &str) -> String {
     if let Some(view) = &snap.native {
         return crate::rollout::native::progress_line(&snap.name, view);
     }
+    if let Some(view) = &snap.codedeploy {
+        return crate::rollout::codedeploy::progress_line(&snap.name, view);
+    }
     match snap.deployments.iter().find(|d| d.id == ours) {
         Some(d) => format!(
             "{}: {} desired {} pending {} running {} failed {} rollout {}",
@@ -68,12 +71,24 @@ struct Seen {
     failed: i32,
     live: Option<i32>,
     stopped: Vec<StoppedTask>,
-    /// The pause hooks already announced.
+    /// The pause hooks (and Ready CodeDeploy deployments) already announced.
     paused: BTreeSet<String>,
+    /// Whose tasks are ours when they are not `startedBy` the deployment: the CodeDeploy
+    /// way's green task set.
+    started_by: Option<String>,
 }
 
 /// A pause hook awaiting action is announced once, with what to do about it.
 fn announce_pause(snap: &Snapshot, announced: &mut BTreeSet<String>, cluster: &str, out: &Printer) {
+    if let Some(d) = snap.codedeploy.as_ref().filter(|d| d.status == "Ready") {
+        if announced.insert(format!("ready {}", d.id)) {
+            out.notice(&format!(
+                "{}: CodeDeploy deployment {} is Ready: green takes test traffic and the deployment group waits for a go-ahead: `ecs-deploy continue --cluster {cluster} --service {}` (mode: continue) shifts production traffic",
+                snap.name, d.id, snap.name
+            ));
+        }
+        return;
+    }
     let Some(h) = snap.native.as_ref().and_then(|v| v.paused()) else {
         return;
     };
@@ -165,6 +180,9 @@ impl Wait<'_> {
                         s.line = line;
                     }
                     announce_pause(snap, &mut s.paused, cluster, out);
+                    if let Some(green) = snap.codedeploy.as_ref().and_then(|d| d.green()) {
+                        s.started_by = Some(green.id.clone()).filter(|id| !id.is_empty());
+                    }
                     let new_events: Vec<String> = snap
                         .events
                         .iter()
@@ -378,10 +396,10 @@ impl Evidence {
 /// The evidence of a failed rollout (stop reasons, exit codes, the newest failed task's log
 /// lines) and the one-line reason for the report. Gathered for several services at once, so
 /// it prints nothing itself.
-async fn explain(aws: &Aws, w: &Watch, why: &str, stopped: &[StoppedTask]) -> Evidence {
+async fn explain(aws: &Aws, w: &Watch, ours: &str, why: &str, stopped: &[StoppedTask]) -> Evidence {
     let mut failed: Vec<&StoppedTask> = stopped
         .iter()
-        .filter(|t| t.started_by == w.deployment && tasks::classify(t) != Kind::Routine)
+        .filter(|t| t.started_by == ours && tasks::classify(t) != Kind::Routine)
         .collect();
     let mut shown = Vec::new();
     // `why` may quote ECS's rolloutStateReason: text from AWS.
@@ -401,11 +419,15 @@ async fn explain(aws: &Aws, w: &Watch, why: &str, stopped: &[StoppedTask]) -> Ev
             .is_none_or(|c| c.essential)
     };
     let lines = tasks::summary(&failed, &essential);
+    let whose = if ours == w.deployment {
+        format!("deployment {ours}")
+    } else {
+        format!("green task set {ours}")
+    };
     let mut head = vec![format!(
-        "{}: {why}; {} stopped task(s) of deployment {}:",
+        "{}: {why}; {} stopped task(s) of {whose}:",
         w.service,
         failed.len(),
-        w.deployment
     )];
     head.extend(lines.iter().map(|l| format!("  {l}")));
     shown.push(Shown::Untrusted(head));
@@ -478,8 +500,12 @@ async fn explain_all(
 ) -> Vec<String> {
     let empty = Vec::new();
     let evidence = bounded(failed.iter().map(|(w, why)| {
-        let stopped = seen.get(&w.service).map_or(&empty, |s| &s.stopped);
-        explain(aws, w, why, stopped)
+        let s = seen.get(&w.service);
+        let stopped = s.map_or(&empty, |s| &s.stopped);
+        let ours = s
+            .and_then(|s| s.started_by.as_deref())
+            .unwrap_or(&w.deployment);
+        explain(aws, w, ours, why, stopped)
     }))
     .await;
     evidence

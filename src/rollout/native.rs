@@ -205,7 +205,7 @@ pub(crate) fn decide(snap: &Snapshot, w: &Watch) -> Verdict {
                 }
                 _ => Verdict::Waiting,
             },
-            Goal::Finished | Goal::RolledBack => Verdict::Waiting,
+            Goal::Finished | Goal::RolledBack | Goal::Ready => Verdict::Waiting,
         },
     }
 }
@@ -283,7 +283,8 @@ pub(crate) fn progress_line(name: &str, d: &View) -> String {
 pub(crate) fn time_to(raw: &Value, goal: &Goal) -> Option<Duration> {
     let (_, shift, bake) = parts(raw);
     let minutes = match goal {
-        Goal::Finished | Goal::RolledBack => shift + bake,
+        // A native service is waited to the end when the run waits for CodeDeploy's Ready.
+        Goal::Finished | Goal::RolledBack | Goal::Ready => shift + bake,
         Goal::Stage(stage) if position(stage) >= position("CLEAN_UP") => shift + bake,
         Goal::Stage(stage) if position(stage) >= position("POST_PRODUCTION_TRAFFIC_SHIFT") => shift,
         Goal::Stage(_) => 0.0,

@@ -170,7 +170,7 @@ const CASES: &[Case] = &[
         "a wait target that names no stage",
         &[("wait-until", "BAKING")],
         2,
-        &["input wait-until `BAKING` names no stage: give finished, paused, or one of RECONCILE_SERVICE"],
+        &["input wait-until `BAKING` names no stage: give finished, paused, ready (CodeDeploy), or one of RECONCILE_SERVICE"],
     ),
     case(
         "continue on a rolling service",
@@ -783,10 +783,10 @@ const CASES: &[Case] = &[
         &["was not found in cluster `dataspace-dev`"],
     ),
     case(
-        "service with the CodeDeploy controller",
+        "service with the CodeDeploy controller and no CodeDeploy application",
         &[("services", "dataspace-bluegreen=aws/app.json"), ("service", ""), ("task-definition", "")],
         2,
-        &["service `dataspace-bluegreen` uses the CODE_DEPLOY deployment controller"],
+        &["service `dataspace-bluegreen` uses the CODE_DEPLOY deployment controller, but its CodeDeploy application `AppECS-dataspace-dev-dataspace-bluegreen` does not exist"],
     ),
     case(
         "deleted service",

@@ -17,54 +17,6 @@ fn files(url: &str, s: &Seeded) -> Run {
 }
 
 #[test]
-fn a_codedeploy_service_is_refused_by_deploy_and_shown_by_plan() {
-    let moto = Moto::start();
-    let s = setup(&moto);
-    let ecs = StandIn::builder(&moto, &s)
-        .service(&s.app_service, Plot::Complete(0.0))
-        .service(&s.otel_service, Plot::Complete(0.0))
-        .controller(&s.app_service, "CODE_DEPLOY")
-        .start();
-    let before = moto.snapshot(CLUSTER);
-    let revisions = moto.task_definition_arns();
-
-    let o = files(&ecs.url(), &s).run();
-    o.assert_code(2);
-    assert_has(
-        &o,
-        "service `dataspace-app` uses the CODE_DEPLOY deployment controller",
-    );
-    assert_eq!(o.output("result"), "failed");
-    assert_eq!(ecs.calls("RegisterTaskDefinition"), 0, "nothing registered");
-    assert_eq!(ecs.calls("UpdateService"), 0, "no deployment started");
-    assert_eq!(moto.task_definition_arns(), revisions);
-    assert_eq!(moto.snapshot(CLUSTER), before, "nothing changed in ECS");
-
-    let plan = files(&ecs.url(), &s).input("mode", "plan").run();
-    plan.assert_code(0);
-    assert_eq!(plan.output("result"), "planned");
-    assert_has(
-        &plan,
-        "rolls out CodeDeploy blue/green (CODE_DEPLOY controller)",
-    );
-    assert!(
-        plan.summary.contains("would deploy (CodeDeploy blue/green"),
-        "{}",
-        plan.summary
-    );
-    assert_eq!(ecs.calls("RegisterTaskDefinition"), 0);
-    assert_eq!(ecs.calls("UpdateService"), 0);
-    assert_eq!(moto.snapshot(CLUSTER), before, "plan changed nothing");
-
-    let verify = files(&ecs.url(), &s).input("mode", "verify").run();
-    assert_has(
-        &verify,
-        "service dataspace-app: ACTIVE, rolls out CodeDeploy blue/green",
-    );
-    assert_eq!(ecs.calls("UpdateService"), 0);
-}
-
-#[test]
 fn a_refused_rollback_is_reported_as_failed_with_the_revision_the_service_runs() {
     let moto = Moto::start();
     let s = setup(&moto);

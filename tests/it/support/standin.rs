@@ -64,10 +64,16 @@
 //! `TaskFailedToStart`, log lines, sidecars listed first) scripted with
 //! [`StandInBuilder::task`], and answered by `DescribeTasks`, `StopTask` and `GetLogEvents`;
 //! a repeated `clientToken` gets the first call's task, as in ECS, and every RunTask request
-//! is kept ([`StandIn::run_task_calls`], [`StandIn::client_tokens`]). Still to add: service
-//! deployments: `ListServiceDeployments`,
-//! `DescribeServiceDeployments`, `StopServiceDeployment`, `ContinueServiceDeployment` over a
-//! lifecycle-stage plot per [`Segment`]; CodeDeploy: its own concern keyed by deployment id.
+//! is kept ([`StandIn::run_task_calls`], [`StandIn::client_tokens`]). Service deployments
+//! (`service_deployments`: `ListServiceDeployments`, `DescribeServiceDeployments`,
+//! `StopServiceDeployment`, `ContinueServiceDeployment`) follow a [`NativePlot`] per
+//! [`Segment`]. CodeDeploy (`codedeploy`, keyed by deployment id; applications and groups
+//! stay moto's) follows a [`CdPlot`] per `CreateDeployment`
+//! ([`StandInBuilder::codedeploy`]): lifecycle events one per GetDeployment poll, Ready held
+//! until `ContinueDeployment(READY_WAIT)`, `StopDeployment` and failed hooks with
+//! `errorInformation` and a rollback deployment, `GetDeploymentTarget` with blue and green
+//! task sets, the green task set's stopped task, and someone else's active deployment
+//! ([`StandInBuilder::codedeploy_busy`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -230,6 +236,8 @@ pub struct StandInBuilder<'a> {
     services: Vec<(String, Script)>,
     task_plots: Vec<TaskPlot>,
     drop_run_task: usize,
+    cd_plots: Vec<CdPlot>,
+    cd_busy: Option<usize>,
 }
 
 /// What a test scripts for one service.
@@ -328,6 +336,22 @@ impl<'a> StandInBuilder<'a> {
         self
     }
 
+    /// A CODE_DEPLOY service (controller set, a load balancer on its app container's port
+    /// 8000 in DescribeServices answers) whose next CodeDeploy deployment (after those
+    /// already given) follows `plot`.
+    pub fn codedeploy(mut self, name: &str, plot: CdPlot) -> Self {
+        self = self.controller(name, "CODE_DEPLOY");
+        self.cd_plots.push(plot);
+        self
+    }
+
+    /// Someone else's deployment of the group is active for the next `list_calls`
+    /// ListDeployments calls (`usize::MAX`: for ever), then Succeeded.
+    pub fn codedeploy_busy(mut self, list_calls: usize) -> Self {
+        self.cd_busy = Some(list_calls);
+        self
+    }
+
     /// What ECS recorded of the service's earlier deployments: one SUCCESSFUL service
     /// deployment per task definition, oldest first, a minute apart, answered by
     /// `ListServiceDeployments` and `DescribeServiceRevisions`.
@@ -415,6 +439,9 @@ impl<'a> StandInBuilder<'a> {
             oneoffs: Vec::new(),
             run_task_calls: Vec::new(),
             stop_task_calls: Vec::new(),
+            cd_plots: self.cd_plots.into(),
+            cd_runs: Vec::new(),
+            cd_busy: self.cd_busy,
         }));
         let shared = Arc::clone(&state);
         let server = HttpServer::start(move |req| handle(&shared, req));
@@ -432,6 +459,8 @@ impl StandIn {
             services: Vec::new(),
             task_plots: Vec::new(),
             drop_run_task: 0,
+            cd_plots: Vec::new(),
+            cd_busy: None,
         }
     }
 
@@ -553,6 +582,10 @@ struct State {
     oneoffs: Vec<OneOff>,
     run_task_calls: Vec<Value>,
     stop_task_calls: Vec<(String, String)>,
+    /// CodeDeploy: plots of the next deployments, the deployments made, someone else's.
+    cd_plots: std::collections::VecDeque<CdPlot>,
+    cd_runs: Vec<CdRun>,
+    cd_busy: Option<usize>,
 }
 
 /// One scripted service.
@@ -961,6 +994,7 @@ const CONCERNS: &[Concern] = &[
     logs,
     service_deployments,
     service_history,
+    codedeploy,
 ];
 
 fn handle(state: &Mutex<State>, req: &Request) -> Response {
@@ -1034,6 +1068,17 @@ fn present(service: &mut Value, script: &Script) {
     }
     if let Some(minutes) = script.bake_time {
         config["bakeTimeInMinutes"] = json!(minutes);
+    }
+    if script.controller.as_deref() == Some("CODE_DEPLOY")
+        && service["loadBalancers"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    {
+        service["loadBalancers"] = json!([{
+            "targetGroupArn": format!("arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT_ID}:targetgroup/blue/0123456789abcdef"),
+            "containerName": APP_CONTAINER,
+            "containerPort": 8000,
+        }]);
     }
 }
 
@@ -1228,6 +1273,7 @@ fn describe_services(s: &mut State, c: &Call) -> Answer {
 
 /// Stopped tasks: ListTasks, DescribeTasks.
 fn tasks(s: &mut State, c: &Call) -> Option<Answer> {
+    let cd = cd_tasks(s);
     let (clock, cluster) = (s.clock, s.cluster.as_str());
     match c.op {
         "ListTasks" => {
@@ -1237,6 +1283,7 @@ fn tasks(s: &mut State, c: &Call) -> Option<Answer> {
                 Some(svc) => (
                     svc.tasks_at(name, clock, c.virtual_at)
                         .iter()
+                        .chain(cd.iter().filter(|(n, _)| n == name).map(|(_, t)| t))
                         .map(|t| task_json(t, cluster, &svc.container, name)["taskArn"].clone())
                         .collect(),
                     svc.segments.last().map(|seg| seg.time(clock, c.virtual_at)),
@@ -1265,6 +1312,7 @@ fn tasks(s: &mut State, c: &Call) -> Option<Answer> {
                 tasks.extend(
                     svc.tasks_at(name, clock, c.virtual_at)
                         .iter()
+                        .chain(cd.iter().filter(|(n, _)| n == name).map(|(_, t)| t))
                         .map(|t| task_json(t, cluster, &svc.container, name))
                         .filter(|t| wanted.contains(&t["taskArn"].as_str().unwrap_or_default())),
                 );
@@ -1285,12 +1333,21 @@ fn logs(s: &mut State, c: &Call) -> Option<Answer> {
     }
     let body = c.req.json();
     let stream = body["logStreamName"].as_str().unwrap_or_default();
-    let lines = s.services.iter().find_map(|(name, svc)| {
-        svc.tasks_at(name, s.clock, c.virtual_at)
-            .into_iter()
-            .find(|t| !t.logs.is_empty() && short(stream) == t.id)
-            .map(|t| t.logs)
-    });
+    let cd = cd_tasks(s);
+    let lines = s
+        .services
+        .iter()
+        .find_map(|(name, svc)| {
+            svc.tasks_at(name, s.clock, c.virtual_at)
+                .into_iter()
+                .find(|t| !t.logs.is_empty() && short(stream) == t.id)
+                .map(|t| t.logs)
+        })
+        .or_else(|| {
+            cd.into_iter()
+                .find(|(_, t)| short(stream) == t.id)
+                .map(|(_, t)| t.logs)
+        });
     let response = match lines {
         Some(lines) => {
             let limit = body["limit"].as_u64().unwrap_or(10_000) as usize;
@@ -2297,4 +2354,466 @@ fn service_deployments(s: &mut State, c: &Call) -> Option<Answer> {
         }
         _ => None,
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// CodeDeploy deployments (moto's stay `Created` for ever, and it has no GetDeploymentTarget,
+// ContinueDeployment or StopDeployment): shaped like the CodeDeploy API reference.
+
+pub const CODEDEPLOY_TARGET: &str = "CodeDeploy_20141006";
+/// The id of someone else's deployment ([`StandInBuilder::codedeploy_busy`]).
+pub const OTHER_CODEDEPLOY: &str = "d-OTHER00001";
+/// The lifecycle events of an ECS deployment, in order.
+pub const CD_EVENTS: [&str; 8] = [
+    "BeforeInstall",
+    "Install",
+    "AfterInstall",
+    "AllowTestTraffic",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AllowTraffic",
+    "AfterAllowTraffic",
+];
+
+/// What CodeDeploy does with one deployment the binary creates. Story time is the binary's
+/// GetDeployment calls of it: Created at 0, then one lifecycle event per poll.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CdPlot {
+    /// Through every lifecycle event to Succeeded (green takes production traffic).
+    Succeeds,
+    /// The hook of this lifecycle event fails: Failed (HOOK_EXECUTION_FAILURE), and
+    /// CodeDeploy's automatic rollback (when the deployment asked for it) runs.
+    HookFails(&'static str),
+    /// Ready after AfterAllowTestTraffic (green takes test traffic), until
+    /// ContinueDeployment(READY_WAIT); then on to Succeeded.
+    Ready,
+    /// InProgress at AfterAllowTestTraffic for ever (until stopped).
+    Forever,
+}
+
+#[derive(Clone, Debug)]
+struct CdRun {
+    id: String,
+    service: String,
+    td: String,
+    plot: CdPlot,
+    /// Its position among the deployments the binary created (from 1).
+    number: usize,
+    auto_rollback: bool,
+    polls: usize,
+    /// When it was created (story time on [`Clock::Seconds`]: one event per second).
+    created: Instant,
+    clock: Clock,
+    continued: Option<usize>,
+    stopped: Option<usize>,
+    rollback_polls: usize,
+    took_over: bool,
+}
+
+/// What a CodeDeploy deployment shows at a story time.
+struct CdState {
+    status: &'static str,
+    events: Vec<(&'static str, &'static str)>,
+    /// The green task set's share of production traffic (test traffic goes to green from
+    /// AllowTestTraffic on).
+    green: f64,
+    test_on_green: bool,
+    error: Option<(&'static str, String)>,
+    rollback: bool,
+}
+
+impl CdRun {
+    fn rollback_id(&self) -> String {
+        format!("{}-RB", self.id)
+    }
+
+    /// Story time: the binary's GetDeployment polls of it, or whole seconds since it was
+    /// created on [`Clock::Seconds`].
+    fn now(&self) -> usize {
+        match self.clock {
+            Clock::Polls => self.polls,
+            Clock::Seconds => self.created.elapsed().as_secs() as usize,
+        }
+    }
+
+    /// The green task set's id (its tasks are `startedBy` it).
+    fn green_id(&self) -> String {
+        format!("ecs-svc/2222222222222222{:03}", self.number)
+    }
+
+    fn state(&self, t: usize) -> CdState {
+        let n = CD_EVENTS.len();
+        let ready_at = CD_EVENTS
+            .iter()
+            .position(|e| *e == "BeforeAllowTraffic")
+            .unwrap();
+        // Events done by time t (0 at creation): one per poll after the first.
+        let mut done = t.saturating_sub(1);
+        let mut status = match t {
+            0 => "Created",
+            _ => "InProgress",
+        };
+        let mut failed_at = None;
+        match &self.plot {
+            CdPlot::Succeeds => {}
+            CdPlot::HookFails(event) => {
+                let i = CD_EVENTS.iter().position(|e| e == event).unwrap();
+                if done >= i {
+                    done = i;
+                    failed_at = Some(i);
+                }
+            }
+            CdPlot::Ready => match self.continued {
+                Some(tc) if t > tc => done = (ready_at + (t - tc)).min(n + 1),
+                _ if done >= ready_at => {
+                    done = ready_at;
+                    status = "Ready";
+                }
+                _ => {}
+            },
+            CdPlot::Forever => done = done.min(ready_at - 1),
+        }
+        if failed_at.is_none() && done > n && status == "InProgress" {
+            status = "Succeeded";
+        }
+        let mut events: Vec<(&'static str, &'static str)> = CD_EVENTS
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let s = if i < done.min(n) || status == "Succeeded" {
+                    "Succeeded"
+                } else if Some(i) == failed_at {
+                    "Failed"
+                } else if failed_at.is_some() {
+                    "Skipped"
+                } else if i == done && status == "InProgress" {
+                    "InProgress"
+                } else {
+                    "Pending"
+                };
+                (*e, s)
+            })
+            .collect();
+        let mut error = None;
+        let mut rollback = false;
+        if let Some(i) = failed_at {
+            status = "Failed";
+            error = Some((
+                "HOOK_EXECUTION_FAILURE",
+                format!(
+                    "The deployment failed because a specified lifecycle event hook failed: {}",
+                    CD_EVENTS[i]
+                ),
+            ));
+            rollback = self.auto_rollback;
+        }
+        if self.stopped.is_some_and(|ts| t >= ts) {
+            status = "Stopped";
+            error = Some((
+                "MANUAL_STOP",
+                "The deployment was stopped by a request (StopDeployment).".to_string(),
+            ));
+            rollback = true;
+            for e in events.iter_mut().filter(|e| e.1 != "Succeeded") {
+                e.1 = "Skipped";
+            }
+        }
+        let test_on_green = done > 3 && !rollback;
+        let green = if status == "Succeeded" || (done > 6 && !rollback) {
+            100.0
+        } else {
+            0.0
+        };
+        CdState {
+            status,
+            events,
+            green,
+            test_on_green,
+            error,
+            rollback,
+        }
+    }
+}
+
+fn cd_answer(v: Value) -> Option<Answer> {
+    Some(Answer {
+        response: Response::aws_json(&v),
+        at: None,
+    })
+}
+
+fn cd_refuse(kind: &str, msg: &str) -> Option<Answer> {
+    Some(Answer {
+        response: Response::aws_error(400, kind, msg),
+        at: None,
+    })
+}
+
+/// CodeDeploy: CreateDeployment (moto validates the application and group and gives the id;
+/// the stand-in then plays it), GetDeployment, GetDeploymentTarget, ListDeployments,
+/// ContinueDeployment, StopDeployment. Applications and groups are moto's.
+fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
+    if c.api != CODEDEPLOY_TARGET {
+        return None;
+    }
+    let body = c.req.json();
+    let busy = |s: &State| s.cd_busy.is_some_and(|n| n > 0);
+    match c.op {
+        "CreateDeployment" => {
+            if busy(s)
+                || s.cd_runs
+                    .iter()
+                    .any(|r| !matches!(r.state(r.now()).status, "Succeeded" | "Failed" | "Stopped"))
+            {
+                return cd_refuse(
+                    "DeploymentLimitExceededException",
+                    "The deployment group already has an active deployment.",
+                );
+            }
+            let answer = forward(&s.moto_url, c.req);
+            if answer.status != 200 {
+                return Some(Answer {
+                    response: answer,
+                    at: None,
+                });
+            }
+            let json: Value = serde_json::from_slice(&answer.body).unwrap();
+            let content = body["revision"]["appSpecContent"]["content"]
+                .as_str()
+                .unwrap_or_default();
+            let spec: Value = serde_json::from_str(content).unwrap_or(Value::Null);
+            let props = &spec["Resources"][0]["TargetService"]["Properties"];
+            let td = props["TaskDefinition"]
+                .as_str()
+                .or(props["taskdefinition"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            let service = s
+                .services
+                .iter()
+                .find(|(_, v)| v.script.controller.as_deref() == Some("CODE_DEPLOY"))
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default();
+            let plot = s.cd_plots.pop_front().unwrap_or(CdPlot::Succeeds);
+            let number = s.cd_runs.len() + 1;
+            s.cd_runs.push(CdRun {
+                number,
+                id: json["deploymentId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                service,
+                td,
+                plot,
+                auto_rollback: body["autoRollbackConfiguration"]["enabled"] == true,
+                polls: 0,
+                created: Instant::now(),
+                clock: s.clock,
+                continued: None,
+                stopped: None,
+                rollback_polls: 0,
+                took_over: false,
+            });
+            cd_answer(json)
+        }
+        "GetDeployment" => {
+            let id = body["deploymentId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if id == OTHER_CODEDEPLOY {
+                let status = if busy(s) { "InProgress" } else { "Succeeded" };
+                return cd_answer(json!({ "deploymentInfo": {
+                    "deploymentId": id, "status": status, "creator": "user",
+                    "description": "someone else's deploy", "computePlatform": "ECS",
+                }}));
+            }
+            if let Some(r) = s.cd_runs.iter_mut().find(|r| r.rollback_id() == id) {
+                r.rollback_polls += 1;
+                let status = if r.rollback_polls > 1 {
+                    "Succeeded"
+                } else {
+                    "InProgress"
+                };
+                return cd_answer(json!({ "deploymentInfo": {
+                    "deploymentId": id, "status": status, "creator": "codeDeployRollback",
+                    "computePlatform": "ECS",
+                    "rollbackInfo": { "rollbackTriggeringDeploymentId": r.id },
+                }}));
+            }
+            let moto_url = s.moto_url.clone();
+            let cluster = s.cluster.clone();
+            let r = s.cd_runs.iter_mut().find(|r| r.id == id)?;
+            if c.virtual_at.is_none() {
+                r.polls += 1;
+            }
+            let st = r.state(r.now());
+            if st.status == "Succeeded" && !r.took_over {
+                moto_update(&moto_url, &cluster, &r.service, &r.td);
+                r.took_over = true;
+            }
+            let mut info = json!({
+                "deploymentId": r.id,
+                "status": st.status,
+                "creator": "user",
+                "computePlatform": "ECS",
+                "createTime": epoch_now(),
+                "deploymentStatusMessages": [],
+            });
+            if let Some((code, message)) = &st.error {
+                info["errorInformation"] = json!({ "code": code, "message": message });
+            }
+            if st.rollback {
+                info["rollbackInfo"] = json!({
+                    "rollbackDeploymentId": r.rollback_id(),
+                    "rollbackMessage": format!("Deployment {} was rolled back by {}", r.id, r.rollback_id()),
+                });
+            }
+            cd_answer(json!({ "deploymentInfo": info }))
+        }
+        "GetDeploymentTarget" => {
+            let id = body["deploymentId"].as_str().unwrap_or_default();
+            let cluster = s.cluster.clone();
+            let r = s.cd_runs.iter().find(|r| r.id == id)?;
+            let st = r.state(r.now());
+            let target = body["targetId"].as_str().unwrap_or_default();
+            if target != format!("{cluster}:{}", r.service) {
+                return cd_refuse(
+                    "DeploymentTargetDoesNotExistException",
+                    "The provided target ID does not belong to the deployment.",
+                );
+            }
+            let set = |label: &str, id: String, weight: f64, status: &str| {
+                json!({
+                    "identifer": id, "desiredCount": 2, "pendingCount": 0,
+                    "runningCount": 2, "status": status, "trafficWeight": weight,
+                    "taskSetLabel": label,
+                    "targetGroup": { "name": format!("{}-tg", label.to_lowercase()) },
+                })
+            };
+            let green_up = st.events[1].1 == "Succeeded";
+            let green_id = r.green_id();
+            let mut sets = vec![set(
+                "BLUE",
+                "ecs-svc/1111111111111111111".into(),
+                100.0 - st.green,
+                if st.green >= 100.0 {
+                    "ACTIVE"
+                } else {
+                    "PRIMARY"
+                },
+            )];
+            if green_up {
+                sets.push(set(
+                    "GREEN",
+                    green_id,
+                    st.green,
+                    if st.green >= 100.0 {
+                        "PRIMARY"
+                    } else {
+                        "ACTIVE"
+                    },
+                ));
+            }
+            let _ = st.test_on_green;
+            let events: Vec<Value> = st
+                .events
+                .iter()
+                .map(|(e, s)| json!({ "lifecycleEventName": e, "status": s }))
+                .collect();
+            cd_answer(json!({ "deploymentTarget": {
+                "deploymentTargetType": "ECSTarget",
+                "ecsTarget": {
+                    "deploymentId": id,
+                    "targetId": target,
+                    "targetArn": format!("arn:aws:ecs:{REGION}:{ACCOUNT_ID}:service/{target}"),
+                    "status": st.status,
+                    "lifecycleEvents": events,
+                    "taskSetsInfo": sets,
+                }
+            }}))
+        }
+        "ListDeployments" => {
+            let asked: Vec<String> = body["includeOnlyStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            let wanted = |st: &str| asked.is_empty() || asked.iter().any(|a| a == st);
+            let mut ids: Vec<String> = s
+                .cd_runs
+                .iter()
+                .rev()
+                .filter(|r| wanted(r.state(r.now()).status))
+                .map(|r| r.id.clone())
+                .collect();
+            if let Some(n) = s.cd_busy.as_mut().filter(|n| **n > 0) {
+                if *n != usize::MAX {
+                    *n -= 1;
+                }
+                if wanted("InProgress") {
+                    ids.insert(0, OTHER_CODEDEPLOY.to_string());
+                }
+            }
+            cd_answer(json!({ "deployments": ids }))
+        }
+        "ContinueDeployment" => {
+            let id = body["deploymentId"].as_str().unwrap_or_default();
+            let Some(r) = s.cd_runs.iter_mut().find(|r| r.id == id) else {
+                return cd_refuse(
+                    "DeploymentDoesNotExistException",
+                    "The deployment does not exist.",
+                );
+            };
+            if r.state(r.now()).status != "Ready" || body["deploymentWaitType"] != "READY_WAIT" {
+                return cd_refuse(
+                    "DeploymentIsNotInReadyStateException",
+                    "The deployment is not in the Ready state.",
+                );
+            }
+            r.continued = Some(r.now());
+            cd_answer(json!({}))
+        }
+        "StopDeployment" => {
+            let id = body["deploymentId"].as_str().unwrap_or_default();
+            let Some(r) = s.cd_runs.iter_mut().find(|r| r.id == id) else {
+                return cd_refuse(
+                    "DeploymentDoesNotExistException",
+                    "The deployment does not exist.",
+                );
+            };
+            if matches!(r.state(r.now()).status, "Succeeded" | "Failed" | "Stopped") {
+                return cd_refuse(
+                    "DeploymentAlreadyCompletedException",
+                    "The deployment is already completed.",
+                );
+            }
+            r.stopped = Some(r.now() + 1);
+            cd_answer(json!({ "status": "Pending", "statusMessage": "Stopping the deployment." }))
+        }
+        _ => None,
+    }
+}
+
+/// The green task set's stopped task of each failed hook deployment (its essential container
+/// exited 1, with log lines): (service, task).
+fn cd_tasks(s: &State) -> Vec<(String, Task)> {
+    s.cd_runs
+        .iter()
+        .filter(|r| matches!(r.plot, CdPlot::HookFails(_)) && r.state(r.now()).status == "Failed")
+        .map(|r| {
+            let task = Task {
+                id: format!("{:032x}", 0xcd00_0000u64 + r.number as u64),
+                td: r.td.clone(),
+                started_by: r.green_id(),
+                stop_code: "EssentialContainerExited",
+                reason: "Essential container in task exited".into(),
+                exit: Some(1),
+                stopped_at: epoch_now(),
+                logs: crash_log(),
+            };
+            (r.service.clone(), task)
+        })
+        .collect()
 }

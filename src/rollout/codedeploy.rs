@@ -1,0 +1,1054 @@
+//! The CodeDeploy way (`deploymentController.type = CODE_DEPLOY`, DESIGN.md section 12): the
+//! revision is registered as for every way, then `CreateDeployment` sends an AppSpec (the
+//! user's file with every `TaskDefinition` replaced by the new ARN, or one built from the
+//! service) to the service's application and deployment group. The deployment is followed
+//! through `GetDeployment` and `GetDeploymentTarget` (status, lifecycle events, the blue and
+//! green task sets with their traffic weights); the undo is `StopDeployment` with
+//! `autoRollbackEnabled`, followed to the end of the rollback deployment CodeDeploy names. A
+//! group that has an active deployment (someone else's) is waited for, never raced.
+//!
+//! Everything checkable before a change is checked by [`prepare`] (application, group, the
+//! group's ECS service, the AppSpec against the task definition), so `plan` and `verify` show
+//! it and bad input changes nothing. The decision is pure over a plain [`View`].
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use aws_sdk_codedeploy::types::{
+    AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, DeploymentStatus,
+    DeploymentWaitType, RevisionLocation, RevisionLocationType,
+};
+use serde_json::{json, Map, Value};
+
+use super::{Goal, Verdict, Watch, Way};
+use crate::aws::{aws_error_message, Aws};
+use crate::config::{CodeDeploySettings, Config, Role};
+use crate::context::{bounded, Ctx};
+use crate::error::{Failure, InputProblem};
+use crate::record::ServiceRun;
+use crate::services::Snapshot;
+
+/// The statuses of a deployment that is still going (ListDeployments' filter).
+pub(crate) const ACTIVE: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Ready"];
+
+/// Where the new revision's ARN goes in an AppSpec until it is registered (`plan` shows it).
+pub(crate) const NEW_REVISION: &str = "<the revision this run registers>";
+
+/// The deployment group's settings that matter to a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Group {
+    /// `deploymentReadyOption.actionOnTimeout`: CONTINUE_DEPLOYMENT or STOP_DEPLOYMENT.
+    pub ready_action: Option<String>,
+    pub ready_wait_minutes: i32,
+    /// `terminateBlueInstancesOnDeploymentSuccess`: TERMINATE or KEEP_ALIVE, and the wait.
+    pub termination_action: Option<String>,
+    pub termination_wait_minutes: i32,
+    pub config: Option<String>,
+    /// (cluster, service) of its `ecsServices`.
+    pub services: Vec<(String, String)>,
+}
+
+impl Group {
+    /// How long CodeDeploy itself may hold the deployment beyond its own work: the ready wait
+    /// (with STOP_DEPLOYMENT a human decides within it) and the wait before blue goes.
+    pub(crate) fn waits(&self) -> Duration {
+        let m = self.ready_wait_minutes.max(0) + self.termination_wait_minutes.max(0);
+        Duration::from_secs(u64::try_from(m).unwrap_or_default() * 60)
+    }
+
+    /// The group holds a Ready deployment until someone continues it.
+    pub(crate) fn waits_for_go_ahead(&self) -> bool {
+        self.ready_action.as_deref() == Some("STOP_DEPLOYMENT")
+    }
+
+    fn line(&self) -> String {
+        let ready = match self.ready_action.as_deref() {
+            Some("STOP_DEPLOYMENT") => format!(
+                "at Ready it waits up to {} min for a go-ahead (`continue`), then stops",
+                self.ready_wait_minutes
+            ),
+            Some(_) if self.ready_wait_minutes > 0 => format!(
+                "production traffic shifts {} min after Ready",
+                self.ready_wait_minutes
+            ),
+            _ => "production traffic shifts at once".to_string(),
+        };
+        let blue = match self.termination_action.as_deref() {
+            Some("KEEP_ALIVE") => "blue is kept".to_string(),
+            _ => format!(
+                "blue is terminated {} min after success",
+                self.termination_wait_minutes
+            ),
+        };
+        format!(
+            "deployment configuration {}; {ready}; {blue}",
+            self.config.as_deref().unwrap_or("(the group's default)")
+        )
+    }
+}
+
+/// What a CODE_DEPLOY service's deployment is made of, decided before anything changes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Setup {
+    pub application: String,
+    pub group_name: String,
+    /// `codedeploy-config`, else the group's.
+    pub config: Option<String>,
+    pub description: String,
+    /// The AppSpec, its TaskDefinitions set to [`NEW_REVISION`].
+    pub appspec: Value,
+    /// "the file X" or "built from the service".
+    pub appspec_from: String,
+    pub group: Group,
+    /// CodeDeploy rolls a failed or stopped deployment back itself (`rollback-on-failure`).
+    pub rollback: bool,
+}
+
+impl Setup {
+    /// The AppSpec's hooks: (lifecycle event, Lambda function).
+    pub(crate) fn hooks(&self) -> Vec<(String, String)> {
+        hooks_of(&self.appspec)
+    }
+
+    /// The lines `plan` shows: application, group, the group's settings, the AppSpec.
+    pub(crate) fn plan_lines(&self) -> Vec<String> {
+        let mut lines = vec![
+            format!(
+                "CodeDeploy application {}, deployment group {}: {}",
+                self.application,
+                self.group_name,
+                Group {
+                    config: self.config.clone().or(self.group.config.clone()),
+                    ..self.group.clone()
+                }
+                .line()
+            ),
+            format!("AppSpec ({}):", self.appspec_from),
+        ];
+        let text = serde_json::to_string_pretty(&self.appspec).unwrap_or_default();
+        lines.extend(text.lines().map(|l| format!("  {l}")));
+        lines
+    }
+}
+
+/// The application and group names of a service: the inputs for the app service, else (and
+/// by default) the names the official action uses.
+pub(crate) fn names(cfg: &Config, role: Role, service: &str) -> (String, String) {
+    let cluster = crate::arn::last_segment(&cfg.cluster);
+    let service = crate::arn::last_segment(service);
+    let given = |v: &Option<String>| v.clone().filter(|_| role == Role::App);
+    let s = &cfg.codedeploy;
+    (
+        given(&s.application).unwrap_or_else(|| format!("AppECS-{cluster}-{service}")),
+        given(&s.group).unwrap_or_else(|| format!("DgpECS-{cluster}-{service}")),
+    )
+}
+
+/// The AppSpec file (`codedeploy-appspec`), read and checked before AWS is contacted: it
+/// parses (YAML or JSON) and has a `Resources` entry with a `TargetService`.
+pub(crate) fn read_appspec(s: &CodeDeploySettings) -> Result<Option<Value>, Failure> {
+    let Some((path, shown)) = &s.appspec else {
+        return Ok(None);
+    };
+    let problem = |p: crate::document::Problem| {
+        let at = match (p.line, p.column) {
+            (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+            (Some(l), None) => format!(" (line {l})"),
+            _ => String::new(),
+        };
+        InputProblem::new(format!(
+            "input codedeploy-appspec: `{shown}`{at}: {}",
+            p.message
+        ))
+    };
+    let text = crate::document::read(path, crate::document::Kind::AppSpec).map_err(problem)?;
+    let doc =
+        crate::document::parse(path, &text, crate::document::Kind::AppSpec).map_err(problem)?;
+    if target_services(&doc).is_empty() {
+        return Err(InputProblem::new(format!(
+            "input codedeploy-appspec: `{shown}` has no `Resources` entry with a `TargetService` (Type AWS::ECS::Service, Properties TaskDefinition and LoadBalancerInfo): see the ECS AppSpec reference, or drop codedeploy-appspec to have it built from the service"
+        ))
+        .into());
+    }
+    Ok(Some(doc))
+}
+
+fn target_services(appspec: &Value) -> Vec<&Value> {
+    appspec
+        .get("Resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("TargetService"))
+        .filter(|t| t.is_object())
+        .collect()
+}
+
+/// Every `TaskDefinition` (the key matched case-insensitively, as the official action does)
+/// of every resource set to `arn`.
+pub(crate) fn with_revision(appspec: &Value, arn: &str) -> Value {
+    fn walk(v: &mut Value, arn: &str) {
+        match v {
+            Value::Object(m) => {
+                for (k, val) in m.iter_mut() {
+                    if k.eq_ignore_ascii_case("TaskDefinition") {
+                        *val = Value::String(arn.to_string());
+                    } else {
+                        walk(val, arn);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, arn)),
+            _ => {}
+        }
+    }
+    let mut out = appspec.clone();
+    if let Some(r) = out.get_mut("Resources") {
+        walk(r, arn);
+    }
+    out
+}
+
+/// The AppSpec built from the service as DescribeServices gives it: container and port of
+/// its first load balancer, platform version, awsvpc configuration, capacity-provider
+/// strategy, and the hooks given.
+pub(crate) fn build(service: &Value, hooks: &[(String, String)]) -> Result<Value, String> {
+    let lb = service["loadBalancers"]
+        .as_array()
+        .and_then(|a| a.first())
+        .ok_or_else(|| {
+            "has no load balancer: a CodeDeploy blue/green deployment shifts traffic between two target groups; give the AppSpec file (codedeploy-appspec)".to_string()
+        })?;
+    let mut props = Map::new();
+    props.insert("TaskDefinition".into(), json!(NEW_REVISION));
+    props.insert(
+        "LoadBalancerInfo".into(),
+        json!({ "ContainerName": lb["containerName"], "ContainerPort": lb["containerPort"] }),
+    );
+    if let Some(p) = service["platformVersion"].as_str() {
+        props.insert("PlatformVersion".into(), json!(p));
+    }
+    let vpc = &service["networkConfiguration"]["awsvpcConfiguration"];
+    if vpc.is_object() {
+        let mut a = Map::new();
+        a.insert("Subnets".into(), vpc["subnets"].clone());
+        if vpc["securityGroups"].is_array() {
+            a.insert("SecurityGroups".into(), vpc["securityGroups"].clone());
+        }
+        if let Some(ip) = vpc["assignPublicIp"].as_str() {
+            a.insert("AssignPublicIp".into(), json!(ip));
+        }
+        props.insert(
+            "NetworkConfiguration".into(),
+            json!({ "AwsvpcConfiguration": a }),
+        );
+    }
+    if let Some(cps) = service["capacityProviderStrategy"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+    {
+        let items: Vec<Value> = cps
+            .iter()
+            .map(|c| {
+                json!({
+                    "CapacityProvider": c["capacityProvider"],
+                    "Base": c["base"].as_i64().unwrap_or(0),
+                    "Weight": c["weight"].as_i64().unwrap_or(0),
+                })
+            })
+            .collect();
+        props.insert("CapacityProviderStrategy".into(), json!(items));
+    }
+    let mut appspec = json!({
+        "version": 0.0,
+        "Resources": [{ "TargetService": { "Type": "AWS::ECS::Service", "Properties": props } }],
+    });
+    if !hooks.is_empty() {
+        let h: Vec<Value> = hooks.iter().map(|(e, f)| json!({ e.clone(): f })).collect();
+        appspec["Hooks"] = json!(h);
+    }
+    Ok(appspec)
+}
+
+/// The hooks of an AppSpec: (lifecycle event, function).
+pub(crate) fn hooks_of(appspec: &Value) -> Vec<(String, String)> {
+    appspec
+        .get("Hooks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .flat_map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        })
+        .collect()
+}
+
+/// What the AppSpec names that the task definition lacks: each `LoadBalancerInfo`'s container,
+/// and its port among that container's port mappings (pure).
+pub(crate) fn check_against(appspec: &Value, taskdef: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let containers = crate::taskdef::containers(taskdef);
+    for t in target_services(appspec) {
+        let info = &t["Properties"]["LoadBalancerInfo"];
+        let Some(name) = info["ContainerName"].as_str() else {
+            problems.push(
+                "its TargetService has no Properties.LoadBalancerInfo.ContainerName".to_string(),
+            );
+            continue;
+        };
+        let Some(c) = containers.iter().find(|c| c["name"] == name) else {
+            let names: Vec<&str> = containers
+                .iter()
+                .filter_map(|c| c["name"].as_str())
+                .collect();
+            problems.push(format!(
+                "its LoadBalancerInfo names container `{name}`, which the task definition does not have (it has {})",
+                names.join(", ")
+            ));
+            continue;
+        };
+        let port = info["ContainerPort"]
+            .as_i64()
+            .or_else(|| info["ContainerPort"].as_str().and_then(|s| s.parse().ok()));
+        let ports: Vec<i64> = c["portMappings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["containerPort"].as_i64())
+            .collect();
+        match port {
+            Some(p) if ports.contains(&p) => {}
+            Some(p) => problems.push(format!(
+                "its LoadBalancerInfo names port {p} of container `{name}`, which maps {}",
+                if ports.is_empty() {
+                    "no port".to_string()
+                } else {
+                    format!(
+                        "only {}",
+                        ports
+                            .iter()
+                            .map(i64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            )),
+            None => problems.push(format!(
+                "its LoadBalancerInfo gives no ContainerPort for container `{name}`"
+            )),
+        }
+    }
+    problems
+}
+
+/// `GetDeploymentGroup`: the group's settings, or the input problem (no such application or
+/// group) in words.
+pub(crate) async fn group(
+    aws: &Aws,
+    application: &str,
+    group: &str,
+) -> Result<Result<Group, String>> {
+    let answer = aws
+        .codedeploy
+        .get_deployment_group()
+        .application_name(application)
+        .deployment_group_name(group)
+        .send()
+        .await;
+    let info = match answer {
+        Ok(a) => a,
+        Err(e) => {
+            let code = e
+                .as_service_error()
+                .and_then(aws_sdk_codedeploy::error::ProvideErrorMetadata::code)
+                .unwrap_or_default()
+                .to_string();
+            return match code.as_str() {
+                "ApplicationDoesNotExistException" => Ok(Err(format!(
+                    "its CodeDeploy application `{application}` does not exist"
+                ))),
+                "DeploymentGroupDoesNotExistException" => Ok(Err(format!(
+                    "its CodeDeploy deployment group `{group}` does not exist in application `{application}`"
+                ))),
+                _ => Err(anyhow!("{}", aws_error_message(&e)).context(format!(
+                    "reading CodeDeploy deployment group {group} of application {application}"
+                ))),
+            };
+        }
+    };
+    let Some(g) = info.deployment_group_info() else {
+        return Ok(Err(format!(
+            "its CodeDeploy deployment group `{group}` was not described"
+        )));
+    };
+    let bg = g.blue_green_deployment_configuration();
+    let ready = bg.and_then(|b| b.deployment_ready_option());
+    let term = bg.and_then(|b| b.terminate_blue_instances_on_deployment_success());
+    Ok(Ok(Group {
+        ready_action: ready
+            .and_then(|r| r.action_on_timeout())
+            .map(|a| a.as_str().to_string()),
+        ready_wait_minutes: ready.map(|r| r.wait_time_in_minutes()).unwrap_or_default(),
+        termination_action: term
+            .and_then(|t| t.action())
+            .map(|a| a.as_str().to_string()),
+        termination_wait_minutes: term
+            .map(|t| t.termination_wait_time_in_minutes())
+            .unwrap_or_default(),
+        config: g.deployment_config_name().map(str::to_string),
+        services: g
+            .ecs_services()
+            .iter()
+            .map(|s| {
+                (
+                    s.cluster_name().unwrap_or_default().to_string(),
+                    s.service_name().unwrap_or_default().to_string(),
+                )
+            })
+            .collect(),
+    }))
+}
+
+/// The deployment's description: the one given, or the revision and a link to the run.
+pub(crate) fn description(given: Option<&str>, run_url: Option<&str>) -> String {
+    if let Some(d) = given {
+        return d.to_string();
+    }
+    let mut d = "ecs-deploy".to_string();
+    if let Some(url) = run_url {
+        d.push_str(&format!(": {url}"));
+    }
+    d.chars().take(512).collect()
+}
+
+/// The deployments of the group still going, newest first as CodeDeploy lists them.
+pub(crate) async fn active(aws: &Aws, application: &str, group: &str) -> Result<Vec<String>> {
+    let mut call = aws
+        .codedeploy
+        .list_deployments()
+        .application_name(application)
+        .deployment_group_name(group);
+    for s in ACTIVE {
+        call = call.include_only_statuses(DeploymentStatus::from(s));
+    }
+    let answer = call
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws_error_message(&e)))
+        .map_err(|e| {
+            e.context(format!(
+                "listing the active deployments of CodeDeploy group {group}"
+            ))
+        })?;
+    Ok(answer.deployments().to_vec())
+}
+
+/// `CreateDeployment` with the AppSpec for `arn`; with `rollback`, CodeDeploy rolls a failed
+/// or stopped deployment back itself. Returns the deployment id.
+pub(crate) async fn create(aws: &Aws, setup: &Setup, arn: &str, rollback: bool) -> Result<String> {
+    let content = with_revision(&setup.appspec, arn).to_string();
+    let revision = RevisionLocation::builder()
+        .revision_type(RevisionLocationType::AppSpecContent)
+        .app_spec_content(AppSpecContent::builder().content(content).build())
+        .build();
+    let mut call = aws
+        .codedeploy
+        .create_deployment()
+        .application_name(&setup.application)
+        .deployment_group_name(&setup.group_name)
+        .description(&setup.description)
+        .revision(revision)
+        .set_deployment_config_name(setup.config.clone());
+    if rollback {
+        call = call.auto_rollback_configuration(
+            AutoRollbackConfiguration::builder()
+                .enabled(true)
+                .events(AutoRollbackEvent::DeploymentFailure)
+                .events(AutoRollbackEvent::DeploymentStopOnRequest)
+                .build(),
+        );
+    }
+    let answer = call
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws_error_message(&e)))
+        .map_err(|e| {
+            e.context(format!(
+                "creating a CodeDeploy deployment in group {} of application {}",
+                setup.group_name, setup.application
+            ))
+        })?;
+    answer
+        .deployment_id()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("CreateDeployment answered without a deployment id"))
+}
+
+/// `StopDeployment` with `autoRollbackEnabled`: the undo.
+pub(crate) async fn stop(aws: &Aws, id: &str) -> Result<()> {
+    aws.codedeploy
+        .stop_deployment()
+        .deployment_id(id)
+        .auto_rollback_enabled(true)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws_error_message(&e)))
+        .map_err(|e| e.context(format!("stopping CodeDeploy deployment {id} with rollback")))?;
+    Ok(())
+}
+
+/// `ContinueDeployment(READY_WAIT)`: production traffic shifts to green.
+pub(crate) async fn go_ahead(aws: &Aws, id: &str) -> Result<()> {
+    aws.codedeploy
+        .continue_deployment()
+        .deployment_id(id)
+        .deployment_wait_type(DeploymentWaitType::ReadyWait)
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", aws_error_message(&e)))
+        .map_err(|e| e.context(format!("continuing CodeDeploy deployment {id}")))?;
+    Ok(())
+}
+
+/// One task set of the deployment target.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskSet {
+    pub id: String,
+    /// BLUE or GREEN.
+    pub label: String,
+    pub status: String,
+    pub weight: f64,
+    pub running: i64,
+    pub desired: i64,
+}
+
+/// A CodeDeploy deployment as GetDeployment and GetDeploymentTarget give it (plain data).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct View {
+    pub id: String,
+    pub status: String,
+    /// `errorInformation`: (code, message).
+    pub error: Option<(String, String)>,
+    /// `rollbackInfo.rollbackDeploymentId`, and that deployment's status when read.
+    pub rollback: Option<String>,
+    pub rollback_status: Option<String>,
+    pub rollback_message: Option<String>,
+    /// (lifecycle event, status), in CodeDeploy's order.
+    pub events: Vec<(String, String)>,
+    pub task_sets: Vec<TaskSet>,
+}
+
+impl View {
+    pub(crate) fn green(&self) -> Option<&TaskSet> {
+        self.task_sets.iter().find(|t| t.label == "GREEN")
+    }
+
+    /// Why it failed, with the failed lifecycle event and its hook's function.
+    fn why(&self, hooks: &[(String, String)]) -> String {
+        let mut why = format!("CodeDeploy deployment {} {}", self.id, self.status);
+        if let Some((code, message)) = &self.error {
+            why.push_str(&format!(": {code}: {message}"));
+        }
+        if let Some((event, _)) = self.events.iter().find(|(_, s)| s == "Failed") {
+            why.push_str(&format!("; lifecycle event {event} Failed"));
+            if let Some((_, f)) = hooks.iter().find(|(e, _)| e == event) {
+                why.push_str(&format!(" (hook {f})"));
+            }
+        }
+        if let Some(r) = &self.rollback {
+            why.push_str(&format!("; rollback deployment {r}"));
+            if let Some(s) = &self.rollback_status {
+                why.push_str(&format!(" {s}"));
+            }
+        }
+        why
+    }
+}
+
+/// Decides from one observation of our deployment (pure).
+pub(crate) fn decide(snap: &Snapshot, w: &Watch) -> Verdict {
+    let Some(d) = &snap.codedeploy else {
+        return Verdict::Waiting;
+    };
+    if w.goal == Goal::RolledBack {
+        return match (d.status.as_str(), d.rollback_status.as_deref()) {
+            (_, Some("Succeeded")) => Verdict::Done,
+            (_, Some("Failed" | "Stopped")) => Verdict::Failed(d.why(&w.hooks)),
+            ("Succeeded", None) => Verdict::Failed(format!(
+                "CodeDeploy deployment {} succeeded before the stop took effect: green serves production",
+                d.id
+            )),
+            _ => Verdict::Waiting,
+        };
+    }
+    match d.status.as_str() {
+        "Succeeded" => Verdict::Done,
+        "Failed" | "Stopped" => Verdict::Failed(d.why(&w.hooks)),
+        "Ready" if w.goal == Goal::Ready => Verdict::Reached(format!(
+            "CodeDeploy deployment {} is Ready: green takes test traffic and waits for a go-ahead",
+            d.id
+        )),
+        _ => Verdict::Waiting,
+    }
+}
+
+/// The progress line of one observation; printed when it changes.
+pub(crate) fn progress_line(name: &str, d: &View) -> String {
+    let mut line = format!("{name}: CodeDeploy {} {}", d.id, d.status);
+    if !d.events.is_empty() {
+        let events: Vec<String> = d.events.iter().map(|(e, s)| format!("{e} {s}")).collect();
+        line.push_str(&format!("; events {}", events.join(", ")));
+    }
+    for t in &d.task_sets {
+        line.push_str(&format!(
+            "; {} {} {:.0}% traffic, running {}/{}",
+            t.label.to_lowercase(),
+            t.status,
+            t.weight,
+            t.running,
+            t.desired
+        ));
+    }
+    if let Some(r) = &d.rollback {
+        line.push_str(&format!(
+            "; rollback {r} {}",
+            d.rollback_status.as_deref().unwrap_or("-")
+        ));
+    }
+    line
+}
+
+/// GetDeployment (and the rollback deployment's, when it names one), then GetDeploymentTarget
+/// (`<cluster>:<service>`; a refusal only leaves the events and task sets out).
+pub(crate) async fn observe(aws: &Aws, cluster: &str, service: &str, id: &str) -> Result<View> {
+    // The deployment first, then its target: the events then describe at least the state
+    // the status says (a failed hook is Failed in both).
+    let info = aws
+        .codedeploy
+        .get_deployment()
+        .deployment_id(id)
+        .send()
+        .await;
+    let target = aws
+        .codedeploy
+        .get_deployment_target()
+        .deployment_id(id)
+        .target_id(format!(
+            "{}:{}",
+            crate::arn::last_segment(cluster),
+            crate::arn::last_segment(service)
+        ))
+        .send()
+        .await;
+    let info = info.map_err(|e| anyhow!("{}", aws_error_message(&e)))?;
+    let d = info
+        .deployment_info()
+        .ok_or_else(|| anyhow!("GetDeployment answered without deploymentInfo"))?;
+    let mut view = View {
+        id: id.to_string(),
+        status: d
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        error: d.error_information().map(|e| {
+            (
+                e.code().map(|c| c.as_str().to_string()).unwrap_or_default(),
+                e.message().unwrap_or_default().to_string(),
+            )
+        }),
+        rollback: d
+            .rollback_info()
+            .and_then(|r| r.rollback_deployment_id())
+            .filter(|r| !r.is_empty())
+            .map(str::to_string),
+        rollback_message: d
+            .rollback_info()
+            .and_then(|r| r.rollback_message())
+            .map(str::to_string),
+        ..View::default()
+    };
+    if let Some(t) = target.ok().and_then(|t| t.deployment_target().cloned()) {
+        if let Some(e) = t.ecs_target() {
+            view.events = e
+                .lifecycle_events()
+                .iter()
+                .map(|l| {
+                    (
+                        l.lifecycle_event_name().unwrap_or_default().to_string(),
+                        l.status()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect();
+            view.task_sets = e
+                .task_sets_info()
+                .iter()
+                .map(|s| TaskSet {
+                    id: s.identifer().unwrap_or_default().to_string(),
+                    label: s
+                        .task_set_label()
+                        .map(|l| l.as_str().to_string())
+                        .unwrap_or_default(),
+                    status: s.status().unwrap_or_default().to_string(),
+                    weight: s.traffic_weight(),
+                    running: s.running_count(),
+                    desired: s.desired_count(),
+                })
+                .collect();
+        }
+    }
+    if let Some(r) = &view.rollback {
+        if let Ok(a) = aws
+            .codedeploy
+            .get_deployment()
+            .deployment_id(r)
+            .send()
+            .await
+        {
+            view.rollback_status = a
+                .deployment_info()
+                .and_then(|i| i.status())
+                .map(|s| s.as_str().to_string());
+        }
+    }
+    Ok(view)
+}
+
+/// Before anything changes (deploy, plan and verify alike): for each CODE_DEPLOY service, its
+/// application and deployment group exist, the group deploys this service of this cluster,
+/// the service definition changes no field CODE_DEPLOY refuses in UpdateService, and the
+/// AppSpec (the file, or one built from the service) names a container and port the task
+/// definition has. Every problem is reported at once; `plan` shows the AppSpec and the group.
+pub(crate) async fn prepare(
+    ctx: &Ctx<'_>,
+    runs: &mut [ServiceRun],
+    file: Option<&Value>,
+) -> Result<(), Failure> {
+    let cfg = ctx.cfg;
+    let cluster = crate::arn::last_segment(&cfg.cluster).to_string();
+    let ours: Vec<usize> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.way == Way::CodeDeploy && !r.creating)
+        .map(|(i, _)| i)
+        .collect();
+    if ours.is_empty() {
+        return Ok(());
+    }
+    let groups = bounded(ours.iter().map(|&i| {
+        let r = &runs[i];
+        let (app, name) = names(cfg, r.target.role, r.name());
+        async move {
+            let g = group(&ctx.aws, &app, &name).await;
+            (app, name, g)
+        }
+    }))
+    .await;
+    let mut problems = Vec::new();
+    for (&i, (app, group_name, g)) in ours.iter().zip(groups) {
+        let r = &mut runs[i];
+        let name = r.name().to_string();
+        let hint = "give inputs codedeploy-application and codedeploy-deployment-group (the defaults are AppECS-<cluster>-<service> and DgpECS-<cluster>-<service>, as the official action uses)";
+        let group = match g? {
+            Ok(g) => g,
+            Err(why) => {
+                problems.push(InputProblem::new(format!(
+                    "service `{name}` uses the CODE_DEPLOY deployment controller, but {why}: {hint}"
+                )));
+                continue;
+            }
+        };
+        let targets_us = group.services.iter().any(|(c, s)| {
+            crate::arn::last_segment(c) == cluster && crate::arn::last_segment(s) == name
+        });
+        if !targets_us {
+            let theirs: Vec<String> = group
+                .services
+                .iter()
+                .map(|(c, s)| format!("{s} in cluster {c}"))
+                .collect();
+            problems.push(InputProblem::new(format!(
+                "CodeDeploy deployment group `{group_name}` (application `{app}`) deploys {}, not service `{name}` in cluster `{cluster}`: {hint}",
+                if theirs.is_empty() { "no ECS service".to_string() } else { theirs.join(", ") }
+            )));
+            continue;
+        }
+        for field in r.changes.fields.keys() {
+            if crate::services::CODE_DEPLOY_REFUSES.contains(&field.as_str()) {
+                problems.push(InputProblem::new(format!(
+                    "service `{name}`: its service definition changes `{field}`, which a CODE_DEPLOY service does not take in UpdateService: put it in the AppSpec (codedeploy-appspec) or the deployment group, and leave it out of the definition"
+                )));
+            }
+        }
+        let app_role = r.target.role == Role::App;
+        let (appspec, from, input) = match file.filter(|_| app_role) {
+            Some(doc) => (
+                with_revision(doc, NEW_REVISION),
+                format!(
+                    "the file {}",
+                    cfg.codedeploy
+                        .appspec
+                        .as_ref()
+                        .map(|a| a.1.as_str())
+                        .unwrap_or_default()
+                ),
+                "input codedeploy-appspec",
+            ),
+            None => {
+                let hooks = if app_role {
+                    cfg.codedeploy.hooks.clone()
+                } else {
+                    Vec::new()
+                };
+                match build(&r.live.raw, &hooks) {
+                    Ok(a) => (
+                        a,
+                        "built from the service".to_string(),
+                        "the AppSpec built from the service",
+                    ),
+                    Err(why) => {
+                        problems.push(InputProblem::new(format!("service `{name}` {why}")));
+                        continue;
+                    }
+                }
+            }
+        };
+        if let Some(doc) = &r.rendered {
+            for p in check_against(&appspec, &doc.body) {
+                problems.push(InputProblem::new(format!(
+                    "{input} for service `{name}`: {p}; fix the AppSpec or the task definition"
+                )));
+            }
+        }
+        if cfg.rollout.wait_until == Goal::Ready && !group.waits_for_go_ahead() {
+            problems.push(InputProblem::new(format!(
+                "input wait-until `ready`: deployment group `{group_name}` (service `{name}`) does not hold a Ready deployment for a go-ahead (its deploymentReadyOption.actionOnTimeout is {}): production traffic would shift without one; set it to STOP_DEPLOYMENT with a waitTimeInMinutes, or wait until finished",
+                group.ready_action.as_deref().unwrap_or("CONTINUE_DEPLOYMENT")
+            )));
+        }
+        let given = cfg.codedeploy.description.as_deref().filter(|_| app_role);
+        r.codedeploy = Some(Setup {
+            application: app,
+            group_name,
+            config: cfg.codedeploy.config.clone().filter(|_| app_role),
+            description: description(given, ctx.rt.run_url().as_deref()),
+            appspec,
+            appspec_from: from,
+            group,
+            rollback: cfg.rollout.rollback_on_failure,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(problems.into());
+    }
+    Ok(())
+}
+
+/// Waits while the group has an active deployment (someone else's: this run has not created
+/// its own yet), polling every `poll`, up to `limit`; then refuses with its id. Never races
+/// it: CodeDeploy would refuse a second one anyway (DeploymentLimitExceededException).
+pub(crate) async fn wait_for_group(ctx: &Ctx<'_>, service: &str, setup: &Setup) -> Result<()> {
+    let (poll, limit) = (ctx.cfg.rollout.poll, ctx.cfg.rollout.wait_for);
+    let started = std::time::Instant::now();
+    let mut announced: Option<String> = None;
+    loop {
+        let busy = active(&ctx.aws, &setup.application, &setup.group_name).await?;
+        let Some(other) = busy.first() else {
+            if let Some(id) = announced {
+                ctx.out.line(&format!(
+                    "{service}: deployment {id} of group {} finished: this run's starts now",
+                    setup.group_name
+                ));
+            }
+            return Ok(());
+        };
+        if announced.as_deref() != Some(other.as_str()) {
+            ctx.out.line(&format!(
+                "{service}: CodeDeploy deployment group {} has an active deployment {other} (not this run's): waiting for it to finish, up to {:.0} s, never racing it",
+                setup.group_name,
+                limit.as_secs_f64()
+            ));
+            announced = Some(other.clone());
+        }
+        if started.elapsed() + poll > limit || crate::cancel::requested().is_some() {
+            return Err(anyhow!(
+                "CodeDeploy deployment group {} still has an active deployment {other} after {:.0} s (wait-for-minutes): this run created none rather than race it; wait for it or stop it, then run again",
+                setup.group_name,
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Where each CodeDeploy deployment of the report stands at the end (one look each, at once,
+/// bounded): the summary and the pull-request comment show what the log's last line said.
+pub(crate) async fn final_states(
+    aws: &Aws,
+    cluster: &str,
+    rows: &mut [crate::report::ServiceReport],
+) {
+    let looks = bounded(rows.iter().map(|row| async move {
+        let id = row.codedeploy_deployment.as_deref()?;
+        let look = observe(aws, cluster, &row.service, id);
+        let view = tokio::time::timeout(Duration::from_secs(10), look)
+            .await
+            .ok()?
+            .ok()?;
+        let line = progress_line(&row.service, &view);
+        Some(
+            line.strip_prefix(&format!("{}: ", row.service))
+                .unwrap_or(&line)
+                .to_string(),
+        )
+    }))
+    .await;
+    for (row, state) in rows.iter_mut().zip(looks) {
+        row.codedeploy_state = state;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::Rollout;
+
+    fn snap(view: View) -> Snapshot {
+        Snapshot {
+            codedeploy: Some(view),
+            ..Snapshot::default()
+        }
+    }
+
+    fn watch(goal: Goal) -> Watch {
+        Watch {
+            goal,
+            hooks: vec![("AfterAllowTestTraffic".into(), "smoke-test".into())],
+            ..Watch::new("api", Rollout::CodeDeploy, "d-ABC")
+        }
+    }
+
+    fn at(status: &str) -> View {
+        View {
+            id: "d-ABC".into(),
+            status: status.into(),
+            ..View::default()
+        }
+    }
+
+    #[test]
+    fn statuses_decide_and_a_failed_hook_is_named() {
+        let fin = watch(Goal::Finished);
+        assert_eq!(decide(&snap(at("Succeeded")), &fin), Verdict::Done);
+        for waiting in ["Created", "Queued", "InProgress", "Baking", "Ready"] {
+            assert_eq!(
+                decide(&snap(at(waiting)), &fin),
+                Verdict::Waiting,
+                "{waiting}"
+            );
+        }
+        let mut failed = at("Failed");
+        failed.error = Some(("HOOK_EXECUTION_FAILURE".into(), "hook failed".into()));
+        failed.events = vec![
+            ("Install".into(), "Succeeded".into()),
+            ("AfterAllowTestTraffic".into(), "Failed".into()),
+        ];
+        failed.rollback = Some("d-RB".into());
+        let Verdict::Failed(why) = decide(&snap(failed), &fin) else {
+            panic!()
+        };
+        assert!(why.contains("HOOK_EXECUTION_FAILURE: hook failed"), "{why}");
+        assert!(
+            why.contains("lifecycle event AfterAllowTestTraffic Failed (hook smoke-test)"),
+            "{why}"
+        );
+        assert!(why.contains("rollback deployment d-RB"), "{why}");
+        assert!(matches!(
+            decide(&snap(at("Stopped")), &fin),
+            Verdict::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn ready_is_reached_only_when_asked_and_a_rollback_ends_with_its_deployment() {
+        assert!(matches!(
+            decide(&snap(at("Ready")), &watch(Goal::Ready)),
+            Verdict::Reached(ref w) if w.contains("Ready")
+        ));
+        let back = watch(Goal::RolledBack);
+        let mut stopped = at("Stopped");
+        assert_eq!(decide(&snap(stopped.clone()), &back), Verdict::Waiting);
+        stopped.rollback = Some("d-RB".into());
+        stopped.rollback_status = Some("InProgress".into());
+        assert_eq!(decide(&snap(stopped.clone()), &back), Verdict::Waiting);
+        stopped.rollback_status = Some("Succeeded".into());
+        assert_eq!(decide(&snap(stopped), &back), Verdict::Done);
+        assert!(matches!(
+            decide(&snap(at("Succeeded")), &back),
+            Verdict::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn a_user_appspec_gets_the_new_revision_everywhere() {
+        let spec = json!({"version": 0.0, "Resources": [
+            {"TargetService": {"Type": "AWS::ECS::Service", "Properties": {
+                "taskdefinition": "old", "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 8000}}}}],
+            "Hooks": [{"AfterAllowTestTraffic": "smoke"}]});
+        let out = with_revision(&spec, "arn:td/7");
+        assert_eq!(
+            out["Resources"][0]["TargetService"]["Properties"]["taskdefinition"],
+            "arn:td/7"
+        );
+        assert_eq!(
+            hooks_of(&out),
+            vec![("AfterAllowTestTraffic".to_string(), "smoke".to_string())]
+        );
+        let td = json!({"containerDefinitions": [{"name": "web", "portMappings": [{"containerPort": 8000}]}]});
+        assert!(check_against(&out, &td).is_empty());
+        let td = json!({"containerDefinitions": [{"name": "web", "portMappings": [{"containerPort": 80}]}]});
+        assert!(check_against(&out, &td)[0].contains("port 8000"));
+        let td = json!({"containerDefinitions": [{"name": "api"}]});
+        assert!(check_against(&out, &td)[0].contains("container `web`"));
+    }
+
+    #[test]
+    fn an_appspec_is_built_from_the_service() {
+        let service = json!({
+            "loadBalancers": [{"containerName": "web", "containerPort": 8000, "targetGroupArn": "tg"}],
+            "platformVersion": "1.4.0",
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s-1"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}},
+            "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+        });
+        let hooks = vec![("AfterAllowTestTraffic".to_string(), "smoke".to_string())];
+        let spec = build(&service, &hooks).unwrap();
+        let p = &spec["Resources"][0]["TargetService"]["Properties"];
+        assert_eq!(p["LoadBalancerInfo"]["ContainerPort"], 8000);
+        assert_eq!(p["PlatformVersion"], "1.4.0");
+        assert_eq!(
+            p["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"][0],
+            "s-1"
+        );
+        assert_eq!(p["CapacityProviderStrategy"][0]["Weight"], 1);
+        assert_eq!(hooks_of(&spec), hooks);
+        assert!(build(&json!({}), &[])
+            .unwrap_err()
+            .contains("no load balancer"));
+    }
+
+    #[test]
+    fn the_group_waits_count_in_the_deadline() {
+        let g = Group {
+            ready_action: Some("STOP_DEPLOYMENT".into()),
+            ready_wait_minutes: 60,
+            termination_wait_minutes: 5,
+            ..Group::default()
+        };
+        assert_eq!(g.waits(), Duration::from_secs(65 * 60));
+        assert!(g.waits_for_go_ahead());
+        assert!(g.line().contains("waits up to 60 min"), "{}", g.line());
+    }
+}

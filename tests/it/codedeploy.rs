@@ -1,0 +1,552 @@
+//! CodeDeploy blue/green (issue 14, DESIGN.md section 12), against moto's applications and
+//! deployment groups and the stand-in's CodeDeploy deployments (`CdPlot`: lifecycle events,
+//! Ready, continue, stop with rollback, failed hooks, task sets): success, a failed
+//! AfterAllowTestTraffic hook rolled back, the ready wait then `continue`, a deadline, a
+//! concurrent deployment waited for or refused, cancellation, promotion, plan and verify, and
+//! each bad input changing nothing.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::rollout::{files, setup};
+use crate::support::seed::CLUSTER;
+use crate::support::standin::{CdPlot, CODEDEPLOY_TARGET, OTHER_CODEDEPLOY};
+use crate::support::{Moto, MotoOptions, Run, Seeded, StandIn};
+
+const APP: &str = "AppECS-dataspace-dev-dataspace-app";
+const GROUP: &str = "DgpECS-dataspace-dev-dataspace-app";
+
+/// The app service alone, deployed with a new image.
+fn app(url: &str, s: &Seeded) -> Run {
+    files(Run::new(url), s)
+        .input("otel-service", "")
+        .input("otel-task-definition", "")
+}
+
+fn live_td(moto: &Moto, s: &Seeded) -> String {
+    moto.service(CLUSTER, &s.app_service)["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A CodeDeploy application and deployment group (in moto) for `service`; with `ready`, the
+/// group holds a Ready deployment that long for a go-ahead (STOP_DEPLOYMENT).
+fn group(moto: &Moto, app: &str, group: &str, service: &str, ready: Option<i32>) {
+    let cd = |op: &str, body: Value| {
+        moto.call_json("codedeploy", &format!("{CODEDEPLOY_TARGET}.{op}"), body)
+    };
+    cd(
+        "CreateApplication",
+        json!({ "applicationName": app, "computePlatform": "ECS" }),
+    );
+    let ready = match ready {
+        Some(m) => json!({ "actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": m }),
+        None => json!({ "actionOnTimeout": "CONTINUE_DEPLOYMENT", "waitTimeInMinutes": 0 }),
+    };
+    cd(
+        "CreateDeploymentGroup",
+        json!({
+            "applicationName": app,
+            "deploymentGroupName": group,
+            "deploymentConfigName": "CodeDeployDefault.ECSAllAtOnce",
+            "serviceRoleArn": "arn:aws:iam::123456789012:role/codedeploy-ecs",
+            "deploymentStyle": { "deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL" },
+            "blueGreenDeploymentConfiguration": {
+                "deploymentReadyOption": ready,
+                "terminateBlueInstancesOnDeploymentSuccess": { "action": "TERMINATE", "terminationWaitTimeInMinutes": 0 },
+            },
+            "ecsServices": [{ "serviceName": service, "clusterName": CLUSTER }],
+        }),
+    );
+}
+
+fn start(plot: CdPlot, ready: Option<i32>) -> (Moto, Seeded, StandIn) {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, ready);
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, plot)
+        .start();
+    (moto, s, ecs)
+}
+
+/// The bodies of the binary's calls of a CodeDeploy operation.
+fn sent(ecs: &StandIn, op: &str) -> Vec<Value> {
+    ecs.requests()
+        .into_iter()
+        .filter(|r| r.header("X-Amz-Target") == Some(format!("{CODEDEPLOY_TARGET}.{op}").as_str()))
+        .map(|r| r.json())
+        .collect()
+}
+
+/// The AppSpec a CreateDeployment sent.
+fn appspec(body: &Value) -> Value {
+    serde_json::from_str(
+        body["revision"]["appSpecContent"]["content"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_codedeploy_deployment_succeeds_with_an_appspec_built_from_the_service() {
+    let (moto, s, ecs) = start(CdPlot::Succeeds, None);
+    let o = app(&ecs.url(), &s).run();
+    o.assert_code(0);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "deployed", "{text}");
+    let ours = o.output("task-definition-arn").to_string();
+    let creates = sent(&ecs, "CreateDeployment");
+    assert_eq!(creates.len(), 1, "{text}");
+    assert_eq!(creates[0]["applicationName"], APP);
+    assert_eq!(creates[0]["deploymentGroupName"], GROUP);
+    assert_eq!(creates[0]["revision"]["revisionType"], "AppSpecContent");
+    assert_eq!(creates[0]["autoRollbackConfiguration"]["enabled"], true);
+    let spec = appspec(&creates[0]);
+    let props = &spec["Resources"][0]["TargetService"]["Properties"];
+    assert_eq!(props["TaskDefinition"], json!(ours));
+    assert_eq!(props["LoadBalancerInfo"]["ContainerName"], "dataspace");
+    assert_eq!(props["LoadBalancerInfo"]["ContainerPort"], 8000);
+    assert!(
+        creates[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("/actions/runs/"),
+        "the description links the run: {}",
+        creates[0]
+    );
+    for seen in [
+        "CodeDeploy application AppECS-dataspace-dev-dataspace-app, deployment group DgpECS-dataspace-dev-dataspace-app, AppSpec built from the service",
+        "AfterAllowTestTraffic InProgress",
+        "blue PRIMARY 100% traffic",
+        "green PRIMARY 100% traffic",
+        "Succeeded",
+    ] {
+        assert!(text.contains(seen), "{seen}: {text}");
+    }
+    let id = o.output("codedeploy-deployment-id");
+    assert!(!id.is_empty() && text.contains(id), "{text}");
+    // The summary (and so the pull-request comment) says where it ended.
+    assert!(
+        o.summary.contains("### CodeDeploy deployments"),
+        "{}",
+        o.summary
+    );
+    assert!(
+        o.summary.contains("AfterAllowTraffic Succeeded"),
+        "{}",
+        o.summary
+    );
+    assert_eq!(
+        ecs.calls("UpdateService"),
+        0,
+        "no UpdateService with the revision"
+    );
+    assert_eq!(ecs.calls("StopDeployment"), 0);
+    assert_eq!(live_td(&moto, &s), ours);
+}
+
+#[test]
+fn a_failed_after_allow_test_traffic_hook_is_rolled_back_and_named() {
+    let (moto, s, ecs) = start(CdPlot::HookFails("AfterAllowTestTraffic"), None);
+    let before = live_td(&moto, &s);
+    let o = app(&ecs.url(), &s)
+        .input(
+            "codedeploy-hooks",
+            "AfterAllowTestTraffic=dataspace-smoke-test",
+        )
+        .run();
+    o.assert_code(1);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "rolled-back", "{text}");
+    for seen in [
+        "HOOK_EXECUTION_FAILURE: The deployment failed because a specified lifecycle event hook failed: AfterAllowTestTraffic",
+        "lifecycle event AfterAllowTestTraffic Failed (hook dataspace-smoke-test)",
+    ] {
+        assert!(text.contains(seen), "{seen}: {text}");
+        assert!(o.summary.contains("AfterAllowTestTraffic"), "{}", o.summary);
+    }
+    // The green task set's stopped task, its exit code and its log lines.
+    for seen in [
+        "1 stopped task(s) of green task set ecs-svc/2222222222222222001",
+        "Essential container in task exited",
+        "The SECRET_KEY setting must not be empty.",
+    ] {
+        assert!(text.contains(seen), "{seen}: {text}");
+    }
+    let spec = appspec(&sent(&ecs, "CreateDeployment")[0]);
+    assert_eq!(
+        spec["Hooks"],
+        json!([{ "AfterAllowTestTraffic": "dataspace-smoke-test" }])
+    );
+    // CodeDeploy was rolling back already: followed, not stopped a second time.
+    assert_eq!(ecs.calls("StopDeployment"), 0, "{text}");
+    assert_eq!(ecs.calls("UpdateService"), 0);
+    assert_eq!(live_td(&moto, &s), before);
+}
+
+#[test]
+fn a_wait_until_ready_ends_there_and_continue_finishes_it() {
+    let (moto, s, ecs) = start(CdPlot::Ready, Some(120));
+    let o = app(&ecs.url(), &s).input("wait-until", "ready").run();
+    o.assert_code(0);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "in-progress", "{text}");
+    let id = o.output("codedeploy-deployment-id").to_string();
+    assert!(
+        text.contains(&format!(
+            "CodeDeploy deployment {id} is Ready: green takes test traffic"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("ecs-deploy continue --cluster dataspace-dev --service dataspace-app"),
+        "{text}"
+    );
+    assert!(o.summary.contains("in progress"), "{}", o.summary);
+    let ours = o.output("task-definition-arn").to_string();
+    assert_ne!(live_td(&moto, &s), ours, "production traffic has not moved");
+    let c = Run::new(&ecs.url())
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("mode", "continue")
+        .input("poll-interval-seconds", "0.2")
+        .run();
+    c.assert_code(0);
+    assert_eq!(c.output("result"), "deployed", "{}", c.all_text());
+    assert_eq!(c.output("codedeploy-deployment-id"), id);
+    let continues = sent(&ecs, "ContinueDeployment");
+    assert_eq!(continues.len(), 1);
+    assert_eq!(continues[0]["deploymentWaitType"], "READY_WAIT");
+    assert_eq!(continues[0]["deploymentId"], json!(id));
+    assert_eq!(live_td(&moto, &s), ours);
+}
+
+#[test]
+fn continue_with_no_deployment_ready_is_invalid_input() {
+    let (_moto, s, ecs) = start(CdPlot::Succeeds, Some(120));
+    let c = Run::new(&ecs.url())
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("mode", "continue")
+        .run();
+    c.assert_code(2);
+    assert!(
+        c.all_text().contains(
+            "service `dataspace-app` has no CodeDeploy deployment in Ready (deployment group DgpECS-dataspace-dev-dataspace-app"
+        ),
+        "{}",
+        c.all_text()
+    );
+    assert_eq!(ecs.calls("ContinueDeployment"), 0);
+    assert_eq!(ecs.calls("CreateDeployment"), 0);
+}
+
+#[test]
+fn wait_until_ready_needs_a_group_that_waits_for_a_go_ahead() {
+    let (_moto, s, ecs) = start(CdPlot::Ready, None);
+    let o = app(&ecs.url(), &s).input("wait-until", "ready").run();
+    o.assert_code(2);
+    assert!(
+        o.all_text()
+            .contains("does not hold a Ready deployment for a go-ahead"),
+        "{}",
+        o.all_text()
+    );
+    assert_eq!(ecs.calls("RegisterTaskDefinition"), 0);
+    assert_eq!(ecs.calls("CreateDeployment"), 0);
+}
+
+#[test]
+fn at_the_deadline_the_deployment_is_stopped_with_rollback() {
+    let (moto, s, ecs) = start(CdPlot::Forever, None);
+    let before = live_td(&moto, &s);
+    let o = app(&ecs.url(), &s).input("wait-for-minutes", "0.05").run();
+    o.assert_code(1);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "rolled-back", "{text}");
+    let stops = sent(&ecs, "StopDeployment");
+    assert_eq!(stops.len(), 1, "{text}");
+    assert_eq!(stops[0]["autoRollbackEnabled"], true);
+    let id = o.output("codedeploy-deployment-id");
+    assert!(
+        text.contains(&format!("rollback {id}-RB Succeeded")),
+        "{text}"
+    );
+    assert_eq!(
+        ecs.calls("UpdateService"),
+        0,
+        "undone without UpdateService"
+    );
+    assert_eq!(live_td(&moto, &s), before);
+}
+
+#[test]
+fn the_deadline_covers_the_groups_ready_and_termination_waits() {
+    let (_moto, s, ecs) = start(CdPlot::Succeeds, Some(60));
+    let o = app(&ecs.url(), &s).run();
+    o.assert_code(0);
+    // wait-for-minutes (15) + the ready wait (60) + blue's termination wait (0).
+    assert!(o.all_text().contains("up to 75 min"), "{}", o.all_text());
+    assert_eq!(o.output("result"), "deployed");
+}
+
+#[test]
+fn someone_elses_active_deployment_is_waited_for_never_raced() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, None);
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::Succeeds)
+        .codedeploy_busy(3)
+        .start();
+    let o = app(&ecs.url(), &s).run();
+    o.assert_code(0);
+    let text = o.all_text();
+    assert!(
+        text.contains(&format!(
+            "has an active deployment {OTHER_CODEDEPLOY} (not this run's): waiting for it"
+        )),
+        "{text}"
+    );
+    assert_eq!(o.output("result"), "deployed", "{text}");
+    let refused = ecs
+        .exchanges()
+        .iter()
+        .filter(|e| e.op.as_deref() == Some("CreateDeployment") && e.status != 200)
+        .count();
+    assert_eq!(refused, 0, "never raced: {text}");
+    assert_eq!(ecs.calls("CreateDeployment"), 1);
+}
+
+#[test]
+fn an_active_deployment_that_outlasts_the_deadline_is_refused_with_its_id() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, None);
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::Succeeds)
+        .codedeploy_busy(usize::MAX)
+        .start();
+    let before = live_td(&moto, &s);
+    let o = app(&ecs.url(), &s).input("wait-for-minutes", "0.02").run();
+    o.assert_code(1);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "failed", "{text}");
+    assert!(
+        text.contains(&format!(
+            "still has an active deployment {OTHER_CODEDEPLOY}"
+        )),
+        "{text}"
+    );
+    assert_eq!(ecs.calls("CreateDeployment"), 0);
+    assert_eq!(
+        ecs.calls("StopDeployment"),
+        0,
+        "someone else's is left alone"
+    );
+    assert_eq!(live_td(&moto, &s), before);
+}
+
+#[test]
+fn a_cancelled_run_stops_its_codedeploy_deployment_with_rollback() {
+    let (_moto, s, ecs) = start(CdPlot::Forever, None);
+    // The run keeps its workspace while the process runs.
+    let run = app(&ecs.url(), &s);
+    let mut child = run.spawn();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ecs.calls("GetDeployment") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "never polled the deployment: {:?}",
+            ecs.exchanges()
+                .iter()
+                .map(|e| e.op.clone())
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent_at = Instant::now();
+    let status =
+        crate::support::runner::terminate(&mut child, Instant::now() + Duration::from_secs(10));
+    assert!(
+        sent_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent_at.elapsed()
+    );
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    let stops = sent(&ecs, "StopDeployment");
+    assert_eq!(stops.len(), 1);
+    assert_eq!(stops[0]["autoRollbackEnabled"], true);
+}
+
+#[test]
+fn prod_promotes_the_revision_test_registered_without_registering() {
+    let (moto, s, ecs) = start(CdPlot::Succeeds, None);
+    // The test job's output: a revision registered there.
+    let mut td = crate::support::seed::app_task_definition(&s.app_repo_uri);
+    td["containerDefinitions"][0]["image"] = json!(format!("{}:v2", s.app_repo_uri));
+    let arn = moto.ecs("RegisterTaskDefinition", td)["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let registered = ecs.calls("RegisterTaskDefinition");
+    let o = Run::new(&ecs.url())
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("task-definition", &arn)
+        .input("poll-interval-seconds", "0.2")
+        .run();
+    o.assert_code(0);
+    assert_eq!(o.output("result"), "deployed", "{}", o.all_text());
+    assert_eq!(
+        ecs.calls("RegisterTaskDefinition"),
+        registered,
+        "nothing registered"
+    );
+    let spec = appspec(&sent(&ecs, "CreateDeployment")[0]);
+    assert_eq!(
+        spec["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"],
+        json!(arn)
+    );
+    assert_eq!(live_td(&moto, &s), arn);
+}
+
+#[test]
+fn plan_shows_the_appspec_and_the_group_and_verify_checks_them() {
+    let (moto, s, ecs) = start(CdPlot::Succeeds, Some(30));
+    let before = moto.snapshot(CLUSTER);
+    let revisions = moto.task_definition_arns();
+    let plan = app(&ecs.url(), &s).input("mode", "plan").run();
+    plan.assert_code(0);
+    let text = plan.all_text();
+    assert_eq!(plan.output("result"), "planned", "{text}");
+    for seen in [
+        "rolls out CodeDeploy blue/green (CODE_DEPLOY controller)",
+        "CodeDeploy application AppECS-dataspace-dev-dataspace-app, deployment group DgpECS-dataspace-dev-dataspace-app: deployment configuration CodeDeployDefault.ECSAllAtOnce; at Ready it waits up to 30 min for a go-ahead",
+        "AppSpec (built from the service):",
+        "\"TaskDefinition\": \"<the revision this run registers>\"",
+        "\"ContainerPort\": 8000",
+    ] {
+        assert!(text.contains(seen), "{seen}: {text}");
+    }
+    let verify = app(&ecs.url(), &s).input("mode", "verify").run();
+    verify.assert_code(0);
+    assert!(
+        verify
+            .all_text()
+            .contains("AppSpec (built from the service)"),
+        "{}",
+        verify.all_text()
+    );
+    assert_eq!(ecs.calls("CreateDeployment"), 0);
+    assert_eq!(ecs.calls("RegisterTaskDefinition"), 0);
+    assert_eq!(moto.task_definition_arns(), revisions);
+    assert_eq!(
+        moto.snapshot(CLUSTER),
+        before,
+        "plan and verify changed nothing"
+    );
+}
+
+/// Each bad input: exit 2, the culprit named, nothing registered, no deployment created.
+#[test]
+fn bad_codedeploy_inputs_change_nothing() {
+    let good_spec = "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: placeholder\n        LoadBalancerInfo:\n          ContainerName: dataspace\n          ContainerPort: 8000\n";
+    type Tweak = fn(Run) -> Run;
+    let rows: Vec<(&str, Tweak, &str)> = vec![
+        (
+            "appspec does not parse",
+            |r| {
+                r.input("codedeploy-appspec", "appspec.yaml")
+                    .file("appspec.yaml", "Resources: [\n  - TargetService: {")
+            },
+            "input codedeploy-appspec: `appspec.yaml`",
+        ),
+        (
+            "appspec without TargetService",
+            |r| {
+                r.input("codedeploy-appspec", "appspec.yaml")
+                    .file("appspec.yaml", "version: 0.0\nResources:\n  - Other: {}\n")
+            },
+            "has no `Resources` entry with a `TargetService`",
+        ),
+        (
+            "container missing from the task definition",
+            |r| {
+                r.input("codedeploy-appspec", "appspec.json").file(
+                    "appspec.json",
+                    r#"{"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {"TaskDefinition": "x", "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 8000}}}}]}"#,
+                )
+            },
+            "its LoadBalancerInfo names container `web`, which the task definition does not have",
+        ),
+        (
+            "port missing from the task definition",
+            |r| {
+                r.input("codedeploy-appspec", "appspec.json").file(
+                    "appspec.json",
+                    r#"{"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {"TaskDefinition": "x", "LoadBalancerInfo": {"ContainerName": "dataspace", "ContainerPort": 80}}}}]}"#,
+                )
+            },
+            "names port 80 of container `dataspace`, which maps only 8000",
+        ),
+        (
+            "missing application",
+            |r| r.input("codedeploy-application", "NoSuchApp"),
+            "its CodeDeploy application `NoSuchApp` does not exist",
+        ),
+        (
+            "missing group",
+            |r| r.input("codedeploy-deployment-group", "NoSuchGroup"),
+            "its CodeDeploy deployment group `NoSuchGroup` does not exist",
+        ),
+        (
+            "group of another service",
+            |r| r.input("codedeploy-deployment-group", "DgpECS-other"),
+            "deploys dataspace-otel in cluster dataspace-dev, not service `dataspace-app`",
+        ),
+    ];
+    let (moto, s, ecs) = start(CdPlot::Succeeds, None);
+    // A group of the same application that deploys the collector.
+    moto.call_json(
+        "codedeploy",
+        &format!("{CODEDEPLOY_TARGET}.CreateDeploymentGroup"),
+        json!({
+            "applicationName": APP, "deploymentGroupName": "DgpECS-other",
+            "serviceRoleArn": "arn:aws:iam::123456789012:role/codedeploy-ecs",
+            "ecsServices": [{ "serviceName": s.otel_service, "clusterName": CLUSTER }],
+        }),
+    );
+    let before = moto.snapshot(CLUSTER);
+    let revisions = moto.task_definition_arns();
+    let _ = good_spec;
+    for (name, tweak, message) in rows {
+        let o = tweak(app(&ecs.url(), &s)).run();
+        assert_eq!(o.code, 2, "{name}: {}", o.all_text());
+        assert!(
+            o.all_text().contains(message),
+            "{name}: {message}: {}",
+            o.all_text()
+        );
+        assert_eq!(ecs.calls("CreateDeployment"), 0, "{name}");
+        assert_eq!(ecs.calls("RegisterTaskDefinition"), 0, "{name}");
+    }
+    assert_eq!(moto.task_definition_arns(), revisions);
+    assert_eq!(moto.snapshot(CLUSTER), before);
+    // The good AppSpec file passes the same checks.
+    let o = app(&ecs.url(), &s)
+        .input("mode", "plan")
+        .input("codedeploy-appspec", "appspec.yaml")
+        .file("appspec.yaml", good_spec)
+        .run();
+    o.assert_code(0);
+    assert!(
+        o.all_text().contains("AppSpec (the file appspec.yaml)"),
+        "{}",
+        o.all_text()
+    );
+}
