@@ -5,6 +5,7 @@ mod support;
 mod support_selftest;
 
 mod bad_input;
+mod compose;
 mod dayone;
 mod deploy;
 mod drift;
