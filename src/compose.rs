@@ -245,11 +245,18 @@ pub fn render(
                     .filter(|(_, l)| l.contains(&i.needle))
                     .map(|(n, _)| n + 1)
                     .collect();
-                let line = hits.first().copied();
-                let place = i
+                // The first hit inside the service's block, else the first in the file.
+                let service = i
                     .pointer
                     .strip_prefix("/services/")
-                    .and_then(|r| r.split('/').next())
+                    .and_then(|r| r.split('/').next());
+                let block = service.and_then(|s| lines::line_of(&text, &["services", s]));
+                let line = hits
+                    .iter()
+                    .find(|l| block.is_some_and(|b| **l >= b))
+                    .or(hits.first())
+                    .copied();
+                let place = service
                     .map(|s| format!("service `{s}`: "))
                     .unwrap_or_default();
                 let problem = InputProblem::at(
@@ -315,13 +322,21 @@ pub fn render(
         };
         let (built, host_vars) =
             task::build(g, &services, &project, &secrets, lookup, dir, &mut out);
+        let in_task = |u: &&crate::subst::Used| {
+            g.members
+                .iter()
+                .any(|m| u.pointer.starts_with(&format!("/services/{m}/")))
+        };
+        for u in used.iter().filter(in_task) {
+            if u.pointer.contains("/environment/") && crate::subst::looks_secret(&u.name) {
+                let service = u.pointer.split('/').nth(2).unwrap_or_default();
+                warnings.push(format!("variable {} looks secret and is interpolated into the plain `environment` of service `{service}`: ECS stores `environment` in plain text, readable by anyone with ecs:DescribeTaskDefinition; move it to the service's `secrets` with an SSM Parameter Store parameter or a Secrets Manager secret", u.name));
+            }
+        }
+        // A credential copied under another name, anywhere in what this task reads.
         let credential = used
             .iter()
-            .filter(|u| {
-                g.members
-                    .iter()
-                    .any(|m| u.pointer.starts_with(&format!("/services/{m}/")))
-            })
+            .filter(|u| in_task(u) || !u.pointer.starts_with("/services/"))
             .map(|u| (u.name.clone(), u.value.clone()))
             .chain(host_vars.iter().cloned())
             .find(|(_, v)| redact::is_credential(v));
@@ -540,6 +555,22 @@ mod tests {
             Some(format!("{n}-value"))
         });
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn secret_looking_variables_in_environment_are_warned_about_and_scrubbed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "services:\n  web:\n    image: nginx\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD}\n");
+        let lookup = |n: &str| (n == "DB_PASSWORD").then(|| "canary-compose-pw-4417".to_string());
+        let r = render(&p, "c.yaml", &["web".into()], &lookup).unwrap();
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("variable DB_PASSWORD looks secret")),
+            "{:?}",
+            r.warnings
+        );
+        assert_eq!(redact::scrub("x canary-compose-pw-4417 y"), "x *** y");
     }
 
     #[test]
