@@ -365,7 +365,7 @@ pub fn render(
     if faults.is_empty() {
         Ok(Rendered {
             tasks,
-            warnings: warnings
+            warnings: once_each(warnings)
                 .into_iter()
                 .map(|w| {
                     if w.starts_with(shown) {
@@ -379,6 +379,40 @@ pub fn render(
     } else {
         Err(problems(&faults, shown, &text))
     }
+}
+
+/// One warning per key: `service `a`: key `restart` is ignored…` for several services
+/// becomes one line naming them all.
+fn once_each(warnings: Vec<String>) -> Vec<String> {
+    let mut grouped: Vec<(Vec<String>, String)> = Vec::new();
+    for w in warnings {
+        let split = w
+            .strip_prefix("service `")
+            .and_then(|r| r.split_once("`: key "))
+            .map(|(name, rest)| (name.to_string(), format!("key {rest}")));
+        match split {
+            Some((name, rest)) => match grouped.iter_mut().find(|(_, r)| *r == rest) {
+                Some((names, _)) => names.push(name),
+                None => grouped.push((vec![name], rest)),
+            },
+            None => grouped.push((Vec::new(), w)),
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(names, rest)| match names.len() {
+            0 => rest,
+            1 => format!("service `{}`: {rest}", names[0]),
+            _ => format!(
+                "services {}: {rest}",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .collect()
 }
 
 /// The project name: top-level `name`, else the compose file's directory, as compose
@@ -571,6 +605,27 @@ mod tests {
             r.warnings
         );
         assert_eq!(redact::scrub("x canary-compose-pw-4417 y"), "x *** y");
+    }
+
+    #[test]
+    fn keys_that_mean_nothing_on_ecs_are_warned_about_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "services:\n  a:\n    image: x\n    restart: always\n    container_name: a\n  b:\n    image: x\n    restart: always\n");
+        let r = render(&p, "c.yaml", &["a".into(), "b".into()], &|_| None).unwrap();
+        let restart: Vec<&String> = r
+            .warnings
+            .iter()
+            .filter(|w| w.contains("`restart`"))
+            .collect();
+        assert_eq!(restart.len(), 1, "{:?}", r.warnings);
+        assert!(
+            restart[0].contains("services `a`, `b`: key `restart` is ignored"),
+            "{restart:?}"
+        );
+        assert!(r
+            .warnings
+            .iter()
+            .any(|w| w.contains("service `a`: key `container_name` is ignored")));
     }
 
     #[test]

@@ -903,6 +903,8 @@ mod tests {
                 "ulimits": {"nofile": {"soft": 1024, "hard": 2048}, "nproc": 512},
                 "labels": ["team=shop"],
                 "container_name": "x", "restart": "always", "networks": ["front"],
+                "tty": true, "stdin_open": false, "cap_add": ["SYS_PTRACE"], "cap_drop": ["NET_RAW"],
+                "x-aws-pull_credentials": "arn:aws:secretsmanager:us-east-1:1:secret:registry",
             }),
             true,
         );
@@ -943,7 +945,18 @@ mod tests {
         assert_eq!(c["workingDirectory"], json!("/app"));
         assert_eq!(c["user"], json!("1000"));
         assert_eq!(c["readonlyRootFilesystem"], json!(true));
-        assert_eq!(c["linuxParameters"], json!({"initProcessEnabled": true}));
+        assert_eq!(
+            c["linuxParameters"],
+            json!({"initProcessEnabled": true, "capabilities": {"add": ["SYS_PTRACE"], "drop": ["NET_RAW"]}})
+        );
+        assert_eq!(
+            (c["pseudoTerminal"].clone(), c["interactive"].clone()),
+            (json!(true), json!(false))
+        );
+        assert_eq!(
+            c["repositoryCredentials"],
+            json!({"credentialsParameter": "arn:aws:secretsmanager:us-east-1:1:secret:registry"})
+        );
         assert_eq!(c["stopTimeout"], json!(20));
         assert_eq!(
             c["ulimits"],

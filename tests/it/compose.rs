@@ -286,3 +286,20 @@ fn render_prints_task_definitions_register_takes_as_they_are() {
     }
     assert_eq!(moto.task_definition_arns().len(), 4);
 }
+
+#[test]
+fn plan_of_the_example_changes_nothing() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let vars = utopia(&moto);
+    let before = moto.snapshot(CLUSTER);
+    let o = example(&moto, &vars).input("mode", "plan").run();
+    o.assert_code(0);
+    assert_eq!(o.output("result"), "planned", "{}", o.all_text());
+    assert!(
+        o.all_text().contains("created from docker-compose.yaml"),
+        "{}",
+        o.all_text()
+    );
+    assert_eq!(before, moto.snapshot(CLUSTER), "plan changed AWS");
+    assert!(moto.task_definition_arns().is_empty());
+}
