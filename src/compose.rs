@@ -238,6 +238,7 @@ pub fn render(
         Ok(done) => done,
         Err(issues) => {
             let mut found: Vec<InputProblem> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             for i in issues.iter().filter(|i| concerns(&i.pointer)) {
                 let hits: Vec<usize> = text
                     .lines()
@@ -250,12 +251,16 @@ pub fn render(
                     .pointer
                     .strip_prefix("/services/")
                     .and_then(|r| r.split('/').next());
-                let block = service.and_then(|s| lines::line_of(&text, &["services", s]));
+                let block = service.and_then(|s| lines::span_of(&text, &["services", s]));
                 let line = hits
                     .iter()
-                    .find(|l| block.is_some_and(|b| **l >= b))
+                    .find(|l| block.is_some_and(|(a, b)| (a..=b).contains(l)))
                     .or(hits.first())
                     .copied();
+                // A placeholder reached through a YAML alias is reported once, at its line.
+                if !seen.insert((line, i.message.clone())) {
+                    continue;
+                }
                 let place = service
                     .map(|s| format!("service `{s}`: "))
                     .unwrap_or_default();

@@ -29,6 +29,16 @@ pub fn line_of(text: &str, path: &[&str]) -> Option<usize> {
     found
 }
 
+/// The 1-based lines `first..=last` of the block of the key at `path` (the key's line and
+/// everything indented under it).
+pub fn span_of(text: &str, path: &[&str]) -> Option<(usize, usize)> {
+    let first = line_of(text, path)?;
+    let lines: Vec<&str> = text.lines().collect();
+    let (indent, _) = content(lines[first - 1])?;
+    let end = block_end(&lines, first, lines.len(), indent);
+    Some((first, end))
+}
+
 fn content(line: &str) -> Option<(isize, &str)> {
     let t = line.trim_start();
     if t.is_empty() || t.starts_with('#') {
@@ -158,6 +168,7 @@ services:
             ),
             Some(17)
         );
+        assert_eq!(span_of(TEXT, &["services", "web"]), Some((3, 9)));
         // Not found: the parent's line.
         assert_eq!(line_of(TEXT, &["services", "web", "healthcheck"]), Some(3));
         assert_eq!(line_of(TEXT, &["nothing"]), None);
