@@ -89,6 +89,9 @@ pub struct Target {
     pub definition: Option<PathBuf>,
     /// The definition's path as the user wrote it.
     pub definition_shown: String,
+    /// The compose service whose task this is, when `file` is a compose file (input
+    /// compose-file); its service definition may then be written inline (x-ecs).
+    pub compose: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,7 +401,7 @@ impl Validator {
         let mode = self.mode(raw);
         let cluster = self.get("cluster").unwrap_or_default().to_string();
         // A stack-only run (no service inputs at all) needs no cluster.
-        let stack_only = ["service", "otel-service", "services"]
+        let stack_only = ["service", "otel-service", "services", "compose-file"]
             .iter()
             .all(|i| self.get(i).is_none())
             && self.get("stack-name").is_some();
@@ -453,7 +456,7 @@ impl Validator {
             && (stack.is_none() || matches!(mode, Mode::Rollback | Mode::Continue))
         {
             self.problem(
-                "no service to deploy: give `service` and `task-definition`, `otel-service` and `otel-task-definition`, or `services` lines (or `stack-name` and `stack-template` to deploy the stack alone)"
+                "no service to deploy: give `service` and `task-definition`, `otel-service` and `otel-task-definition`, `services` lines, or `compose-file` (or `stack-name` and `stack-template` to deploy the stack alone)"
                     .into(),
             );
         }
@@ -969,7 +972,95 @@ impl Validator {
                 }
             }
         }
+        targets.extend(self.compose_targets());
         targets
+    }
+
+    /// The tasks of input compose-file, each deploying to its ECS service; input
+    /// compose-services picks the ones to deploy (default: every task whose leader has an
+    /// image).
+    fn compose_targets(&mut self) -> Vec<Given> {
+        let Some(file) = self.get("compose-file").map(str::to_string) else {
+            if let Some(s) = self.get("compose-services").map(str::to_string) {
+                self.problem(format!(
+                    "input compose-services `{s}` is given without compose-file: add `compose-file:` with the path of the docker-compose file"
+                ));
+            }
+            return Vec::new();
+        };
+        let Some(path) = self.path(&file, "compose-file") else {
+            return Vec::new();
+        };
+        let planned = match crate::compose::plan(&path, &file) {
+            Ok(p) => p,
+            Err(problems) => {
+                self.problems.extend(problems);
+                return Vec::new();
+            }
+        };
+        let chosen: Vec<&crate::compose::Planned> = match self
+            .get("compose-services")
+            .map(str::to_string)
+        {
+            None => planned.iter().filter(|p| !p.build_only).collect(),
+            Some(list) => {
+                let mut chosen = Vec::new();
+                let names = list
+                    .lines()
+                    .flat_map(|l| l.split(','))
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty() && !n.starts_with('#'));
+                for name in names {
+                    match planned.iter().find(|p| p.leader == name) {
+                        Some(p) => chosen.push(p),
+                        None => self.problem(format!(
+                            "input compose-services: `{name}` is not a service of {file} that leads a task: name one of {} (a sidecar deploys with the task it joins)",
+                            planned.iter().map(|p| p.leader.as_str()).collect::<Vec<_>>().join(", ")
+                        )),
+                    }
+                }
+                chosen
+            }
+        };
+        let dir = Path::new(&file)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for p in chosen {
+            if !valid_service(&p.service) {
+                self.problem(format!(
+                    "{file}: service `{}`: `{}` is not an ECS service name (letters, digits, hyphens and underscores, up to 255): set x-ecs.service",
+                    p.leader, p.service
+                ));
+                continue;
+            }
+            let (definition, definition_shown) = match &p.definition_file {
+                Some(d) => {
+                    let shown = dir.join(d).to_string_lossy().to_string();
+                    match self.path(&shown, "compose-file") {
+                        Some(resolved) => (Some(resolved), shown),
+                        None => continue,
+                    }
+                }
+                None if p.inline_definition => (None, file.clone()),
+                None => (None, String::new()),
+            };
+            out.push(Given {
+                target: Target {
+                    service: p.service.clone(),
+                    file: Some(path.clone()),
+                    revision: None,
+                    shown: file.clone(),
+                    role: Role::Extra,
+                    definition,
+                    definition_shown,
+                    compose: Some(p.leader.clone()),
+                },
+                origin: format!("input compose-file, service {}", p.leader),
+            });
+        }
+        out
     }
 
     /// `wait-until`: finished, paused, or a lifecycle stage of an ECS-native deployment.
@@ -1203,6 +1294,7 @@ impl Validator {
                 role,
                 definition: None,
                 definition_shown: String::new(),
+                compose: None,
             },
             origin: format!("input {svc_label}"),
         })

@@ -273,6 +273,7 @@ mod tests {
                 role: Role::App,
                 definition: None,
                 definition_shown: String::new(),
+                compose: None,
             },
             live(Some("COMPLETED"), 1),
         );

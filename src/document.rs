@@ -1,5 +1,5 @@
 //! The one reader and parser for the files a user names: task definitions, CloudFormation
-//! templates and stack-parameter files (and, later, compose files).
+//! templates, stack-parameter files and compose files.
 //!
 //! Every file goes through [`read`] (a regular file, within its size limit, UTF-8, BOM
 //! dropped) and [`parse`] (JSON or YAML into one `serde_json::Value`), under one set of rules:
@@ -47,6 +47,8 @@ pub enum Kind {
     Parameters,
     /// A CodeDeploy AppSpec (YAML or JSON, like a task definition).
     AppSpec,
+    /// A docker-compose file: a task definition's policy (merge keys, no tags), its limits.
+    Compose,
 }
 
 impl Kind {
@@ -56,20 +58,25 @@ impl Kind {
             Kind::Template => "template",
             Kind::Parameters => "parameters",
             Kind::AppSpec => "AppSpec",
+            Kind::Compose => "compose",
         }
     }
 
     fn max_file_bytes(self) -> u64 {
         match self {
             Kind::Template => MAX_TEMPLATE_BYTES,
-            Kind::TaskDefinition | Kind::Parameters | Kind::AppSpec => MAX_FILE_BYTES,
+            Kind::TaskDefinition | Kind::Parameters | Kind::AppSpec | Kind::Compose => {
+                MAX_FILE_BYTES
+            }
         }
     }
 
     fn max_expanded(self) -> usize {
         match self {
             Kind::Template => MAX_TEMPLATE_EXPANDED_BYTES,
-            Kind::TaskDefinition | Kind::Parameters | Kind::AppSpec => MAX_EXPANDED_BYTES,
+            Kind::TaskDefinition | Kind::Parameters | Kind::AppSpec | Kind::Compose => {
+                MAX_EXPANDED_BYTES
+            }
         }
     }
 }
@@ -181,7 +188,7 @@ fn format_of(path: &Path, kind: Kind, text: &str) -> Format {
             Format::Json
         }
         Kind::Template => Format::Yaml,
-        Kind::TaskDefinition | Kind::AppSpec => match ext.as_deref() {
+        Kind::TaskDefinition | Kind::AppSpec | Kind::Compose => match ext.as_deref() {
             Some("json") => Format::Json,
             Some("yml") | Some("yaml") => Format::Yaml,
             _ => Format::Guess,
@@ -212,6 +219,15 @@ pub fn parse(path: &Path, text: &str, kind: Kind) -> Result<Value, Problem> {
             column: None,
             message: format!(
                 "the {format} top level must be a mapping of task-definition fields (family, containerDefinitions, ...)"
+            ),
+        });
+    }
+    if kind == Kind::Compose && !doc.is_object() {
+        return Err(Problem {
+            line: Some(1),
+            column: None,
+            message: format!(
+                "the {format} top level must be a mapping with `services:` (a compose file)"
             ),
         });
     }
@@ -571,7 +587,8 @@ impl<'de> Visitor<'de> for Node<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         self.enter()?;
-        let merge_keys = self.st.yaml && self.st.kind == Kind::TaskDefinition;
+        let merge_keys =
+            self.st.yaml && matches!(self.st.kind, Kind::TaskDefinition | Kind::Compose);
         let mut out = Map::new();
         let mut merged: Vec<Value> = Vec::new();
         let mut saw_merge = false;
@@ -625,6 +642,7 @@ impl<'de> Visitor<'de> for Node<'_> {
                 self.st.pointer(),
                 match self.st.kind {
                     Kind::TaskDefinition => "task definition",
+                    Kind::Compose => "compose file",
                     _ => "parameters file",
                 }
             )));

@@ -143,6 +143,18 @@ pub const INPUTS: &[InputSpec] = &[
         "More services, one per line: service-name=path/to/taskdef.json (or service-name=family:revision to promote a registered revision)",
     ),
     input(
+        "compose-file",
+        Path,
+        None,
+        "Path of a docker-compose file whose services deploy as task definitions: each compose service (with its x-ecs.task sidecars) becomes one task definition for the ECS service of the same name (or x-ecs.service), created from x-ecs.service_definition when missing. See the README's compose guide.",
+    ),
+    input(
+        "compose-services",
+        Lines,
+        None,
+        "The compose services to deploy, one per line or comma-separated. Default: every service of compose-file that has an image (sidecars deploy with their task).",
+    ),
+    input(
         "service-definition",
         Path,
         None,

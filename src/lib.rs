@@ -7,6 +7,7 @@ mod arn;
 mod aws;
 mod cancel;
 mod cli;
+mod compose;
 mod config;
 mod context;
 mod credentials;

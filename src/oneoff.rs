@@ -90,7 +90,7 @@ const OPERATORS: [&str; 9] = ["&&", "||", "|", ";", "&", ">", ">>", "<", "2>&1"]
 /// POSIX word splitting without expansion: blanks separate words; `'…'` keeps everything;
 /// `"…"` keeps everything but `\` before `$`, `` ` ``, `"`, `\` or a newline; a `\` outside
 /// quotes keeps the next character.
-fn shell_words(text: &str) -> Result<Vec<String>, String> {
+pub(crate) fn shell_words(text: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;

@@ -81,6 +81,11 @@ pub(crate) fn definition_input(t: &crate::config::Target) -> String {
     match t.role {
         crate::config::Role::App => "service-definition".into(),
         crate::config::Role::Otel => "otel-service-definition".into(),
+        crate::config::Role::Extra if t.compose.is_some() => format!(
+            "x-ecs.service_definition of compose service `{}` in {}",
+            t.compose.as_deref().unwrap_or_default(),
+            t.shown
+        ),
         crate::config::Role::Extra => format!(
             "a `service-definitions` line `{}=path/to/service-definition.json`",
             last_segment(&t.service)

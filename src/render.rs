@@ -11,7 +11,7 @@ use crate::config::Target;
 use crate::document::{self, Kind};
 use crate::error::InputProblem;
 use crate::gha::Location;
-use crate::{redact, subst, taskdef};
+use crate::{compose, redact, subst, taskdef};
 
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -30,8 +30,24 @@ pub fn render_all(
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut out = Vec::new();
+    for (t, task) in compose_tasks(targets, lookup, &mut problems, &mut warnings) {
+        match taskdef::prepare(task.body) {
+            Ok(p) => out.push(Rendered {
+                target: t.clone(),
+                body: p.body,
+                tags: p.tags,
+            }),
+            Err(msg) => problems.push(InputProblem::new(format!(
+                "{}: service `{}`: {msg}",
+                t.shown, task.leader
+            ))),
+        }
+    }
     for t in targets {
         let Some(path) = &t.file else { continue };
+        if t.compose.is_some() {
+            continue;
+        }
         let file_at = |line: Option<usize>, col: Option<usize>| Location {
             file: Some(std::path::PathBuf::from(&t.shown)),
             line,
@@ -97,6 +113,47 @@ pub fn render_all(
     }
 }
 
+/// The tasks of every compose file among the targets, each file rendered once, with the
+/// target each task deploys for.
+fn compose_tasks<'t>(
+    targets: &'t [Target],
+    lookup: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<InputProblem>,
+    warnings: &mut Vec<String>,
+) -> Vec<(&'t Target, compose::Task)> {
+    let mut out = Vec::new();
+    let mut files: Vec<&std::path::Path> = Vec::new();
+    for t in targets.iter().filter(|t| t.compose.is_some()) {
+        if let Some(f) = &t.file {
+            if !files.contains(&f.as_path()) {
+                files.push(f);
+            }
+        }
+    }
+    for file in files {
+        let here: Vec<&Target> = targets
+            .iter()
+            .filter(|t| t.compose.is_some() && t.file.as_deref() == Some(file))
+            .collect();
+        let selected: Vec<String> = here.iter().filter_map(|t| t.compose.clone()).collect();
+        match compose::render(file, &here[0].shown, &selected, lookup) {
+            Ok(r) => {
+                warnings.extend(r.warnings);
+                for task in r.tasks {
+                    if let Some(t) = here
+                        .iter()
+                        .find(|t| t.compose.as_ref() == Some(&task.leader))
+                    {
+                        out.push((*t, task));
+                    }
+                }
+            }
+            Err(ps) => problems.extend(ps),
+        }
+    }
+    out
+}
+
 /// Reads, parses and substitutes one file; problems name the file, line and column.
 fn load(
     path: &std::path::Path,
@@ -120,6 +177,14 @@ fn load(
             format!("{shown}: {}", p.message),
         )]
     })?;
+    if compose::looks_like_compose(&doc) {
+        return Err(vec![InputProblem::at(
+            file_at(None, None),
+            format!(
+                "{shown} is a docker-compose file, not a task definition: give it as input compose-file (CLI: --compose-file {shown}), which deploys each of its services as a task definition; `render` shows what they become"
+            ),
+        )]);
+    }
     let done = subst::substitute(&doc, &text, lookup).map_err(|ps| {
         ps.into_iter()
             .map(|p| InputProblem::at(file_at(p.line, p.column), format!("{shown}: {}", p.message)))
@@ -159,20 +224,41 @@ pub fn render_definitions(
 ) -> Result<Vec<Definition>, Vec<InputProblem>> {
     let mut problems = Vec::new();
     let mut out = Vec::new();
+    // A compose task's definition may be inline, and takes deploy.replicas at creation.
+    let mut ignored = Vec::new();
+    let tasks = compose_tasks(targets, lookup, &mut problems, &mut ignored);
+    let composed = |t: &Target| tasks.iter().find(|(c, _)| *c == t).map(|(_, task)| task);
     for t in targets {
-        let Some(path) = &t.definition else { continue };
-        let (done, text) = match load(path, &t.definition_shown, lookup) {
-            Ok(d) => d,
-            Err(ps) => {
-                problems.extend(ps);
-                continue;
+        let inline = composed(t).and_then(|task| task.definition.clone());
+        let (body, text) = match (&t.definition, inline) {
+            (Some(path), _) => match load(path, &t.definition_shown, lookup) {
+                Ok((done, text)) => (done.doc, text),
+                Err(ps) => {
+                    problems.extend(ps);
+                    continue;
+                }
+            },
+            (None, Some(body)) => {
+                let text = t
+                    .file
+                    .as_deref()
+                    .and_then(|f| std::fs::read_to_string(f).ok())
+                    .unwrap_or_default();
+                (body, text)
             }
+            (None, None) => continue,
         };
         let mut def = Definition {
             target: t.clone(),
-            body: done.doc,
+            body,
             text,
         };
+        if let (Some(n), Some(map)) = (
+            composed(t).and_then(|task| task.replicas),
+            def.body.as_object_mut(),
+        ) {
+            map.entry("desiredCount").or_insert(n.into());
+        }
         let found = crate::servicedef::check(&mut def.body, &t.service);
         if found.is_empty() {
             out.push(def);
@@ -210,7 +296,7 @@ fn line_of(text: &str, field: &str) -> Option<usize> {
 /// same text is already visible in a public field of the document (an image, a family, a
 /// log group), where hiding it would only blank out ordinary words in the log, or the value
 /// is a stack output.
-fn register_secrets(doc: &Value, used: &[subst::Used]) {
+pub(crate) fn register_secrets(doc: &Value, used: &[subst::Used]) {
     let mut public = Vec::new();
     collect_public(doc, "", &mut public);
     for u in used {

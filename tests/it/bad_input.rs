@@ -166,6 +166,12 @@ const fn template_case(
 }
 
 const CASES: &[Case] = &[
+    file_case(
+        "a compose file given as the task definition",
+        "docker-compose.yaml",
+        Body::Text("services:\n  web:\n    image: nginx\n    secrets: [db]\n"),
+        &["docker-compose.yaml is a docker-compose file, not a task definition: give it as input compose-file"],
+    ),
     case(
         "a wait target that names no stage",
         &[("wait-until", "BAKING")],
@@ -1248,6 +1254,145 @@ const DEFINITION_CASES: &[(&str, &str, Case)] = &[
     ),
 ];
 
+/// Compose files (issue 16): written at `docker-compose.yaml` and given as input
+/// compose-file over the valid base; each names the file, the line and the service, and
+/// nothing is registered.
+const COMPOSE_CASES: &[(&str, &str, Case)] = &[
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: [nginx\n",
+        case(
+            "compose: malformed YAML",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml: invalid YAML", "file=docker-compose.yaml,line="],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "name: shop\nservices: {}\n",
+        case(
+            "compose: no services",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 2): key `services`: the compose file has no services"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\nservice:\n  web: {}\n",
+        case(
+            "compose: an unknown top-level key",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 4): key `service`: `service` is not a top-level compose key", "file=docker-compose.yaml,line=4"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    ports: [\"80\"]\n",
+        case(
+            "compose: a service with neither image nor build",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 2): service `web`: has neither `image` nor `build`"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    build: .\n",
+        case(
+            "compose: build without image",
+            &[("compose-file", "docker-compose.yaml"), ("compose-services", "web")],
+            2,
+            &["docker-compose.yaml (line 3): service `web`, key `build`: has `build` but no `image`"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n    ports:\n      - \"8000-8010:8000-8010\"\n",
+        case(
+            "compose: a port range",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 5): service `web`, key `ports.0`: port range", "file=docker-compose.yaml,line=5"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n    deploy:\n      resources:\n        limits:\n          memory: 512\n",
+        case(
+            "compose: a memory value without a unit",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 7): service `web`, key `deploy.resources.limits.memory`", "`512` has no unit"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx:${COMPOSE_TAG}\n    environment:\n      HOST: $COMPOSE_HOST\n",
+        case(
+            "compose: unset variables",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &[
+                "docker-compose.yaml (line 3): service `web`: variable COMPOSE_TAG is not set",
+                "docker-compose.yaml (line 5): service `web`: variable COMPOSE_HOST is not set",
+            ],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx:${COMPOSE_TAG:?build and push the image first}\n",
+        case(
+            "compose: a required variable unset shows its message",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 3): service `web`: variable COMPOSE_TAG is not set, and the file requires it: build and push the image first"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
+        case(
+            "compose: a cycle in depends_on",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 4): service `a`, key `depends_on`: depends_on makes a cycle (a → b → a)"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\nx-aws-cloudformation:\n  Resources: {}\n",
+        case(
+            "compose: the retired integration's x-aws-cloudformation",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 4): key `x-aws-cloudformation`: `x-aws-cloudformation` is not deployed", "input stack-template"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n    volumes:\n      - ./data:/data\n",
+        case(
+            "compose: a host bind mount",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 4): service `web`, key `volumes`: key `volumes` cannot be mapped: volumes are not mapped: a host bind mount has no host on Fargate"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n",
+        case(
+            "compose-services: a service the file does not have",
+            &[("compose-file", "docker-compose.yaml"), ("compose-services", "api")],
+            2,
+            &["input compose-services: `api` is not a service of docker-compose.yaml that leads a task: name one of web"],
+        ),
+    ),
+];
+
 /// The base task-definition files: valid, and equal to what the seeded services run.
 fn base_files(run: Run) -> Run {
     let mut app = seed::app_task_definition("${ECR_REGISTRY}/dataspace");
@@ -1372,6 +1517,7 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
         .chain(
             DEFINITION_CASES
                 .iter()
+                .chain(COMPOSE_CASES)
                 .map(|(path, text, c)| (no_args, Some((*path, *text)), c)),
         );
     for (args, definition, c) in cases {
@@ -1434,10 +1580,10 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
         failures.is_empty(),
         "{} of {} bad-input cases failed:\n\n{}",
         failures.len(),
-        CASES.len() + CLI_CASES.len() + DEFINITION_CASES.len(),
+        CASES.len() + CLI_CASES.len() + DEFINITION_CASES.len() + COMPOSE_CASES.len(),
         failures.join("\n\n")
     );
-    let count = CASES.len() + CLI_CASES.len() + DEFINITION_CASES.len();
+    let count = CASES.len() + CLI_CASES.len() + DEFINITION_CASES.len() + COMPOSE_CASES.len();
     println!("{count} bad-input cases passed");
     // libtest hides a passing test's output: scripts/test.sh prints this file at the end.
     let _ = std::fs::write(

@@ -6,6 +6,7 @@ mod support_selftest;
 
 mod bad_input;
 mod codedeploy;
+mod compose;
 mod dayone;
 mod deploy;
 mod drift;

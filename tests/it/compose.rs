@@ -1,0 +1,305 @@
+//! Compose files (issue 16, DESIGN.md section 13): the seed-003-shaped example deploys every
+//! compose service as its own task definition and ECS service (created from its x-ecs
+//! service definition), and its rerun is `unchanged`; a sidecar pair shares one task;
+//! `render` prints documents that RegisterTaskDefinition takes as they are.
+
+use serde_json::{json, Value};
+
+use crate::support::moto::{ACCOUNT_ID, REGION};
+use crate::support::seed::{default_network, push_image, repo_uri};
+use crate::support::{Moto, MotoOptions, Run};
+
+const COMPOSE: &str = include_str!("../../examples/utopia/docker-compose.yaml");
+const CLUSTER: &str = "ss-utopia";
+const SERVICES: [&str; 4] = ["orchestrator", "users", "flights", "bookings"];
+const ECS_TASKS_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// What the example's stack and the team make before the deploy: the cluster, the images,
+/// the roles, the log group and the SSM parameters. Returns the example's variables, which
+/// the stack's outputs would give (here set in the job's env).
+fn utopia(moto: &Moto) -> Vec<(String, String)> {
+    moto.ecs("CreateCluster", json!({ "clusterName": CLUSTER }));
+    for s in SERVICES {
+        let repo = format!("utopia-{s}");
+        moto.ecr("CreateRepository", json!({ "repositoryName": repo }));
+        push_image(moto, &repo, "v1");
+    }
+    for role in ["utopia-execution", "utopia-task"] {
+        moto.query(
+            "iam",
+            &[
+                ("Action", "CreateRole"),
+                ("Version", "2010-05-08"),
+                ("RoleName", role),
+                ("AssumeRolePolicyDocument", ECS_TASKS_TRUST),
+            ],
+        );
+    }
+    moto.call_json(
+        "logs",
+        "Logs_20140328.CreateLogGroup",
+        json!({ "logGroupName": "/ecs/ss-utopia" }),
+    );
+    for name in ["db/username", "db/password", "jwt-secret"] {
+        moto.call_json(
+            "ssm",
+            "AmazonSSM.PutParameter",
+            json!({ "Name": format!("/utopia/{name}"), "Value": "canary-utopia-secret", "Type": "SecureString" }),
+        );
+    }
+    let (subnet, group) = default_network(moto);
+    let subnets = moto.query(
+        "ec2",
+        &[("Action", "DescribeSubnets"), ("Version", "2016-11-15")],
+    );
+    let other = crate::support::xml_values(&subnets, "subnetId")
+        .into_iter()
+        .find(|s| *s != subnet)
+        .expect("the default VPC has a second subnet");
+    let role = |n: &str| format!("arn:aws:iam::{ACCOUNT_ID}:role/{n}");
+    [
+        ("ECR_REGISTRY", format!("{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com")),
+        ("IMAGE_TAG", "v1".into()),
+        ("AWS_ACCOUNT_ID", ACCOUNT_ID.into()),
+        ("STACK_ExecutionRoleArn", role("utopia-execution")),
+        ("STACK_TaskRoleArn", role("utopia-task")),
+        ("STACK_LogGroup", "/ecs/ss-utopia".into()),
+        ("STACK_SubnetA", subnet.clone()),
+        ("STACK_SubnetB", other),
+        ("STACK_ServiceSecurityGroup", group),
+        (
+            "STACK_OrchestratorTargetGroupArn",
+            format!("arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT_ID}:targetgroup/orchestrator/0123456789abcdef"),
+        ),
+        ("STACK_DatabaseEndpoint", "utopia.cluster-x.us-east-1.rds.amazonaws.com".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn example(moto: &Moto, vars: &[(String, String)]) -> Run {
+    let mut run = Run::new(&moto.url())
+        .file("docker-compose.yaml", COMPOSE)
+        .input("cluster", CLUSTER)
+        .input("compose-file", "docker-compose.yaml")
+        .input("poll-interval-seconds", "0.2");
+    for (k, v) in vars {
+        run = run.env(k, v);
+    }
+    run
+}
+
+fn live_task_definition(moto: &Moto, service: &str) -> Value {
+    let s = moto.service(CLUSTER, service);
+    moto.task_definition(s["taskDefinition"].as_str().unwrap())
+}
+
+#[test]
+fn the_seed_003_example_deploys_each_service_and_reruns_unchanged() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(2));
+    let vars = utopia(&moto);
+    let o = example(&moto, &vars).run();
+    o.assert_code(0);
+    assert_eq!(o.output("result"), "deployed", "{}", o.all_text());
+    let arns = o.output_json("task-definition-arns");
+    for s in SERVICES {
+        assert!(
+            arns[s]
+                .as_str()
+                .is_some_and(|a| a.contains(&format!("task-definition/ss-utopia-{s}:1"))),
+            "{arns}"
+        );
+        let service = moto.service(CLUSTER, s);
+        assert_eq!(service["status"], json!("ACTIVE"), "{s} was created");
+    }
+    // Created from the x-ecs definitions; deploy.replicas is the desired count at creation.
+    let orchestrator = moto.service(CLUSTER, "orchestrator");
+    assert_eq!(orchestrator["desiredCount"], json!(2));
+    assert_eq!(
+        orchestrator["loadBalancers"][0]["containerPort"],
+        json!(8080)
+    );
+    assert_eq!(moto.service(CLUSTER, "users")["desiredCount"], json!(1));
+
+    let td = live_task_definition(&moto, "orchestrator");
+    assert_eq!(td["networkMode"], json!("awsvpc"));
+    assert_eq!(td["requiresCompatibilities"], json!(["FARGATE"]));
+    // 0.5 vCPU and 1 GiB of limits: Fargate's 512/1024.
+    assert_eq!(
+        (td["cpu"].clone(), td["memory"].clone()),
+        (json!("512"), json!("1024"))
+    );
+    let c = &td["containerDefinitions"][0];
+    assert_eq!(
+        c["image"],
+        json!(format!("{}:v1", repo_uri("utopia-orchestrator")))
+    );
+    assert_eq!(c["portMappings"][0]["containerPort"], json!(8080));
+    assert_eq!(c["healthCheck"]["startPeriod"], json!(60));
+    assert_eq!(c["secrets"][0]["name"], json!("JWT_SECRET"));
+    assert_eq!(
+        c["logConfiguration"]["options"]["awslogs-group"],
+        json!("/ecs/ss-utopia")
+    );
+    let users = live_task_definition(&moto, "users");
+    let health = users["containerDefinitions"][0]["healthCheck"]["command"].clone();
+    assert_eq!(
+        health[1],
+        json!("curl -fs http://localhost:${PORT:-8081}/actuator/health || exit 1"),
+        "$$ is a literal $"
+    );
+    // depends_on between separate tasks orders nothing, and says so.
+    assert!(
+        o.all_text()
+            .contains("depends_on `flights` is another task"),
+        "{}",
+        o.all_text()
+    );
+    assert!(!o.all_text().contains("canary-utopia-secret"));
+
+    let again = example(&moto, &vars).run();
+    again.assert_code(0);
+    assert_eq!(again.output("result"), "unchanged", "{}", again.all_text());
+    assert_eq!(
+        moto.task_definition_arns().len(),
+        4,
+        "the rerun registered nothing"
+    );
+}
+
+const SIDECAR: &str = r#"
+name: shop
+x-ecs:
+  execution_role: arn:aws:iam::123456789012:role/utopia-execution
+services:
+  app:
+    image: ${ECR_REGISTRY}/utopia-orchestrator:v1
+    ports: ["8080"]
+    depends_on:
+      log_router:
+        condition: service_healthy
+    x-ecs:
+      service: shop-app
+      service_definition:
+        launchType: FARGATE
+        networkConfiguration:
+          awsvpcConfiguration:
+            subnets: ["${SUBNET}"]
+            securityGroups: ["${SECURITY_GROUP}"]
+  log_router:
+    image: ${ECR_REGISTRY}/utopia-users:v1
+    healthcheck:
+      test: ["CMD", "true"]
+    x-ecs:
+      task: app
+      essential: false
+"#;
+
+#[test]
+fn a_sidecar_pair_deploys_in_one_task() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let vars = utopia(&moto);
+    let (subnet, group) = default_network(&moto);
+    let mut run = Run::new(&moto.url())
+        .file("docker-compose.yaml", SIDECAR)
+        .input("cluster", CLUSTER)
+        .input("compose-file", "docker-compose.yaml")
+        .input("poll-interval-seconds", "0.2")
+        .env("SUBNET", &subnet)
+        .env("SECURITY_GROUP", &group);
+    for (k, v) in &vars {
+        run = run.env(k, v);
+    }
+    let o = run.run();
+    o.assert_code(0);
+    assert_eq!(o.output("result"), "deployed", "{}", o.all_text());
+    assert_eq!(
+        moto.task_definition_arns().len(),
+        1,
+        "one task for the pair"
+    );
+    let td = live_task_definition(&moto, "shop-app");
+    assert_eq!(td["family"], json!("shop-app"));
+    let names: Vec<&str> = td["containerDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["app", "log_router"]);
+    assert_eq!(
+        td["containerDefinitions"][0]["dependsOn"],
+        json!([{"containerName": "log_router", "condition": "HEALTHY"}])
+    );
+    assert_eq!(td["containerDefinitions"][1]["essential"], json!(false));
+}
+
+#[test]
+fn render_prints_task_definitions_register_takes_as_they_are() {
+    let moto = Moto::start();
+    let mut run = Run::new(&moto.url())
+        .file("docker-compose.yaml", COMPOSE)
+        .arg("render")
+        .arg("--compose-file")
+        .arg("docker-compose.yaml");
+    for (k, v) in [
+        (
+            "ECR_REGISTRY",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        ),
+        ("IMAGE_TAG", "v1"),
+        ("AWS_ACCOUNT_ID", ACCOUNT_ID),
+        (
+            "STACK_ExecutionRoleArn",
+            "arn:aws:iam::123456789012:role/utopia-execution",
+        ),
+        (
+            "STACK_TaskRoleArn",
+            "arn:aws:iam::123456789012:role/utopia-task",
+        ),
+        ("STACK_LogGroup", "/ecs/ss-utopia"),
+        ("STACK_SubnetA", "subnet-1"),
+        ("STACK_SubnetB", "subnet-2"),
+        ("STACK_ServiceSecurityGroup", "sg-1"),
+        (
+            "STACK_OrchestratorTargetGroupArn",
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/o/1",
+        ),
+        ("STACK_DatabaseEndpoint", "db.internal"),
+    ] {
+        run = run.env(k, v);
+    }
+    let o = run.without_env("GITHUB_ACTIONS").run();
+    o.assert_code(0);
+    let docs: Vec<Value> = o
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{}", o.all_text())))
+        .collect();
+    assert_eq!(docs.len(), 4, "one document per task:\n{}", o.stdout);
+    for doc in docs {
+        let family = doc["family"].as_str().unwrap().to_string();
+        let answer = moto.ecs("RegisterTaskDefinition", doc);
+        assert_eq!(answer["taskDefinition"]["family"], json!(family));
+    }
+    assert_eq!(moto.task_definition_arns().len(), 4);
+}
+
+#[test]
+fn plan_of_the_example_changes_nothing() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let vars = utopia(&moto);
+    let before = moto.snapshot(CLUSTER);
+    let o = example(&moto, &vars).input("mode", "plan").run();
+    o.assert_code(0);
+    assert_eq!(o.output("result"), "planned", "{}", o.all_text());
+    assert!(
+        o.all_text().contains("created from docker-compose.yaml"),
+        "{}",
+        o.all_text()
+    );
+    assert_eq!(before, moto.snapshot(CLUSTER), "plan changed AWS");
+    assert!(moto.task_definition_arns().is_empty());
+}
