@@ -221,6 +221,13 @@ fn new_service(
             "service `{}` (to be created from {}) {why}",
             t.service, d.target.definition_shown
         )));
+    } else if rollouts == Rollouts::Started && run.way == crate::rollout::Way::CodeDeploy {
+        // Its first task set comes with CreateService, not through CodeDeploy, and its
+        // deployment group must name it: there is nothing for this run to follow.
+        problems.push(InputProblem::new(format!(
+            "service `{}` (to be created from {}) uses the CODE_DEPLOY deployment controller: ecs-deploy does not create such a service; create it with the stack that makes its CodeDeploy application and deployment group, then deploy to it",
+            t.service, d.target.definition_shown
+        )));
     }
     run
 }

@@ -334,6 +334,7 @@ pub(crate) async fn observe(
             s.native = Some(view);
         }
     }
+    let deploys = deploys.map_err(services::DescribeError::Other)?;
     for (service, view) in deploys {
         if let Some(s) = snaps.get_mut(crate::arn::last_segment(&service)) {
             s.codedeploy = Some(view);
@@ -348,7 +349,7 @@ async fn observe_codedeploy(
     aws: &Aws,
     cluster: &str,
     watches: &[&Watch],
-) -> Vec<(String, codedeploy::View)> {
+) -> Result<Vec<(String, codedeploy::View)>> {
     let ours: Vec<&&Watch> = watches
         .iter()
         .filter(|w| w.rollout == Rollout::CodeDeploy)
@@ -358,10 +359,13 @@ async fn observe_codedeploy(
             .map(|w| codedeploy::observe(aws, cluster, &w.service, &w.deployment)),
     )
     .await;
-    ours.iter()
-        .zip(views)
-        .filter_map(|(w, v)| Some((w.service.clone(), v.ok()?)))
-        .collect()
+    // A deployment that cannot be read is said, each poll (a role without
+    // codedeploy:GetDeployment, say), like a service that cannot be described.
+    let mut out = Vec::new();
+    for (w, v) in ours.iter().zip(views) {
+        out.push((w.service.clone(), v?));
+    }
+    Ok(out)
 }
 
 /// The service deployments of the ECS-native watches, in the same round trip as the

@@ -311,7 +311,11 @@ fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, String)> 
         }
         let t = t.strip_prefix("export ").unwrap_or(t);
         let Some((k, v)) = t.split_once('=') else {
-            return Err((i + 1, format!("`{t}` is not NAME=value")));
+            // The line is not echoed: it may be part of a secret (a multi-line key).
+            return Err((
+                i + 1,
+                "is not NAME=value (values that span several lines are not supported: put such a value in an SSM parameter or a Secrets Manager secret)".to_string(),
+            ));
         };
         let v = v.trim();
         let v = if v.len() >= 2
@@ -680,6 +684,10 @@ fn secrets(env: &Env, svc: &Map<String, Value>, c: &mut Map<String, Value>, out:
         list.push(json!({"name": target, "valueFrom": value_from}));
     }
     if !list.is_empty() {
+        out.warnings.push(format!(
+            "service `{}`: its secrets become environment variables on ECS (read from SSM or Secrets Manager at start), not files under /run/secrets: code that reads /run/secrets/<name> must read the variable instead",
+            env.name
+        ));
         c.insert("secrets".into(), Value::Array(list));
     }
 }
@@ -909,7 +917,12 @@ mod tests {
             true,
         );
         assert!(faults.is_empty(), "{}", messages(&faults));
-        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        // Three ignored keys, and the secrets' change of meaning (files become variables).
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        assert!(
+            warnings[3].contains("not files under /run/secrets"),
+            "{warnings:?}"
+        );
         let c = Value::Object(m.container);
         assert_eq!(c["command"], json!(["gunicorn", "-b", "0.0.0.0:80", "app"]));
         assert_eq!(c["entryPoint"], json!(["/bin/sh", "-c"]));

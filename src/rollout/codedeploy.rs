@@ -461,29 +461,51 @@ pub(crate) async fn create(aws: &Aws, setup: &Setup, arn: &str, rollback: bool) 
         .description(&setup.description)
         .revision(revision)
         .set_deployment_config_name(setup.config.clone());
-    if rollback {
-        call = call.auto_rollback_configuration(
-            AutoRollbackConfiguration::builder()
-                .enabled(true)
-                .events(AutoRollbackEvent::DeploymentFailure)
-                .events(AutoRollbackEvent::DeploymentStopOnRequest)
-                .build(),
-        );
+    // Given per deployment, this replaces the group's own setting: alarms keep rolling back,
+    // and with rollback-on-failure false CodeDeploy does not roll back either.
+    call = call.auto_rollback_configuration(if rollback {
+        AutoRollbackConfiguration::builder()
+            .enabled(true)
+            .events(AutoRollbackEvent::DeploymentFailure)
+            .events(AutoRollbackEvent::DeploymentStopOnRequest)
+            .events(AutoRollbackEvent::DeploymentStopOnAlarm)
+            .build()
+    } else {
+        AutoRollbackConfiguration::builder().enabled(false).build()
+    });
+    // Never twice (a resend after an attempt that ran unseen would be refused as a second
+    // active deployment, and the first would go on unwatched): the SDK's retries are off,
+    // and after an attempt of unknown fate the group's active deployment is adopted. The
+    // group had none when this run started it (`wait_for_group`).
+    let no_retries = aws_sdk_codedeploy::config::Builder::default()
+        .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled());
+    let answer = crate::once::call_once(
+        "CodeDeploy deployment",
+        || {
+            call.clone()
+                .customize()
+                .config_override(no_retries.clone())
+                .send()
+        },
+        || async {
+            let ids = active(aws, &setup.application, &setup.group_name).await?;
+            Ok(ids.into_iter().next())
+        },
+    )
+    .await
+    .map_err(|e| {
+        e.context(format!(
+            "creating a CodeDeploy deployment in group {} of application {}",
+            setup.group_name, setup.application
+        ))
+    })?;
+    match answer {
+        crate::once::Done::Sent(a) => a.deployment_id().map(str::to_string).ok_or_else(|| {
+            anyhow!("CreateDeployment answered without a deployment id")
+                .context(crate::once::MaybeRan)
+        }),
+        crate::once::Done::Found(id) => Ok(id),
     }
-    let answer = call
-        .send()
-        .await
-        .map_err(|e| anyhow!("{}", aws_error_message(&e)))
-        .map_err(|e| {
-            e.context(format!(
-                "creating a CodeDeploy deployment in group {} of application {}",
-                setup.group_name, setup.application
-            ))
-        })?;
-    answer
-        .deployment_id()
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("CreateDeployment answered without a deployment id"))
 }
 
 /// `StopDeployment` with `autoRollbackEnabled`: the undo.
@@ -579,6 +601,14 @@ pub(crate) fn decide(snap: &Snapshot, w: &Watch) -> Verdict {
             ("Succeeded", None) => Verdict::Failed(format!(
                 "CodeDeploy deployment {} succeeded before the stop took effect: green serves production",
                 d.id
+            )),
+            // Ended without a rollback deployment, and CodeDeploy said why (it cannot be
+            // rolled back, or there was nothing to roll back): not waited for.
+            ("Stopped" | "Failed", None) if d.rollback_message.is_some() => Verdict::Failed(format!(
+                "CodeDeploy deployment {} ended {} without a rollback: {}",
+                d.id,
+                d.status,
+                d.rollback_message.as_deref().unwrap_or_default()
             )),
             _ => Verdict::Waiting,
         };
