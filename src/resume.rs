@@ -76,7 +76,13 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
     });
     let mut rows = Vec::new();
     let mut watches = Vec::new();
+    // Without wait-for-minutes, the wait covers what is left of each plan (at most all of it).
+    let mut extra = Duration::ZERO;
     for (r, (arn, hook)) in &paused {
+        if !rollback && !cfg.rollout.wait_for_given {
+            let left = native::time_to(&r.live.raw, &cfg.rollout.wait_until).unwrap_or_default();
+            extra = extra.max(left);
+        }
         let mut row = ServiceReport::of(r);
         match native::resume(&ctx.aws, arn, hook, rollback).await {
             Ok(()) => {
@@ -103,7 +109,6 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
         }
         rows.push(row);
     }
-    let mut extra = Duration::ZERO;
     for (r, id, group) in &ready {
         let mut row = ServiceReport::of(r);
         row.codedeploy_deployment = Some(id.clone());
@@ -146,9 +151,12 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
     }
     out.end_group();
     let outcomes = if cfg.rollout.wait && !watches.is_empty() {
-        ctx.wait(cfg.rollout.wait_for + extra, ctx.clock.epoch)
-            .grouped(&watches, if rollback { "rollback" } else { "deployment" })
-            .await
+        ctx.wait(
+            (cfg.rollout.wait_for + extra).min(Duration::from_secs(6 * 3600)),
+            ctx.clock.epoch,
+        )
+        .grouped(&watches, if rollback { "rollback" } else { "deployment" })
+        .await
     } else {
         BTreeMap::new()
     };

@@ -181,6 +181,9 @@ pub(crate) fn decide(snap: &Snapshot, w: &Watch) -> Verdict {
     }
     match d.status.as_str() {
         "SUCCESSFUL" => Verdict::Done,
+        // Being stopped: by a newer deployment (superseded) or not, which the newer one's
+        // listing (eventually consistent) or the final STOPPED tells; decided then.
+        "STOP_REQUESTED" if d.replaced_by.is_none() => Verdict::Waiting,
         "STOPPED"
         | "STOP_REQUESTED"
         | "ROLLBACK_REQUESTED"
