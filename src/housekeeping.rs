@@ -361,7 +361,10 @@ async fn prune(
 
 /// The family's ACTIVE revisions (ARNs). `familyPrefix` of ListTaskDefinitions is an exact
 /// family name.
-async fn active_revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<String>> {
+pub(crate) async fn active_revisions(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+) -> Result<Vec<String>> {
     let mut arns = Vec::new();
     let mut token = None;
     loop {

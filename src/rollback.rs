@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, Result};
 
 use crate::arn::{family_revision, revision_label as rev};
-use crate::aws::AwsContext;
 use crate::config::Config;
 use crate::context::Clock;
 use crate::error::Failure;
@@ -276,24 +275,13 @@ pub(crate) async fn ran_before(
 async fn previous_active(ecs: &aws_sdk_ecs::Client, current: &str) -> Result<String> {
     let (family, revision) = family_revision(current)
         .ok_or_else(|| anyhow!("the service runs {current}, which names no revision"))?;
-    let mut arns = Vec::new();
-    let mut token = None;
-    loop {
-        let page = ecs
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-            .sort(aws_sdk_ecs::types::SortOrder::Desc)
-            .set_next_token(token)
-            .send()
-            .await
-            .aws_context(|| format!("listing the revisions of task-definition family {family}"))?;
-        arns.extend(page.task_definition_arns().iter().cloned());
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let arns = crate::housekeeping::active_revisions(ecs, family)
+        .await
+        .map_err(|e| {
+            e.context(format!(
+                "listing the revisions of task-definition family {family}"
+            ))
+        })?;
     pick_previous(&arns, family, revision).ok_or_else(|| {
         anyhow!("family {family} has no ACTIVE revision before {revision}: there is nothing to roll back to (deregistered revisions cannot be deployed)")
     })
