@@ -3,9 +3,12 @@
 //! ECS. Prints, in one run:
 //! - per N: wall time, CPU time, peak memory (the process's VmHWM) and calls by operation, for
 //!   a deploy where every service gets a new image;
+//! - per N: the peak of the process's heap and stacks (`RssAnon`), which does not depend on
+//!   the build: a release binary's peak is at most that plus the binary's size;
 //! - per N: the same with 100 ms added to every call, and the sequential round trips derived
 //!   from the difference (extra wall / 100 ms): the depth of the run's call graph, waits
-//!   included (a poll is a round trip);
+//!   included (a poll is a round trip); and the depth the proxy saw up to the first poll
+//!   after the last `UpdateService` (`SCALE_TRACE=1` prints each call with its depth);
 //! - 50 services with 30 % of ECS calls throttled at random, and under a token bucket
 //!   (burst 20, refill 10 per second over all ECS calls): wall, throttled calls, result.
 //!
@@ -50,6 +53,8 @@ struct Proxy {
     server: HttpServer,
     counts: Arc<Mutex<BTreeMap<String, usize>>>,
     throttled: Arc<AtomicUsize>,
+    /// Every call: operation, when it arrived and when it was answered.
+    trace: Arc<Mutex<Vec<(String, Instant, Instant)>>>,
 }
 
 fn operation(req: &Request) -> String {
@@ -65,12 +70,18 @@ fn operation(req: &Request) -> String {
 fn proxy(upstream: String, latency: Duration, throttle: Throttle) -> Proxy {
     let counts = Arc::new(Mutex::new(BTreeMap::new()));
     let throttled = Arc::new(AtomicUsize::new(0));
-    let (c, t) = (Arc::clone(&counts), Arc::clone(&throttled));
+    let trace = Arc::new(Mutex::new(Vec::new()));
+    let (c, t, tr) = (
+        Arc::clone(&counts),
+        Arc::clone(&throttled),
+        Arc::clone(&trace),
+    );
     let seed = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
     let bucket = Mutex::new((0.0f64, Instant::now(), true));
     let server = HttpServer::start(move |req: &Request| {
         let op = operation(req);
-        *c.lock().unwrap().entry(op).or_insert(0) += 1;
+        let arrived = Instant::now();
+        *c.lock().unwrap().entry(op.clone()).or_insert(0) += 1;
         if !latency.is_zero() {
             thread::sleep(latency);
         }
@@ -109,12 +120,15 @@ fn proxy(upstream: String, latency: Duration, throttle: Throttle) -> Proxy {
             t.fetch_add(1, Ordering::Relaxed);
             return Response::aws_error(400, "ThrottlingException", "Rate exceeded");
         }
-        forward(&upstream, req)
+        let answer = forward(&upstream, req);
+        tr.lock().unwrap().push((op, arrived, Instant::now()));
+        answer
     });
     Proxy {
         server,
         counts,
         throttled,
+        trace,
     }
 }
 
@@ -122,6 +136,9 @@ struct Measured {
     wall: Duration,
     cpu: Duration,
     peak_kib: u64,
+    /// The peak of the process's anonymous memory (heap and stacks, `RssAnon`): what the
+    /// run itself uses, whatever build of the binary is mapped in beside it.
+    peak_anon_kib: u64,
     code: i32,
     result: String,
 }
@@ -153,16 +170,17 @@ fn measure(run: &Run) -> Measured {
             .take()
             .map(|s| Box::new(s) as Box<dyn Read + Send>),
     );
-    let (mut peak_kib, mut cpu) = (0u64, Duration::ZERO);
+    let (mut peak_kib, mut peak_anon_kib, mut cpu) = (0u64, 0u64, Duration::ZERO);
+    let kib = |status: &str, key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
     let status = loop {
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(kib) = s
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            {
-                peak_kib = peak_kib.max(kib);
-            }
+            peak_kib = peak_kib.max(kib(&s, "VmHWM:").unwrap_or(0));
+            peak_anon_kib = peak_anon_kib.max(kib(&s, "RssAnon:").unwrap_or(0));
         }
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             // Fields after the command's closing parenthesis: utime is the 12th, stime the 13th.
@@ -193,39 +211,99 @@ fn measure(run: &Run) -> Measured {
         wall,
         cpu,
         peak_kib,
+        peak_anon_kib,
         code,
         result,
     }
 }
 
-/// moto with the app service and N - 1 workers, each on the app's task definition.
+/// moto with the app service and N - 1 workers, each on its own family (the app's task
+/// definition under another name), as most accounts have them.
 fn seeded(n: usize) -> (Moto, Seeded, Vec<String>) {
     let moto = Moto::start_with(MotoOptions::default().service_running(1));
     let s = seed_dataspace(&moto);
     let workers: Vec<String> = (1..n).map(|i| format!("dataspace-worker-{i}")).collect();
     for name in &workers {
-        moto.ecs(
-            "CreateService",
-            s.service_body(CLUSTER, name, &s.app_task_definition_arn),
-        );
+        let mut td = seed::app_task_definition(&s.app_repo_uri);
+        td["family"] = json!(name);
+        let registered = moto.ecs("RegisterTaskDefinition", td);
+        let arn = registered["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .expect("a registered worker revision")
+            .to_string();
+        moto.ecs("CreateService", s.service_body(CLUSTER, name, &arn));
     }
     (moto, s, workers)
 }
 
 fn deploy(url: &str, s: &Seeded, workers: &[String], tag: &str) -> Run {
-    let mut app = seed::app_task_definition(&s.app_repo_uri);
-    app["containerDefinitions"][0]["image"] = json!(format!("{}:{tag}", s.app_repo_uri));
-    let lines: Vec<String> = workers
-        .iter()
-        .map(|w| format!("{w}=aws/app.json"))
-        .collect();
-    Run::new(url)
+    let doc = |family: &str| {
+        let mut td = seed::app_task_definition(&s.app_repo_uri);
+        td["family"] = json!(family);
+        td["containerDefinitions"][0]["image"] = json!(format!("{}:{tag}", s.app_repo_uri));
+        serde_json::to_string_pretty(&td).unwrap()
+    };
+    let app_family = seed::app_task_definition(&s.app_repo_uri)["family"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut run = Run::new(url)
         .input("cluster", CLUSTER)
         .input("service", &s.app_service)
         .input("task-definition", "aws/app.json")
-        .input("services", &lines.join("\n"))
         .input("poll-interval-seconds", "1")
-        .file("aws/app.json", &serde_json::to_string_pretty(&app).unwrap())
+        .file("aws/app.json", &doc(&app_family));
+    let mut lines = Vec::new();
+    for w in workers {
+        let file = format!("aws/{w}.json");
+        run = run.file(&file, &doc(w));
+        lines.push(format!("{w}={file}"));
+    }
+    run.input("services", &lines.join("\n"))
+}
+
+/// The depth of the run's call graph as the proxy saw it: a call is one deeper than the
+/// deepest call answered before it arrived (so a call that waited for a free slot counts as
+/// dependent too). With `SCALE_TRACE` set, each call is printed with its depth and times.
+fn depth(p: &Proxy, label: &str) -> (usize, usize) {
+    let mut calls = p.trace.lock().unwrap().clone();
+    calls.sort_by_key(|c| c.1);
+    let Some(first) = calls.first().map(|c| c.1) else {
+        return (0, 0);
+    };
+    let last_update = calls
+        .iter()
+        .filter(|c| c.0.ends_with("UpdateService"))
+        .map(|c| c.2)
+        .max();
+    let mut first_observe = None;
+    let show = std::env::var_os("SCALE_TRACE").is_some();
+    let mut depths: Vec<(Instant, usize)> = Vec::new();
+    let mut deepest = 0;
+    for (op, arrived, answered) in &calls {
+        let d = 1 + depths
+            .iter()
+            .filter(|(end, _)| *end <= *arrived)
+            .map(|(_, d)| *d)
+            .max()
+            .unwrap_or(0);
+        depths.push((*answered, d));
+        deepest = deepest.max(d);
+        if first_observe.is_none()
+            && op.ends_with("DescribeServices")
+            && last_update.is_some_and(|u| u <= *arrived)
+        {
+            first_observe = Some(d);
+        }
+        if show {
+            println!(
+                "  {label} depth {d:>2} {:>6} ms .. {:>6} ms  {op}",
+                arrived.duration_since(first).as_millis(),
+                answered.duration_since(first).as_millis()
+            );
+        }
+    }
+    (first_observe.unwrap_or(deepest), deepest)
 }
 
 fn calls(p: &Proxy) -> (usize, String) {
@@ -239,11 +317,20 @@ fn main() {
     let bin = support::runner::binary();
     assert!(bin.exists(), "{} is missing", bin.display());
     let started = Instant::now();
-    println!("Scale benchmark (issue 19), binary {}", bin.display());
+    let size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "Scale benchmark (issue 19), binary {} ({:.1} MB)",
+        bin.display(),
+        size as f64 / 1e6
+    );
     println!("every service gets a new image; moto completes each rollout at once; poll-interval-seconds 1\n");
-    println!("| services | wall | CPU | peak memory | AWS calls | with 100 ms per call | sequential round trips | calls by operation |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for n in SIZES {
+    println!("| services | wall | CPU | peak memory | of which heap and stacks | AWS calls | with 100 ms per call | sequential round trips | call-graph depth to the first observe | calls by operation |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    // SCALE_SIZES=1,5 measures only those sizes (and skips the throttled runs).
+    let only: Option<Vec<usize>> = std::env::var("SCALE_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+    for n in only.clone().unwrap_or(SIZES.to_vec()) {
         let (moto, s, workers) = seeded(n);
         for tag in ["v2", "v3"] {
             push_image(&moto, APP_REPO, tag);
@@ -260,13 +347,18 @@ fn main() {
             "N = {n}, latency"
         );
         let trips = (l.wall.as_secs_f64() - m.wall.as_secs_f64()) / LATENCY.as_secs_f64();
+        let (to_observe, _) = depth(&slow, &format!("N={n}"));
         println!(
-            "| {n} | {:.2} s | {:.2} s | {:.1} MB | {total} | {:.2} s | {trips:.1} | {by_op} |",
+            "| {n} | {:.2} s | {:.2} s | {:.1} MB | {:.1} MB | {total} | {:.2} s | {trips:.1} | {to_observe} | {by_op} |",
             m.wall.as_secs_f64(),
             m.cpu.as_secs_f64(),
             m.peak_kib as f64 / 1024.0,
+            m.peak_anon_kib as f64 / 1024.0,
             l.wall.as_secs_f64(),
         );
+    }
+    if only.is_some() {
+        return;
     }
     println!("\n| 50 services, ECS throttled | wall | throttled calls | AWS calls | result |");
     println!("|---|---|---|---|---|");

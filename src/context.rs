@@ -101,9 +101,33 @@ pub(crate) struct Ctx<'a> {
     pub region: String,
     pub clock: Clock,
     pub timeline: Timeline,
+    /// The preflight's describe of the services, made beside the account's lookup
+    /// (`prelude::connect_for_preflight`) and taken by the preflight.
+    pub looked: Mutex<Option<Looked>>,
 }
 
+/// What the preflight's describe of the services answered: `None` when the cluster is missing.
+pub(crate) type Looked =
+    anyhow::Result<Option<std::collections::BTreeMap<String, crate::services::Snapshot>>>;
+
 impl Ctx<'_> {
+    /// The same run seen through another printer (a held one, for a step that runs beside
+    /// others, see `Printer::held`). Its timeline and preflight answer are its own: steps
+    /// that add bars to the timeline do not run this way.
+    pub(crate) fn with_printer<'b>(&'b self, out: &'b Printer) -> Ctx<'b> {
+        Ctx {
+            aws: self.aws.clone(),
+            cfg: self.cfg,
+            rt: self.rt,
+            out,
+            account: self.account.clone(),
+            region: self.region.clone(),
+            clock: self.clock,
+            timeline: Timeline::default(),
+            looked: Default::default(),
+        }
+    }
+
     /// A wait in the run's cluster with the run's poll interval, up to `deadline`, showing
     /// service events from `since_epoch` on.
     pub(crate) fn wait(&self, deadline: Duration, since_epoch: f64) -> Wait<'_> {

@@ -73,15 +73,25 @@ pub(crate) async fn run(
     };
     let ctx = match early {
         Some(ctx) => ctx,
-        None => prelude::connect(cfg, rt, out, clock).await?,
+        None => prelude::connect_for_preflight(cfg, rt, out, clock).await?,
     };
     let (mut runs, cluster_after_stack) = preflight(&ctx, rollouts, &definitions).await?;
     attach(&mut runs, rendered);
     check_definitions(&runs)?;
-    // Images that do not depend on stack outputs are checked before anything changes.
-    check_images(&ctx, &mut runs, intent).await?;
-    // Named rules and schedules must exist before anything changes.
-    let scheduled = schedules::find(&ctx).await?;
+    // Without a stack nothing can change between the checks and the comparison: they run
+    // at once (`checks_at_once`). With one, the images that do not depend on its outputs
+    // and the named rules and schedules are checked before anything changes.
+    let at_once = cfg.stack.is_none();
+    let (scheduled, mut reads) = match at_once {
+        true => {
+            let (scheduled, reads) = checks_at_once(&ctx, &mut runs, intent).await?;
+            (scheduled, Some(reads))
+        }
+        false => {
+            check_images(&ctx, &mut runs, intent).await?;
+            (schedules::find(&ctx).await?, None)
+        }
+    };
     ctx.timeline
         .add("checks", Duration::ZERO, ctx.clock.elapsed());
     let stack_start = ctx.clock.elapsed();
@@ -117,11 +127,10 @@ pub(crate) async fn run(
         check_images(&ctx, &mut runs, intent).await?;
     }
     // Secrets and log groups may be made by the stack, so they are checked after it.
-    if intent == Intent::ReadOnly || (intent == Intent::Deploy && cfg.verify) {
-        let cluster_exists = !cluster_after_stack || intent == Intent::Deploy;
-        verify::run(&ctx, &runs, intent == Intent::ReadOnly, cluster_exists).await?;
+    if !at_once {
+        verify_if_due(&ctx, &runs, intent, cluster_after_stack).await?;
     }
-    diff_services(&ctx, &mut runs, intent)
+    diff_services(&ctx, &mut runs, intent, reads.take())
         .await
         .map_err(|f| changed_already(f, &stack, "the services do not fit"))?;
     codedeploy::prepare(&ctx, &mut runs, appspec.as_ref())
@@ -232,6 +241,61 @@ pub(crate) async fn run(
     report.duration = ctx.clock.elapsed();
     report.phases = ctx.timeline.take();
     Ok(report)
+}
+
+/// `verify` (read-only, or `verify: true` in a deploy), on the rendered documents.
+async fn verify_if_due(
+    ctx: &Ctx<'_>,
+    runs: &[ServiceRun],
+    intent: Intent,
+    cluster_after_stack: bool,
+) -> Result<(), Failure> {
+    if intent == Intent::ReadOnly || (intent == Intent::Deploy && ctx.cfg.verify) {
+        let cluster_exists = !cluster_after_stack || intent == Intent::Deploy;
+        verify::run(ctx, runs, intent == Intent::ReadOnly, cluster_exists).await?;
+    }
+    Ok(())
+}
+
+/// The checks before anything changes, and the comparison's reads, at once: the images,
+/// the named rules and schedules, `verify`, and each service's running task definition and
+/// newest revisions need nothing of each other (without a stack, nothing changes between
+/// them). Each prints through a held printer, replayed in the order the steps run in one
+/// after another; the first step that fails (in that order) is the run's error, and what
+/// the steps after it printed is dropped, as if they had not run.
+async fn checks_at_once(
+    ctx: &Ctx<'_>,
+    runs: &mut [ServiceRun],
+    intent: Intent,
+) -> Result<(Vec<schedules::Scheduled>, Vec<Reads>), Failure> {
+    let held = [ctx.out.held(), ctx.out.held(), ctx.out.held()];
+    let (images_ctx, schedules_ctx, verify_ctx) = (
+        ctx.with_printer(&held[0]),
+        ctx.with_printer(&held[1]),
+        ctx.with_printer(&held[2]),
+    );
+    // The images step may pin digests into the documents: it works on copies, which
+    // replace the documents when it is done (verify and the reads need nothing it changes).
+    let mut docs: Vec<Rendered> = runs.iter().filter_map(|r| r.rendered.clone()).collect();
+    let shared: &[ServiceRun] = runs;
+    let (images, scheduled, verified, reads) = tokio::join!(
+        async {
+            let checked = check_images_of(&images_ctx, &mut docs, intent).await;
+            (checked, docs)
+        },
+        schedules::find(&schedules_ctx),
+        verify_if_due(&verify_ctx, shared, intent, false),
+        read_for_diff(ctx, shared),
+    );
+    let (checked, docs) = images;
+    held[0].replay();
+    checked?;
+    attach(runs, docs);
+    held[1].replay();
+    let scheduled = scheduled?;
+    held[2].replay();
+    verified?;
+    Ok((scheduled, reads))
 }
 
 /// Step 3: the services, as ECS has them. A cluster that does not exist yet but that this
@@ -398,20 +462,22 @@ async fn check_images(
     runs: &mut [ServiceRun],
     intent: Intent,
 ) -> Result<(), Failure> {
+    let mut docs: Vec<Rendered> = runs.iter_mut().filter_map(|r| r.rendered.take()).collect();
+    let checked = check_images_of(ctx, &mut docs, intent).await;
+    attach(runs, docs);
+    checked
+}
+
+/// `check_images` on documents taken out of their records.
+async fn check_images_of(
+    ctx: &Ctx<'_>,
+    docs: &mut [Rendered],
+    intent: Intent,
+) -> Result<(), Failure> {
     if intent == Intent::ReadOnly {
         return Ok(());
     }
-    let mut docs: Vec<Rendered> = runs.iter_mut().filter_map(|r| r.rendered.take()).collect();
-    let checked = images::check(
-        &ctx.aws,
-        &ctx.cfg.image_checks,
-        &ctx.account,
-        &mut docs,
-        ctx.out,
-    )
-    .await;
-    attach(runs, docs);
-    checked
+    images::check(&ctx.aws, &ctx.cfg.image_checks, &ctx.account, docs, ctx.out).await
 }
 
 /// Step 6: compare each rendered task definition and service definition with what its
@@ -421,17 +487,16 @@ async fn diff_services(
     ctx: &Ctx<'_>,
     runs: &mut [ServiceRun],
     intent: Intent,
+    reads: Option<Vec<Reads>>,
 ) -> Result<(), Failure> {
     let (cfg, out) = (ctx.cfg, ctx.out);
     out.group("Compare with the running task definitions");
-    let described = bounded(runs.iter().map(|r| async move {
-        if r.creating {
-            // Nothing runs yet: everything is new.
-            return Ok((Value::Null, Vec::new()));
-        }
-        ecs_json::describe(&ctx.aws.ecs, &r.live.task_definition).await
-    }))
-    .await;
+    let reads = match reads {
+        Some(reads) => reads,
+        None => read_for_diff(ctx, runs).await,
+    };
+    let (described, listed): (Vec<_>, Vec<_>) =
+        reads.into_iter().map(|r| (r.live, r.listed)).unzip();
     let asked = Asked {
         force_new_deployment: cfg.rollout.force_new_deployment,
         desired_count: cfg.rollout.desired_count,
@@ -513,7 +578,7 @@ async fn diff_services(
         out.end_group();
         return Err(problems.into());
     }
-    reuse_identical(ctx, runs).await;
+    reuse_identical(ctx, runs, listed).await;
     for r in runs.iter() {
         show_decision(ctx, r, intent);
     }
@@ -593,26 +658,117 @@ fn show_decision(ctx: &Ctx<'_>, r: &ServiceRun, intent: Intent) {
     }
 }
 
+/// What the comparison reads from ECS for one service: the task definition it runs, with
+/// its tags, and (for a rendered document) its family's newest revisions, which
+/// `reuse_identical` looks at when a new revision is due.
+pub(crate) struct Reads {
+    live: anyhow::Result<(Value, Vec<Value>)>,
+    listed: Option<anyhow::Result<Vec<String>>>,
+}
+
+/// Both reads of every service in one bounded batch: one round trip for up to ten
+/// services, and none of them waits for the comparison. The list is asked for every
+/// rendered document, also those that turn out unchanged: one read more for an unchanged
+/// service, one round trip less for every changed one.
+async fn read_for_diff(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Vec<Reads> {
+    // Services on one task definition, or of one family, share its read.
+    #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum Ask<'r> {
+        Live(&'r str),
+        List(&'r str),
+    }
+    let wants: Vec<(Option<Ask>, Option<Ask>)> = runs
+        .iter()
+        .map(|r| {
+            let live = (!r.creating).then_some(Ask::Live(r.live.task_definition.as_str()));
+            let family = r
+                .rendered
+                .as_ref()
+                .filter(|_| r.target.revision.is_none())
+                .and_then(|d| taskdef::family(&d.body));
+            (live, family.map(Ask::List))
+        })
+        .collect();
+    let asks: Vec<Ask> = wants
+        .iter()
+        .flat_map(|(a, b)| [*a, *b])
+        .flatten()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    enum Answer {
+        Live(anyhow::Result<(Value, Vec<Value>)>),
+        List(anyhow::Result<Vec<String>>),
+    }
+    let ecs = &ctx.aws.ecs;
+    let answers = bounded(asks.iter().map(|ask| async move {
+        match ask {
+            Ask::Live(arn) => Answer::Live(ecs_json::describe(ecs, arn).await),
+            Ask::List(family) => Answer::List(ecs_json::newest_revisions(ecs, family).await),
+        }
+    }))
+    .await;
+    let answer = |ask: &Ask| answers.get(asks.binary_search(ask).ok()?);
+    wants
+        .iter()
+        .map(|(live, list)| Reads {
+            // Nothing runs yet for a service to create: everything is new.
+            live: match live.as_ref().and_then(answer) {
+                Some(Answer::Live(Ok(found))) => Ok(found.clone()),
+                Some(Answer::Live(Err(e))) => Err(anyhow!("{e:#}")),
+                _ => Ok((Value::Null, Vec::new())),
+            },
+            listed: match list.as_ref().and_then(answer) {
+                Some(Answer::List(Ok(arns))) => Some(Ok(arns.clone())),
+                Some(Answer::List(Err(e))) => Some(Err(anyhow!("{e:#}"))),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
 /// For every service about to register a new revision: an identical ACTIVE revision among
-/// the family's newest is deployed instead (a revert, or the deploy of an earlier commit),
-/// so revisions are not duplicated. A lookup that fails only costs the reuse.
-async fn reuse_identical(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
-    let found = bounded(runs.iter().map(|r| async move {
+/// the family's newest (`listed`, read with the comparison) is deployed instead (a revert,
+/// or the deploy of an earlier commit), so revisions are not duplicated. A lookup that
+/// fails only costs the reuse.
+async fn reuse_identical(
+    ctx: &Ctx<'_>,
+    runs: &mut [ServiceRun],
+    listed: Vec<Option<anyhow::Result<Vec<String>>>>,
+) {
+    let found = bounded(runs.iter().zip(&listed).map(|(r, listed)| async move {
         let doc = r
             .rendered
             .as_ref()
             .filter(|_| r.action == Action::Register)?;
         let family = taskdef::family(&doc.body)?;
         let skip = r.live.task_definition.as_str();
-        let answer = ecs_json::equal_revision(
-            &ctx.aws.ecs,
-            family,
-            &doc.body,
-            doc.tags.as_deref(),
-            skip,
-            ecs_json::REUSE_DEPTH,
-        )
-        .await;
+        let answer = match listed {
+            Some(Ok(arns)) => {
+                ecs_json::equal_among(
+                    &ctx.aws.ecs,
+                    family,
+                    arns,
+                    &doc.body,
+                    doc.tags.as_deref(),
+                    skip,
+                    ecs_json::REUSE_DEPTH,
+                )
+                .await
+            }
+            Some(Err(e)) => Err(anyhow!("{e:#}")),
+            None => {
+                ecs_json::equal_revision(
+                    &ctx.aws.ecs,
+                    family,
+                    &doc.body,
+                    doc.tags.as_deref(),
+                    skip,
+                    ecs_json::REUSE_DEPTH,
+                )
+                .await
+            }
+        };
         Some(answer)
     }))
     .await;

@@ -136,6 +136,12 @@ pub async fn equal_revision(
     skip: &str,
     depth: usize,
 ) -> Result<Option<(String, Value)>> {
+    let listed = newest_revisions(ecs, family).await?;
+    equal_among(ecs, family, &listed, body, tags, skip, depth).await
+}
+
+/// The ARNs of the newest ACTIVE revisions of `family` (one page, as ECS lists them).
+pub async fn newest_revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<String>> {
     let page = ecs
         .list_task_definitions()
         .family_prefix(family)
@@ -144,10 +150,22 @@ pub async fn equal_revision(
         .send()
         .await
         .aws_context(|| format!("listing the newest revisions of family {family}"))?;
+    Ok(page.task_definition_arns().to_vec())
+}
+
+/// `equal_revision` over revisions listed already (`newest_revisions`).
+pub async fn equal_among(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+    listed: &[String],
+    body: &Value,
+    tags: Option<&[Value]>,
+    skip: &str,
+    depth: usize,
+) -> Result<Option<(String, Value)>> {
     // `familyPrefix` matches by prefix: keep this family's, newest first by revision number,
     // whatever order the answer is in.
-    let mut mine: Vec<(i64, &String)> = page
-        .task_definition_arns()
+    let mut mine: Vec<(i64, &String)> = listed
         .iter()
         .filter_map(|a| {
             let (f, r) = crate::arn::family_revision(a)?;

@@ -182,6 +182,39 @@ pub struct Printer {
     debug: bool,
     /// Progress goes to stderr, keeping stdout for a document (`render`).
     stderr: bool,
+    /// A held printer keeps what it would print (`Printer::held`) until `replay`.
+    held: Option<Held>,
+}
+
+/// What a held printer would have printed, in order, with the stream of each piece.
+type Held = std::sync::Arc<std::sync::Mutex<Vec<(Stream, Vec<u8>)>>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Out,
+    Err,
+}
+
+/// Writes into a held printer's buffer.
+struct Hold {
+    held: Held,
+    stream: Stream,
+}
+
+impl std::io::Write for Hold {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut pieces) = self.held.lock() {
+            match pieces.last_mut() {
+                Some((s, bytes)) if *s == self.stream => bytes.extend_from_slice(buf),
+                _ => pieces.push((self.stream, buf.to_vec())),
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Printer {
@@ -190,6 +223,29 @@ impl Printer {
             actions: rt.actions,
             debug: rt.debug,
             stderr: false,
+            held: None,
+        }
+    }
+
+    /// A printer like this one that keeps its lines until `replay`: steps that run at once
+    /// print through held printers, replayed in the steps' order, so the log reads the same
+    /// whatever order their calls finish in.
+    pub fn held(&self) -> Self {
+        Printer {
+            held: Some(Held::default()),
+            ..self.clone()
+        }
+    }
+
+    /// Prints what a held printer kept, in order, and forgets it.
+    pub fn replay(&self) {
+        let Some(held) = &self.held else { return };
+        let pieces = held.lock().map(|mut p| std::mem::take(&mut *p));
+        for (stream, bytes) in pieces.unwrap_or_default() {
+            let _ = match stream {
+                Stream::Out if !self.stderr => std::io::stdout().lock().write_all(&bytes),
+                _ => std::io::stderr().lock().write_all(&bytes),
+            };
         }
     }
 
@@ -202,10 +258,24 @@ impl Printer {
     }
 
     fn out(&self) -> Box<dyn std::io::Write> {
-        if self.stderr {
-            Box::new(std::io::stderr().lock())
-        } else {
-            Box::new(std::io::stdout().lock())
+        match (&self.held, self.stderr) {
+            (Some(held), _) => Box::new(Hold {
+                held: held.clone(),
+                stream: Stream::Out,
+            }),
+            (None, true) => Box::new(std::io::stderr().lock()),
+            (None, false) => Box::new(std::io::stdout().lock()),
+        }
+    }
+
+    /// Where warnings and errors go outside Actions.
+    fn err(&self) -> Box<dyn std::io::Write> {
+        match &self.held {
+            Some(held) => Box::new(Hold {
+                held: held.clone(),
+                stream: Stream::Err,
+            }),
+            None => Box::new(std::io::stderr().lock()),
         }
     }
 
@@ -283,8 +353,7 @@ impl Printer {
                 _ => String::new(),
             };
             let place = scrub(&place);
-            let stderr = Box::new(std::io::stderr().lock());
-            self.write_lines(stderr, &format!("{kind}: {place}{message}"));
+            self.write_lines(self.err(), &format!("{kind}: {place}{message}"));
             return;
         }
         let mut props = Vec::new();
@@ -445,6 +514,53 @@ fn append(variable: &str, path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kept(p: &Printer) -> Vec<(Stream, String)> {
+        p.held
+            .as_ref()
+            .unwrap()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, b)| (*s, String::from_utf8_lossy(b).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_held_printer_keeps_its_lines_in_order_and_neutralised() {
+        let plain = Printer {
+            actions: false,
+            debug: false,
+            stderr: false,
+            held: None,
+        };
+        let p = plain.held();
+        p.line("one");
+        p.line("two");
+        p.warning("careful");
+        p.line("three");
+        assert_eq!(
+            kept(&p),
+            vec![
+                (Stream::Out, "one\ntwo\n".to_string()),
+                (Stream::Err, "warning: careful\n".to_string()),
+                (Stream::Out, "three\n".to_string()),
+            ]
+        );
+        let actions = Printer {
+            actions: true,
+            ..plain
+        }
+        .held();
+        actions.line("::add-mask::x");
+        actions.warning("w");
+        let text: String = kept(&actions).into_iter().map(|(_, t)| t).collect();
+        assert!(!text.contains("\n::add-mask::x"), "{text}");
+        assert!(!text.starts_with("::add-mask::x"), "{text}");
+        assert!(text.contains("::warning::w"), "{text}");
+        actions.replay();
+        assert!(kept(&actions).is_empty(), "replay empties the buffer");
+    }
 
     #[test]
     fn escaping_follows_the_runner() {

@@ -3,7 +3,6 @@
 //! Nothing changes in AWS here.
 
 use crate::arn::last_segment;
-use crate::aws::Aws;
 use crate::config::Config;
 use crate::context::{Clock, Ctx, Timeline};
 use crate::credentials;
@@ -31,7 +30,7 @@ pub(crate) async fn start<'a>(
     clock: Clock,
     rollouts: Rollouts,
 ) -> Result<(Ctx<'a>, Vec<ServiceRun>), Failure> {
-    let ctx = connect(cfg, rt, out, clock).await?;
+    let ctx = connect_for_preflight(cfg, rt, out, clock).await?;
     match preflight(&ctx, rollouts, &[], false).await? {
         Found::Runs(runs) => Ok((ctx, runs)),
         Found::ClusterMissing => Err(cluster_missing(cfg, &ctx.region).into()),
@@ -48,7 +47,42 @@ pub(crate) async fn connect<'a>(
     let region = cfg.region.clone().unwrap_or_default();
     let aws = credentials::connect(&cfg.credentials, rt, &region, out).await?;
     let account = aws.account_id().await?;
-    Ok(Ctx {
+    Ok(context(aws, cfg, rt, out, account, region, clock))
+}
+
+/// `connect` for a command whose next step is the preflight: the services are described
+/// while the account is asked (one round trip, not two). The answer waits in the context
+/// for `preflight`; when the credentials fail, that error is the one reported.
+pub(crate) async fn connect_for_preflight<'a>(
+    cfg: &'a Config,
+    rt: &'a Runtime,
+    out: &'a Printer,
+    clock: Clock,
+) -> Result<Ctx<'a>, Failure> {
+    let region = cfg.region.clone().unwrap_or_default();
+    let aws = credentials::connect(&cfg.credentials, rt, &region, out).await?;
+    let names = service_names(cfg);
+    let (account, looked) = tokio::join!(aws.account_id(), async {
+        match names.is_empty() {
+            true => None,
+            false => Some(services::describe_for_preflight(&aws.ecs, &cfg.cluster, &names).await),
+        }
+    });
+    let ctx = context(aws, cfg, rt, out, account?, region, clock);
+    *ctx.looked.lock().unwrap_or_else(|e| e.into_inner()) = looked;
+    Ok(ctx)
+}
+
+fn context<'a>(
+    aws: crate::aws::Aws,
+    cfg: &'a Config,
+    rt: &'a Runtime,
+    out: &'a Printer,
+    account: String,
+    region: String,
+    clock: Clock,
+) -> Ctx<'a> {
+    Ctx {
         aws,
         cfg,
         rt,
@@ -57,7 +91,12 @@ pub(crate) async fn connect<'a>(
         region,
         clock,
         timeline: Timeline::default(),
-    })
+        looked: Default::default(),
+    }
+}
+
+fn service_names(cfg: &Config) -> Vec<String> {
+    cfg.targets.iter().map(|t| t.service.clone()).collect()
 }
 
 /// What preflight found.
@@ -111,7 +150,7 @@ pub(crate) async fn preflight(
     let result = if all_new {
         create_all(cfg, definitions, rollouts).map(Found::Runs)
     } else {
-        check(&ctx.aws, cfg, &ctx.region, rollouts, definitions).await
+        check(ctx, rollouts, definitions).await
     };
     if let Ok(Found::Runs(runs)) = &result {
         for r in runs {
@@ -233,15 +272,19 @@ fn new_service(
 }
 
 async fn check(
-    aws: &Aws,
-    cfg: &Config,
-    region: &str,
+    ctx: &Ctx<'_>,
     rollouts: Rollouts,
     definitions: &[Definition],
 ) -> Result<Found, Failure> {
+    let (cfg, region) = (ctx.cfg, ctx.region.as_str());
     let cluster = &cfg.cluster;
-    let names: Vec<String> = cfg.targets.iter().map(|t| t.service.clone()).collect();
-    let Some(mut found) = services::describe_for_preflight(&aws.ecs, cluster, &names).await? else {
+    // Described already, beside the account (`connect_for_preflight`), or now.
+    let early = ctx.looked.lock().map(|mut l| l.take()).unwrap_or_default();
+    let looked = match early {
+        Some(answer) => answer,
+        None => services::describe_for_preflight(&ctx.aws.ecs, cluster, &service_names(cfg)).await,
+    };
+    let Some(mut found) = looked? else {
         return Ok(Found::ClusterMissing);
     };
     let mut problems = Vec::new();

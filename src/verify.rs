@@ -430,21 +430,28 @@ async fn log_group_exists(
 /// The execution and task roles exist (`iam:GetRole`, names only). A role the credentials may
 /// not read (another account, no permission) is reported as not checked rather than failed.
 async fn check_roles(aws: &Aws, account: &str, docs: &[Rendered], report: &mut Tally) {
-    for (kind, arn) in roles(docs) {
-        let name = crate::arn::last_segment(&arn);
+    // Every role at once (one round trip), reported in the roles' order.
+    let roles: Vec<(&str, String)> = roles(docs).into_iter().collect();
+    let answers = crate::context::bounded(roles.iter().map(|(_, arn)| async move {
         let role_account = arn.split(':').nth(4).unwrap_or_default();
         if !account.is_empty() && role_account != account {
-            report.line(&format!(
-                "SKIPPED {kind} {arn}: in account {role_account}, not {account}: iam:GetRole cannot read it"
-            ));
-            continue;
+            return None;
         }
-        match aws.iam.get_role().role_name(name).send().await {
-            Ok(_) => report.ok(&format!("{kind} {arn}")),
-            Err(e) if e.code() == Some("NoSuchEntity") => report.failed(&format!(
+        let name = crate::arn::last_segment(arn);
+        Some(aws.iam.get_role().role_name(name).send().await)
+    }))
+    .await;
+    for ((kind, arn), answer) in roles.iter().zip(answers) {
+        match answer {
+            None => report.line(&format!(
+                "SKIPPED {kind} {arn}: in account {}, not {account}: iam:GetRole cannot read it",
+                arn.split(':').nth(4).unwrap_or_default()
+            )),
+            Some(Ok(_)) => report.ok(&format!("{kind} {arn}")),
+            Some(Err(e)) if e.code() == Some("NoSuchEntity") => report.failed(&format!(
                 "{kind} {arn}: not found: create the role, or fix the ARN in the task definition"
             )),
-            Err(e) => report.line(&format!(
+            Some(Err(e)) => report.line(&format!(
                 "SKIPPED {kind} {arn}: not checked ({}; iam:GetRole on the role allows it)",
                 aws_error_message(&e)
             )),

@@ -120,13 +120,17 @@ fn throttled() -> Response {
 }
 
 #[test]
-fn a_third_of_all_calls_throttled_still_deploys() {
+fn a_third_of_all_ecs_calls_throttled_still_deploys() {
     let (moto, seeded) = start();
     let url = moto.url();
     let n = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&n);
+    // ECS's JSON error shape, so only ECS calls: STS and the others answer in XML.
     let proxy = HttpServer::start(move |req: &Request| {
-        if counter.fetch_add(1, Ordering::SeqCst) % 3 == 1 {
+        let ecs = req
+            .header("X-Amz-Target")
+            .is_some_and(|h| h.starts_with("AmazonEC2ContainerServiceV20141113."));
+        if ecs && counter.fetch_add(1, Ordering::SeqCst) % 3 == 1 {
             return throttled();
         }
         forward(&url, req)
@@ -138,6 +142,91 @@ fn a_third_of_all_calls_throttled_still_deploys() {
     assert_eq!(revision(&service_td(&moto, OTEL_SERVICE)), "2");
     let throttles = n.load(Ordering::SeqCst) / 3;
     assert!(throttles >= 3, "only {throttles} calls were throttled");
+}
+
+/// A worker's task definition: its own family, on the app's image.
+fn worker_td(seeded: &Seeded, i: usize) -> Value {
+    json!({
+        "family": format!("dataspace-worker-{i}"),
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [{
+            "name": "worker",
+            "image": format!("{}:${{IMAGE_TAG}}", seeded.app_repo_uri),
+        }]
+    })
+}
+
+#[test]
+fn twenty_services_under_an_ecs_token_bucket_all_deploy_once_each() {
+    // ECS throttles with a token bucket per account (its request-throttling page): here a
+    // bucket of 10 that refills at 10 a second over every ECS call, far below what 20
+    // services at once ask for.
+    let (moto, seeded) = start();
+    let url = moto.url();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&refused);
+    let bucket = Mutex::new((10.0f64, std::time::Instant::now()));
+    let proxy = HttpServer::start(move |req: &Request| {
+        let ecs = req
+            .header("X-Amz-Target")
+            .is_some_and(|h| h.starts_with("AmazonEC2ContainerServiceV20141113."));
+        if ecs {
+            let mut b = bucket.lock().unwrap();
+            let now = std::time::Instant::now();
+            b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * 10.0).min(10.0);
+            b.1 = now;
+            if b.0 < 1.0 {
+                counter.fetch_add(1, Ordering::SeqCst);
+                return throttled();
+            }
+            b.0 -= 1.0;
+        }
+        forward(&url, req)
+    });
+    let workers = 18;
+    let mut deploy = deploy(&moto, &proxy.url(), &seeded, "w2");
+    let mut lines = Vec::new();
+    for i in 1..=workers {
+        let mut first = worker_td(&seeded, i);
+        first["containerDefinitions"][0]["image"] = json!(format!("{}:t0", seeded.app_repo_uri));
+        let registered = moto.ecs("RegisterTaskDefinition", first);
+        let arn = registered["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let name = format!("dataspace-worker-{i}");
+        moto.ecs("CreateService", seeded.service_body(CLUSTER, &name, &arn));
+        let file = format!("aws/worker-{i}.json");
+        deploy = deploy.file(&file, &worker_td(&seeded, i).to_string());
+        lines.push(format!("{name}={file}"));
+    }
+    let before = families(&moto);
+    let out = deploy
+        .input("services", &lines.join("\n"))
+        .input("wait-for-minutes", "3")
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.output("result"), "deployed", "{}", out.all_text());
+    let throttles = refused.load(Ordering::SeqCst);
+    assert!(
+        throttles >= 5,
+        "the bucket throttled only {throttles} calls"
+    );
+    // Every service on revision 2 of its own family, and each family registered once.
+    let mut services = vec![APP_SERVICE.to_string(), OTEL_SERVICE.to_string()];
+    services.extend((1..=workers).map(|i| format!("dataspace-worker-{i}")));
+    for service in &services {
+        assert_eq!(revision(&service_td(&moto, service)), "2", "{service}");
+    }
+    let after = families(&moto);
+    assert_eq!(
+        after.len(),
+        before.len() + services.len(),
+        "one new revision per family, none twice: {after:?}"
+    );
 }
 
 #[test]
