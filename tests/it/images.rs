@@ -80,6 +80,42 @@ fn an_image_present_in_ecr_deploys() {
 }
 
 #[test]
+fn the_checks_that_run_at_once_print_in_order_and_a_failed_one_hides_the_later_ones() {
+    // Images, verify and the comparison's reads run at once (issue 19); the log reads as if
+    // they had run one after another.
+    let moto = moto();
+    let seeded = seed_dataspace(&moto);
+    let digest = push_image(&moto, APP_REPO, "v2");
+    let image = format!("{}:v2", seeded.app_repo_uri);
+    let o = deploy_app(&moto.url(), &app_doc(&image)).run();
+    o.assert_code(0);
+    let at = |what: &str| {
+        o.stdout
+            .find(what)
+            .unwrap_or_else(|| panic!("{what:?} is missing:\n{}", o.stdout))
+    };
+    let found = at(&format!("found: {image} ({digest})"));
+    assert!(at("::group::Check images") < found, "{}", o.stdout);
+    assert!(found < at("::group::Verify"), "{}", o.stdout);
+    assert!(
+        at("::group::Verify") < at("::group::Compare with the running task definitions"),
+        "{}",
+        o.stdout
+    );
+    assert!(at("::group::Verify") < at("log group"), "{}", o.stdout);
+    // A missing image fails the run before verify, whose lines (its log group check, say)
+    // never appear though verify ran beside it.
+    let before = moto.snapshot(CLUSTER);
+    let missing = format!("{}:v9", seeded.app_repo_uri);
+    let o = deploy_app(&moto.url(), &app_doc(&missing)).run();
+    o.assert_code(1);
+    assert!(o.all_text().contains("tag v9 not found"), "{}", o.all_text());
+    assert!(!o.stdout.contains("::group::Verify"), "{}", o.stdout);
+    assert!(!o.stdout.contains("log group"), "{}", o.stdout);
+    assert_eq!(moto.snapshot(CLUSTER), before, "nothing may change in ECS");
+}
+
+#[test]
 fn missing_images_stop_the_deploy_before_anything_is_registered() {
     let moto = moto();
     let seeded = seed_dataspace(&moto);
