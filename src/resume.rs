@@ -51,7 +51,7 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
         };
         match views
             .iter()
-            .find_map(|v| v.paused().map(|h| (v.arn.clone(), h.id.clone())))
+            .find_map(|v| v.paused().map(|h| (v.arn.clone(), (h.id.clone(), v.stage.clone()))))
         {
             Some(p) => paused.push((r, p)),
             None => problems.push(InputProblem::new(format!(
@@ -78,7 +78,7 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
     let mut watches = Vec::new();
     // Without wait-for-minutes, the wait covers what is left of each plan (at most all of it).
     let mut extra = Duration::ZERO;
-    for (r, (arn, hook)) in &paused {
+    for (r, (arn, (hook, stage))) in &paused {
         if !rollback && !cfg.rollout.wait_for_given {
             let left = native::time_to(&r.live.raw, &cfg.rollout.wait_until).unwrap_or_default();
             extra = extra.max(left);
@@ -98,6 +98,7 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
                     } else {
                         cfg.rollout.wait_until.clone()
                     },
+                    continued: Some((hook.clone(), stage.clone())),
                     ..Watch::new(r.name(), Rollout::EcsNative, arn)
                 });
             }

@@ -126,6 +126,10 @@ pub(crate) struct Watch {
     /// epoch): what finds the service deployment when ECS had not listed it at the start.
     pub task_definition: Option<String>,
     pub since: f64,
+    /// The pause hook this run just continued, and the stage it paused at: ECS may show it
+    /// AWAITING_ACTION for a moment after `ContinueServiceDeployment`, which is not a new
+    /// pause (`Goal::Paused`). The same hook at a later stage is.
+    pub continued: Option<(String, Option<String>)>,
 }
 
 impl Watch {
@@ -142,6 +146,7 @@ impl Watch {
             hooks: Vec::new(),
             task_definition: None,
             since: 0.0,
+            continued: None,
         }
     }
 }

@@ -79,7 +79,13 @@ struct Seen {
 }
 
 /// A pause hook awaiting action is announced once, with what to do about it.
-fn announce_pause(snap: &Snapshot, announced: &mut BTreeSet<String>, cluster: &str, out: &Printer) {
+fn announce_pause(
+    snap: &Snapshot,
+    w: &Watch,
+    announced: &mut BTreeSet<String>,
+    cluster: &str,
+    out: &Printer,
+) {
     if let Some(d) = snap.codedeploy.as_ref().filter(|d| d.status == "Ready") {
         if announced.insert(format!("ready {}", d.id)) {
             out.notice(&format!(
@@ -89,10 +95,14 @@ fn announce_pause(snap: &Snapshot, announced: &mut BTreeSet<String>, cluster: &s
         }
         return;
     }
-    let Some(h) = snap.native.as_ref().and_then(|v| v.paused()) else {
+    let Some(native) = snap.native.as_ref() else {
         return;
     };
-    if !announced.insert(h.id.clone()) {
+    let Some(h) = native.paused_anew(w.continued.as_ref()) else {
+        return;
+    };
+    // Once per hook and stage: one hook may pause several stages.
+    if !announced.insert(format!("{} at {:?}", h.id, native.stage)) {
         return;
     }
     let expires = h
@@ -179,7 +189,7 @@ impl Wait<'_> {
                         out.line(&line);
                         s.line = line;
                     }
-                    announce_pause(snap, &mut s.paused, cluster, out);
+                    announce_pause(snap, w, &mut s.paused, cluster, out);
                     if let Some(green) = snap.codedeploy.as_ref().and_then(|d| d.green()) {
                         s.started_by = Some(green.id.clone()).filter(|id| !id.is_empty());
                     }

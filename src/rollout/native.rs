@@ -131,6 +131,18 @@ impl View {
         self.hooks.iter().find(|h| h.status == "AWAITING_ACTION")
     }
 
+    /// The hook awaiting action, other than the one this run just continued (hook, stage),
+    /// which ECS may still show awaiting for a moment (`Watch::continued`).
+    pub(crate) fn paused_anew(
+        &self,
+        continued: Option<&(String, Option<String>)>,
+    ) -> Option<&Hook> {
+        self.hooks.iter().find(|h| {
+            h.status == "AWAITING_ACTION"
+                && continued.is_none_or(|(id, stage)| *id != h.id || *stage != self.stage)
+        })
+    }
+
     fn why(&self) -> String {
         let reason = self
             .status_reason
@@ -196,7 +208,7 @@ pub(crate) fn decide(snap: &Snapshot, w: &Watch) -> Verdict {
             _ => Verdict::Failed(d.why()),
         },
         _ => match &w.goal {
-            Goal::Paused => match d.paused() {
+            Goal::Paused => match d.paused_anew(w.continued.as_ref()) {
                 Some(h) => {
                     Verdict::Reached(format!("paused at lifecycle hook {}{}", h.id, expiry(h)))
                 }
@@ -627,6 +639,18 @@ mod tests {
             Verdict::Reached(ref w) if w.contains("hook-1") && w.contains("then ROLLBACK")
         ));
         assert_eq!(decide(&snap, &watch(Goal::Finished)), Verdict::Waiting);
+        // The hook this run just continued, still shown awaiting at its stage, is not a new
+        // pause; the same hook at a later stage is.
+        let continued = Watch {
+            continued: Some(("hook-1".into(), Some("POST_TEST_TRAFFIC_SHIFT".into()))),
+            ..watch(Goal::Paused)
+        };
+        assert_eq!(decide(&snap, &continued), Verdict::Waiting);
+        snap.native.as_mut().unwrap().stage = Some("POST_PRODUCTION_TRAFFIC_SHIFT".into());
+        assert!(matches!(
+            decide(&snap, &continued),
+            Verdict::Reached(ref w) if w.contains("hook-1")
+        ));
         let mut stopped = at("STOPPED", None);
         stopped.native.as_mut().unwrap().replaced_by = Some("arn:sd/2".into());
         assert!(matches!(

@@ -109,7 +109,11 @@ fn the_checks_that_run_at_once_print_in_order_and_a_failed_one_hides_the_later_o
     let missing = format!("{}:v9", seeded.app_repo_uri);
     let o = deploy_app(&moto.url(), &app_doc(&missing)).run();
     o.assert_code(1);
-    assert!(o.all_text().contains("tag v9 not found"), "{}", o.all_text());
+    assert!(
+        o.all_text().contains("tag v9 not found"),
+        "{}",
+        o.all_text()
+    );
     assert!(!o.stdout.contains("::group::Verify"), "{}", o.stdout);
     assert!(!o.stdout.contains("log group"), "{}", o.stdout);
     assert_eq!(moto.snapshot(CLUSTER), before, "nothing may change in ECS");

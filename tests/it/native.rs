@@ -145,6 +145,34 @@ fn a_pause_hook_ends_a_wait_for_paused_and_continue_finishes_it() {
 }
 
 #[test]
+fn a_continued_hook_still_shown_awaiting_is_not_taken_for_a_new_pause() {
+    // ECS may show the hook AWAITING_ACTION for a moment after the continue: a `continue`
+    // that waits until the next pause must not stop at the one it just continued.
+    let plot = NativePlot {
+        continue_lag: 2.0,
+        ..NativePlot::paused("hook-approve", 1.0)
+    };
+    let (moto, s, ecs) = start(plot, "BLUE_GREEN");
+    let o = app(&ecs.url(), &s).input("wait-until", "paused").run();
+    o.assert_code(0);
+    assert_eq!(o.output("result"), "in-progress", "{}", o.all_text());
+    let ours = o.output("task-definition-arn").to_string();
+    let c = Run::new(&ecs.url())
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("mode", "continue")
+        .input("wait-until", "paused")
+        .input("poll-interval-seconds", "0.2")
+        .run();
+    c.assert_code(0);
+    let text = c.all_text();
+    assert_eq!(c.output("result"), "deployed", "{text}");
+    assert!(!text.contains("paused at lifecycle hook"), "{text}");
+    assert_eq!(ecs.calls("ContinueServiceDeployment"), 1);
+    assert_eq!(live_td(&moto, &s), ours);
+}
+
+#[test]
 fn a_paused_deployment_can_be_rolled_back() {
     let (moto, s, ecs) = start(NativePlot::paused("hook-approve", 1.0), "BLUE_GREEN");
     let before = live_td(&moto, &s);

@@ -1861,6 +1861,9 @@ pub struct NativePlot {
     pub reason: Option<String>,
     /// Someone else's UpdateService at this time replaces it (STOPPED).
     pub replaced_at: Option<f64>,
+    /// For this long after a ContinueServiceDeployment the hook still shows AWAITING_ACTION
+    /// (ECS answers the continue before its own view moves on).
+    pub continue_lag: f64,
 }
 
 fn step(
@@ -2073,7 +2076,8 @@ impl NativeRun {
         }
         let paused_from = self.plot.steps.last().map_or(0.0, |s| s.at);
         match self.actions.iter().find(|(_, a)| *a == NativeAct::Continue) {
-            Some((tc, _)) if t >= *tc => {
+            Some((tc, _)) if t >= *tc + self.plot.continue_lag => {
+                let tc = *tc + self.plot.continue_lag;
                 let after = at(&self.plot.after_continue, t - tc)
                     .unwrap_or_else(|| self.plot.after_continue[0].clone());
                 of(&after, Some("SUCCEEDED"))
