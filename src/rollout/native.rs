@@ -182,6 +182,12 @@ pub(crate) fn decide(snap: &Snapshot, w: &Watch) -> Verdict {
     if w.goal == Goal::RolledBack {
         return match d.status.as_str() {
             "ROLLBACK_SUCCESSFUL" => Verdict::Done,
+            // Stopped by a newer deployment (someone else's): the service runs that one's
+            // revision, not the one it ran before, so it is not rolled back.
+            "STOPPED" if d.replaced_by.is_some() => Verdict::Superseded(format!(
+                "another service deployment ({}) replaced this one before it was rolled back: the service runs that deployment's revision",
+                d.replaced_by.as_deref().unwrap_or_default()
+            )),
             // Stopped before any traffic moved: nothing to roll back.
             "STOPPED" => Verdict::Done,
             "ROLLBACK_FAILED" => Verdict::Failed(d.why()),
@@ -622,6 +628,14 @@ mod tests {
             decide(&at("ROLLBACK_IN_PROGRESS", None), &back),
             Verdict::Waiting
         );
+        assert_eq!(decide(&at("STOPPED", None), &back), Verdict::Done);
+        // Stopped because someone else's deployment replaced it: not rolled back.
+        let mut replaced = at("STOPPED", None);
+        replaced.native.as_mut().unwrap().replaced_by = Some("arn:sd/9".into());
+        assert!(matches!(
+            decide(&replaced, &back),
+            Verdict::Superseded(ref w) if w.contains("arn:sd/9")
+        ));
     }
 
     #[test]
