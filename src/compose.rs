@@ -302,6 +302,9 @@ pub fn render(
     let (groups, f) = task::groups(&services, &top);
     faults.extend(f);
     for (key, v) in doc.as_object().into_iter().flatten() {
+        if key == "version" {
+            warnings.push(format!("{shown}: top-level `version` is ignored: the compose specification made it obsolete (the file is read by the specification's current rules)"));
+        }
         if (key == "networks" || key == "volumes") && v.as_object().is_some_and(|m| !m.is_empty()) {
             warnings.push(format!("{shown}: top-level `{key}` is ignored: {}", if key == "networks" { "tasks reach each other through the service definition's network (subnets, security groups, Service Connect)" } else { "volumes are not mapped (a service that mounts one is refused)" }));
         }
@@ -615,7 +618,7 @@ mod tests {
     #[test]
     fn keys_that_mean_nothing_on_ecs_are_warned_about_once_each() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "services:\n  a:\n    image: x\n    restart: always\n    container_name: a\n  b:\n    image: x\n    restart: always\n");
+        let p = write(dir.path(), "version: \"3.8\"\nservices:\n  a:\n    image: x\n    restart: always\n    container_name: a\n  b:\n    image: x\n    restart: always\n");
         let r = render(&p, "c.yaml", &["a".into(), "b".into()], &|_| None).unwrap();
         let restart: Vec<&String> = r
             .warnings
@@ -631,6 +634,13 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.contains("service `a`: key `container_name` is ignored")));
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("top-level `version` is ignored")),
+            "{:?}",
+            r.warnings
+        );
     }
 
     #[test]

@@ -56,12 +56,46 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
+/// What kind of YAML value `v` is, for messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "empty",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
 fn boolean(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
         Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
         Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
+    }
+}
+
+/// A fault for each key of `map` (at `base`) outside `known`; `x-…` extension fields are the
+/// user's. `what` names the mapping in the message (`healthcheck`, `logging`, …).
+fn unknown_keys(
+    base: &[String],
+    what: &str,
+    map: &Map<String, Value>,
+    known: &[&str],
+    out: &mut Out,
+) {
+    for key in map.keys() {
+        if !known.contains(&key.as_str()) && !key.starts_with("x-") {
+            out.faults.push(Fault::at(
+                &extension_path(base, key),
+                &format!(
+                    "`{key}` is not a {what} key ecs-deploy maps (the keys are {}): check the spelling, or write this service's task definition as a file and deploy it with input services",
+                    known.join(", ")
+                ),
+            ));
+        }
     }
 }
 
@@ -148,7 +182,20 @@ pub fn map(env: &Env, svc: &Map<String, Value>, out: &mut Out) -> Mapped {
     if let Some(d) = svc.get("depends_on") {
         m.depends_on = depends_on(env, d, out);
     }
-    if let Some(n) = svc.get("network_mode").and_then(text) {
+    if let Some(v) = svc.get("network_mode").filter(|v| !v.is_string()) {
+        out.faults.push(Fault::at(
+            &at(env, &["network_mode"]),
+            &format!(
+                "`network_mode` must be a string, not `{}`",
+                text(v).unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(n) = svc
+        .get("network_mode")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    {
         if n == "host" && env.fargate {
             out.faults.push(Fault::at(&at(env, &["network_mode"]), "`network_mode: host` is not available on Fargate (tasks run in awsvpc mode): remove it, or set x-ecs.launch_type: EC2"));
         } else if !["host", "bridge", "none", "awsvpc"].contains(&n.as_str()) {
@@ -193,11 +240,23 @@ fn environment(
             Value::String(_) => vec![(files.clone(), true)],
             Value::Array(items) => items
                 .iter()
-                .map(|i| match i {
-                    Value::Object(o) => (
-                        o.get("path").cloned().unwrap_or(Value::Null),
-                        o.get("required").and_then(boolean).unwrap_or(true),
-                    ),
+                .enumerate()
+                .map(|(n, i)| match i {
+                    Value::Object(o) => {
+                        let here = at(env, &["env_file", &n.to_string()]);
+                        unknown_keys(&here, "env_file", o, &["path", "required", "format"], out);
+                        if let Some(f) = o.get("format").filter(|f| f.as_str() != Some("dotenv")) {
+                            out.faults.push(Fault::at(&extension_path(&here, "format"), &format!("env_file format `{}` is not read: ecs-deploy reads dotenv files (NAME=value lines)", text(f).unwrap_or_default())));
+                        }
+                        let required = match o.get("required") {
+                            None => true,
+                            Some(r) => boolean(r).unwrap_or_else(|| {
+                                out.faults.push(Fault::at(&extension_path(&here, "required"), "env_file `required` must be true or false"));
+                                true
+                            }),
+                        };
+                        (o.get("path").cloned().unwrap_or(Value::Null), required)
+                    }
                     other => (other.clone(), true),
                 })
                 .collect(),
@@ -258,7 +317,16 @@ fn environment(
             for (k, v) in map {
                 let value = match v {
                     Value::Null => from_host(k, at(env, &["environment", k]), out),
-                    other => text(other),
+                    other => {
+                        let t = text(other);
+                        if t.is_none() {
+                            out.faults.push(Fault::at(
+                                &at(env, &["environment", k]),
+                                "an environment value must be a string, a number or a boolean",
+                            ));
+                        }
+                        t
+                    }
                 };
                 if let Some(value) = value {
                     put(k.clone(), value);
@@ -347,15 +415,61 @@ fn ports(env: &Env, svc: &Map<String, Value>, c: &mut Map<String, Value>, out: &
         };
         for (i, item) in items.iter().enumerate() {
             let here = at(env, &["ports", &i.to_string()]);
+            let mut extra = Map::new();
             let (host_ip, published, target, protocol) = match item {
-                Value::Object(o) => (
-                    o.get("host_ip").and_then(text),
-                    o.get("published").and_then(text),
-                    o.get("target").and_then(text).unwrap_or_default(),
-                    o.get("protocol")
-                        .and_then(text)
-                        .unwrap_or_else(|| "tcp".into()),
-                ),
+                Value::Object(o) => {
+                    unknown_keys(
+                        &here,
+                        "ports",
+                        o,
+                        &[
+                            "target",
+                            "published",
+                            "host_ip",
+                            "protocol",
+                            "mode",
+                            "name",
+                            "app_protocol",
+                        ],
+                        out,
+                    );
+                    if let Some(mode) = o.get("mode") {
+                        out.warnings.push(format!("service `{}`: key `ports.{i}.mode` is ignored: `{}` is a swarm publishing mode; ECS publishes a task's ports through its network mode and the load balancer", env.name, text(mode).unwrap_or_default()));
+                    }
+                    if let Some(n) = o.get("name") {
+                        match n.as_str() {
+                            Some(n) if !n.is_empty() => {
+                                extra.insert("name".into(), json!(n));
+                            }
+                            _ => out.faults.push(Fault::at(
+                                &extension_path(&here, "name"),
+                                "a port's `name` must be a non-empty string",
+                            )),
+                        }
+                    }
+                    if let Some(a) = o.get("app_protocol") {
+                        match a.as_str().map(str::to_ascii_lowercase).as_deref() {
+                            Some(p @ ("http" | "http2" | "grpc")) => {
+                                extra.insert("appProtocol".into(), json!(p));
+                            }
+                            _ => out.faults.push(Fault::at(
+                                &extension_path(&here, "app_protocol"),
+                                &format!(
+                                    "app_protocol `{}` is not one ECS takes: http, http2 or grpc",
+                                    text(a).unwrap_or_default()
+                                ),
+                            )),
+                        }
+                    }
+                    (
+                        o.get("host_ip").and_then(text),
+                        o.get("published").and_then(text),
+                        o.get("target").and_then(text).unwrap_or_default(),
+                        o.get("protocol")
+                            .and_then(text)
+                            .unwrap_or_else(|| "tcp".into()),
+                    )
+                }
                 other => {
                     let s = text(other).unwrap_or_default();
                     let (spec, protocol) = match s.rsplit_once('/') {
@@ -415,6 +529,9 @@ fn ports(env: &Env, svc: &Map<String, Value>, c: &mut Map<String, Value>, out: &
                 None => None,
             };
             let mut pm = json!({"containerPort": container_port, "protocol": protocol});
+            for (k, v) in extra {
+                pm[k] = v;
+            }
             match host_port {
                 Some(h) if same_port && h != container_port => {
                     out.faults.push(Fault::at(&here, &format!("publishes container port {container_port} on port {h}: under {} the host port is the container port; publish `{container_port}:{container_port}` and let the load balancer's listener use port {h}", env.network_mode)));
@@ -426,6 +543,15 @@ fn ports(env: &Env, svc: &Map<String, Value>, c: &mut Map<String, Value>, out: &
             }
             mappings.push(pm);
         }
+    }
+    if let Some(v) = svc.get("expose").filter(|v| !v.is_array()) {
+        out.faults.push(Fault::at(
+            &at(env, &["expose"]),
+            &format!(
+                "expose must be a list of port numbers, not `{}`",
+                text(v).unwrap_or_default()
+            ),
+        ));
     }
     if let Some(Value::Array(items)) = svc.get("expose") {
         for (i, item) in items.iter().enumerate() {
@@ -449,12 +575,29 @@ fn healthcheck(env: &Env, h: &Value, out: &mut Out) -> Option<Value> {
             .push(Fault::at(&base, "healthcheck must be a mapping"));
         return None;
     };
+    unknown_keys(
+        &base,
+        "healthcheck",
+        h,
+        &[
+            "test",
+            "interval",
+            "timeout",
+            "retries",
+            "start_period",
+            "start_interval",
+            "disable",
+        ],
+        out,
+    );
     if h.get("disable").and_then(boolean) == Some(true) {
         return None;
     }
     let command: Vec<String> = match h.get("test") {
         Some(Value::String(s)) => vec!["CMD-SHELL".into(), s.clone()],
-        Some(Value::Array(items)) => items.iter().filter_map(text).collect(),
+        Some(Value::Array(items)) if items.iter().all(|i| i.is_string()) => {
+            items.iter().filter_map(text).collect()
+        }
         _ => {
             out.faults.push(Fault::at(
                 &base,
@@ -554,10 +697,25 @@ fn deploy(env: &Env, svc: &Map<String, Value>, m: &mut Mapped, out: &mut Out) {
             )),
         }
     }
-    let Some(Value::Object(res)) = d.get("resources") else {
-        return;
-    };
     let rbase = extension_path(&base, "resources");
+    let res = match d.get("resources") {
+        None => return,
+        Some(Value::Object(res)) => res,
+        Some(_) => {
+            out.faults.push(Fault::at(
+                &rbase,
+                "deploy.resources must be a mapping (limits, reservations)",
+            ));
+            return;
+        }
+    };
+    unknown_keys(
+        &rbase,
+        "deploy.resources",
+        res,
+        &["limits", "reservations"],
+        out,
+    );
     let mut read = |section: &str, key: &str| -> Option<u64> {
         let v = res.get(section)?.get(key)?;
         let here = extension_path(&extension_path(&rbase, section), key);
@@ -614,6 +772,14 @@ const FARGATE_LOG_DRIVERS: &[&str] = &["awslogs", "splunk", "awsfirelens"];
 
 fn logging(env: &Env, l: &Value, c: &mut Map<String, Value>, out: &mut Out) {
     let base = at(env, &["logging"]);
+    let Value::Object(lm) = l else {
+        out.faults.push(Fault::at(
+            &base,
+            "logging must be a mapping (driver, options)",
+        ));
+        return;
+    };
+    unknown_keys(&base, "logging", lm, &["driver", "options"], out);
     let driver = l
         .get("driver")
         .and_then(text)
@@ -623,10 +789,26 @@ fn logging(env: &Env, l: &Value, c: &mut Map<String, Value>, out: &mut Out) {
         return;
     }
     let mut options = Map::new();
-    if let Some(Value::Object(o)) = l.get("options") {
-        for (k, v) in o {
-            options.insert(k.clone(), json!(text(v).unwrap_or_default()));
+    match l.get("options") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(o)) => {
+            for (k, v) in o {
+                // The compose specification allows strings and numbers; ECS takes strings.
+                match v {
+                    Value::String(s) => {
+                        options.insert(k.clone(), json!(s));
+                    }
+                    Value::Number(n) => {
+                        options.insert(k.clone(), json!(n.to_string()));
+                    }
+                    other => out.faults.push(Fault::at(&extension_path(&extension_path(&base, "options"), k), &format!("log option `{k}` is {}: ECS log options are strings; quote the value (`\"{}\"`) or remove the option", kind(other), text(other).unwrap_or_default()))),
+                }
+            }
         }
+        Some(_) => out.faults.push(Fault::at(
+            &extension_path(&base, "options"),
+            "logging.options must be a mapping of option names to values",
+        )),
     }
     if driver == "awslogs" {
         for required in ["awslogs-group", "awslogs-region"] {
@@ -656,6 +838,19 @@ fn secrets(env: &Env, svc: &Map<String, Value>, c: &mut Map<String, Value>, out:
         let (source, target) = match item {
             Value::String(s) => (s.clone(), s.clone()),
             Value::Object(o) => {
+                unknown_keys(
+                    &here,
+                    "secrets",
+                    o,
+                    &["source", "target", "uid", "gid", "mode"],
+                    out,
+                );
+                for key in ["uid", "gid", "mode"]
+                    .into_iter()
+                    .filter(|k| o.contains_key(*k))
+                {
+                    out.warnings.push(format!("service `{}`: key `secrets.{i}.{key}` is ignored: it sets the owner or mode of the file under /run/secrets, and on ECS a secret is an environment variable, not a file", env.name));
+                }
                 let source = o.get("source").and_then(text).unwrap_or_default();
                 let target = o
                     .get("target")
@@ -694,11 +889,19 @@ fn secrets(env: &Env, svc: &Map<String, Value>, c: &mut Map<String, Value>, out:
 
 /// The keys that map one to one.
 fn simple(env: &Env, svc: &Map<String, Value>, c: &mut Map<String, Value>, out: &mut Out) {
-    if let Some(v) = svc.get("working_dir").and_then(text) {
-        c.insert("workingDirectory".into(), json!(v));
-    }
-    if let Some(v) = svc.get("user").and_then(text) {
-        c.insert("user".into(), json!(v));
+    for (key, field) in [("working_dir", "workingDirectory"), ("user", "user")] {
+        match svc.get(key) {
+            None => {}
+            Some(v) => match text(v) {
+                Some(t) => {
+                    c.insert(field.into(), json!(t));
+                }
+                None => out.faults.push(Fault::at(
+                    &at(env, &[key]),
+                    &format!("`{key}` must be a string"),
+                )),
+            },
+        }
     }
     for (key, field) in [
         ("read_only", "readonlyRootFilesystem"),
@@ -755,7 +958,15 @@ fn simple(env: &Env, svc: &Map<String, Value>, c: &mut Map<String, Value>, out: 
     }
     let mut caps = Map::new();
     for (key, field) in [("cap_add", "add"), ("cap_drop", "drop")] {
-        if let Some(Value::Array(items)) = svc.get(key) {
+        let Some(v) = svc.get(key) else { continue };
+        let items = match v {
+            Value::Array(items) if items.iter().all(Value::is_string) => items,
+            _ => {
+                out.faults.push(Fault::at(&at(env, &[key]), &format!("`{key}` must be a list of capability names (`{key}: [SYS_PTRACE]`), as the compose specification writes it")));
+                continue;
+            }
+        };
+        {
             let names: Vec<String> = items
                 .iter()
                 .filter_map(text)
@@ -807,9 +1018,23 @@ fn simple(env: &Env, svc: &Map<String, Value>, c: &mut Map<String, Value>, out: 
         Some(Value::Object(l)) => {
             let labels: Map<String, Value> = l
                 .iter()
-                .map(|(k, v)| (k.clone(), json!(text(v).unwrap_or_default())))
+                .map(|(k, v)| {
+                    if matches!(v, Value::Array(_) | Value::Object(_)) {
+                        out.faults.push(Fault::at(
+                            &at(env, &["labels", k]),
+                            "a label's value must be a string, a number or a boolean",
+                        ));
+                    }
+                    (k.clone(), json!(text(v).unwrap_or_default()))
+                })
                 .collect();
             c.insert("dockerLabels".into(), Value::Object(labels));
+        }
+        Some(Value::Array(items)) if !items.iter().all(Value::is_string) => {
+            out.faults.push(Fault::at(
+                &at(env, &["labels"]),
+                "labels given as a list must be `key=value` strings",
+            ))
         }
         Some(Value::Array(items)) => {
             let labels: Map<String, Value> = items
@@ -832,7 +1057,7 @@ fn simple(env: &Env, svc: &Map<String, Value>, c: &mut Map<String, Value>, out: 
 /// `depends_on` (list or mapping) as (service, condition).
 fn depends_on(env: &Env, d: &Value, out: &mut Out) -> Vec<(String, String)> {
     match d {
-        Value::Array(items) => items
+        Value::Array(items) if items.iter().all(Value::is_string) => items
             .iter()
             .filter_map(text)
             .map(|s| (s, "service_started".to_string()))
@@ -840,6 +1065,18 @@ fn depends_on(env: &Env, d: &Value, out: &mut Out) -> Vec<(String, String)> {
         Value::Object(map) => map
             .iter()
             .map(|(k, v)| {
+                let here = at(env, &["depends_on", k]);
+                if let Value::Object(o) = v {
+                    unknown_keys(&here, "depends_on", o, &["condition", "restart", "required"], out);
+                    if o.get("restart").and_then(boolean) == Some(true) {
+                        out.warnings.push(format!("service `{}`: key `depends_on.{k}.restart` is ignored: ECS does not restart a container when the one it depends on restarts (an essential container's exit stops the whole task)", env.name));
+                    }
+                    if o.get("required").and_then(boolean) == Some(false) {
+                        out.warnings.push(format!("service `{}`: key `depends_on.{k}.required` is ignored: inside one task ECS always waits for the container depended on; across tasks nothing is waited for", env.name));
+                    }
+                } else if !v.is_null() {
+                    out.faults.push(Fault::at(&here, "a depends_on entry must be a mapping (condition, restart, required)"));
+                }
                 let condition = v
                     .get("condition")
                     .and_then(text)
@@ -979,6 +1216,46 @@ mod tests {
     }
 
     #[test]
+    fn honest_conversions_and_warnings_for_what_ecs_cannot_carry() {
+        let (m, faults, warnings) = run(
+            json!({
+                "image": "x",
+                "ports": [{"target": 80, "published": 80, "name": "web", "app_protocol": "HTTP", "mode": "ingress"}],
+                "logging": {"driver": "awslogs", "options": {"awslogs-group": "g", "awslogs-region": "r", "max-buffer-size": 25}},
+                "secrets": [{"source": "db", "target": "DB", "uid": "103", "gid": "103", "mode": 0o440}],
+                "depends_on": {"db": {"condition": "service_started", "restart": true, "required": false}},
+            }),
+            true,
+        );
+        assert!(faults.is_empty(), "{}", messages(&faults));
+        let c = Value::Object(m.container);
+        assert_eq!(
+            c["portMappings"],
+            json!([{"containerPort": 80, "hostPort": 80, "protocol": "tcp", "name": "web", "appProtocol": "http"}])
+        );
+        assert_eq!(
+            c["logConfiguration"]["options"]["max-buffer-size"],
+            json!("25"),
+            "a number is the string ECS takes"
+        );
+        for key in [
+            "`ports.0.mode`",
+            "`secrets.0.uid`",
+            "`secrets.0.gid`",
+            "`secrets.0.mode`",
+            "`depends_on.db.restart`",
+            "`depends_on.db.required`",
+        ] {
+            assert!(
+                warnings
+                    .iter()
+                    .any(|w| w.contains(&format!("service `web`: key {key} is ignored"))),
+                "{key}: {warnings:?}"
+            );
+        }
+    }
+
+    #[test]
     fn ec2_gets_container_sizes_and_bridge_ports() {
         let (m, faults, _) = run(
             json!({
@@ -1115,6 +1392,101 @@ mod tests {
                 json!({"image": "x", "bogus": 1}),
                 "services.web.bogus",
                 "not a compose service key",
+            ),
+            (
+                json!({"image": "x", "cap_add": "SYS_PTRACE"}),
+                "services.web.cap_add",
+                "must be a list of capability names",
+            ),
+            (
+                json!({"image": "x", "cap_drop": "NET_RAW"}),
+                "services.web.cap_drop",
+                "must be a list of capability names",
+            ),
+            (
+                json!({"image": "x", "logging": {"driver": "awslogs", "options": {"awslogs-group": "g", "awslogs-region": "r", "awslogs-create-group": true}}}),
+                "services.web.logging.options.awslogs-create-group",
+                "is a boolean: ECS log options are strings; quote the value (`\"true\"`)",
+            ),
+            (
+                json!({"image": "x", "logging": {"driver": "awslogs", "driver_opts": {"awslogs-group": "g"}}}),
+                "services.web.logging.driver_opts",
+                "not a logging key",
+            ),
+            (
+                json!({"image": "x", "healthcheck": {"test": "true", "intervall": "30s"}}),
+                "services.web.healthcheck.intervall",
+                "not a healthcheck key",
+            ),
+            (
+                json!({"image": "x", "healthcheck": {"test": ["CMD", 1]}}),
+                "services.web.healthcheck",
+                "healthcheck needs `test`",
+            ),
+            (
+                json!({"image": "x", "ports": [{"target": 80, "publish": 80}]}),
+                "services.web.ports.0.publish",
+                "not a ports key",
+            ),
+            (
+                json!({"image": "x", "ports": [{"target": 80, "app_protocol": "tcp"}]}),
+                "services.web.ports.0.app_protocol",
+                "http, http2 or grpc",
+            ),
+            (
+                json!({"image": "x", "secrets": [{"source": "db", "target": "DB", "owner": "me"}]}),
+                "services.web.secrets.0.owner",
+                "not a secrets key",
+            ),
+            (
+                json!({"image": "x", "expose": "8080"}),
+                "services.web.expose",
+                "must be a list",
+            ),
+            (
+                json!({"image": "x", "environment": {"A": {"nested": 1}}}),
+                "services.web.environment.A",
+                "must be a string, a number or a boolean",
+            ),
+            (
+                json!({"image": "x", "deploy": {"resources": "small"}}),
+                "services.web.deploy.resources",
+                "must be a mapping",
+            ),
+            (
+                json!({"image": "x", "deploy": {"resources": {"limit": {"memory": "1G"}}}}),
+                "services.web.deploy.resources.limit",
+                "not a deploy.resources key",
+            ),
+            (
+                json!({"image": "x", "working_dir": ["/app"]}),
+                "services.web.working_dir",
+                "must be a string",
+            ),
+            (
+                json!({"image": "x", "labels": ["a=b", 3]}),
+                "services.web.labels",
+                "`key=value` strings",
+            ),
+            (
+                json!({"image": "x", "depends_on": ["db", {"x": 1}]}),
+                "services.web.depends_on",
+                "must be a list or a mapping",
+            ),
+            (
+                json!({"image": "x", "depends_on": {"db": {"condtion": "service_healthy"}}}),
+                "services.web.depends_on.db.condtion",
+                "not a depends_on key",
+            ),
+            (
+                json!({"image": "x", "network_mode": 1}),
+                "services.web.network_mode",
+                "must be a string",
+            ),
+            (
+                json!({"image": "x", "logging": "awslogs"}),
+                "services.web.logging",
+                "must be a mapping",
             ),
         ];
         for (svc, path, fragment) in cases {

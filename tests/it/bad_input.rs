@@ -1383,6 +1383,46 @@ const COMPOSE_CASES: &[(&str, &str, Case)] = &[
     ),
     (
         "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n    deploy:\n      replicas: 2\n  router:\n    image: fluent\n    x-ecs:\n      task: web\n    deploy:\n      replicas: 3\n",
+        case(
+            "compose: a sidecar's deploy.replicas",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 11): service `router`, key `deploy.replicas`: deploy.replicas is the task's desired count, and `web` leads this task"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n  router:\n    image: fluent\n    x-ecs:\n      task: web\n      task_role: arn:aws:iam::123456789012:role/r\n",
+        case(
+            "compose: a sidecar's task-level x-ecs key",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 8): service `router`, key `x-ecs.task_role`: x-ecs.task_role is the task's: set it on `web`"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n    cap_add: SYS_PTRACE\n",
+        case(
+            "compose: cap_add given as a string",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 4): service `web`, key `cap_add`: `cap_add` must be a list of capability names"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n    logging:\n      driver: awslogs\n      options:\n        awslogs-group: g\n        awslogs-region: us-east-1\n        awslogs-create-group: true\n",
+        case(
+            "compose: a log option that is not a string or a number",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 9): service `web`, key `logging.options.awslogs-create-group`: log option `awslogs-create-group` is a boolean"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
         "services:\n  web:\n    image: nginx\n",
         case(
             "compose-services: a service the file does not have",
