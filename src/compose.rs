@@ -234,65 +234,55 @@ pub fn render(
             .any(|m| rest.split('/').next() == Some(m.as_str())),
         None => true,
     };
-    let (doc, used) = match interpolate::interpolate(&raw, lookup) {
-        Ok(done) => done,
-        Err(issues) => {
-            let mut found: Vec<InputProblem> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for i in issues.iter().filter(|i| concerns(&i.pointer)) {
-                let hits: Vec<usize> = text
-                    .lines()
-                    .enumerate()
-                    .filter(|(_, l)| l.contains(&i.needle))
-                    .map(|(n, _)| n + 1)
-                    .collect();
-                // The first hit inside the service's block, else the first in the file.
-                let service = i
-                    .pointer
-                    .strip_prefix("/services/")
-                    .and_then(|r| r.split('/').next());
-                let block = service.and_then(|s| lines::span_of(&text, &["services", s]));
-                let line = hits
-                    .iter()
-                    .find(|l| block.is_some_and(|(a, b)| (a..=b).contains(l)))
-                    .or(hits.first())
-                    .copied();
-                // A placeholder reached through a YAML alias is reported once, at its line.
-                if !seen.insert((line, i.message.clone())) {
-                    continue;
-                }
-                let place = service
-                    .map(|s| format!("service `{s}`: "))
-                    .unwrap_or_default();
-                let problem = InputProblem::at(
-                    Location {
-                        file: Some(shown.into()),
-                        line,
-                        col: None,
-                    },
-                    format!(
-                        "{shown}{}: {place}{}",
-                        line.map(|l| format!(" (line {l})")).unwrap_or_default(),
-                        i.message
-                    ),
-                );
-                if !found.contains(&problem) {
-                    found.push(problem);
-                }
-            }
-            if !found.is_empty() {
-                return Err(found);
-            }
-            // Only services not deployed failed: their variables do not matter.
-            let lenient = |name: &str| lookup(name).or_else(|| Some(String::new()));
-            interpolate::interpolate(&raw, &lenient).map_err(|_| {
-                vec![InputProblem::at(
-                    Location { file: Some(shown.into()), line: None, col: None },
-                    format!("{shown}: a service that is not deployed names a variable that carries credentials: remove it"),
-                )]
-            })?
+    // Every problem of a deployed service or of the file's own keys is reported; the
+    // services not deployed need none of their variables (their values are not used).
+    let interpolate::Interpolated { doc, used, issues } = interpolate::interpolate(&raw, lookup);
+    let mut found: Vec<InputProblem> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for i in issues.iter().filter(|i| concerns(&i.pointer)) {
+        let hits: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains(&i.needle))
+            .map(|(n, _)| n + 1)
+            .collect();
+        // The first hit inside the service's block, else the first in the file.
+        let service = i
+            .pointer
+            .strip_prefix("/services/")
+            .and_then(|r| r.split('/').next());
+        let block = service.and_then(|s| lines::span_of(&text, &["services", s]));
+        let line = hits
+            .iter()
+            .find(|l| block.is_some_and(|(a, b)| (a..=b).contains(l)))
+            .or(hits.first())
+            .copied();
+        // A placeholder reached through a YAML alias is reported once, at its line.
+        if !seen.insert((line, i.message.clone())) {
+            continue;
         }
-    };
+        let place = service
+            .map(|s| format!("service `{s}`: "))
+            .unwrap_or_default();
+        let problem = InputProblem::at(
+            Location {
+                file: Some(shown.into()),
+                line,
+                col: None,
+            },
+            format!(
+                "{shown}{}: {place}{}",
+                line.map(|l| format!(" (line {l})")).unwrap_or_default(),
+                i.message
+            ),
+        );
+        if !found.contains(&problem) {
+            found.push(problem);
+        }
+    }
+    if !found.is_empty() {
+        return Err(found);
+    }
     let mut faults = Vec::new();
     let mut warnings = Vec::new();
     let (services, f) = top_level(&doc);
@@ -597,6 +587,42 @@ mod tests {
             Some(format!("{n}-value"))
         });
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn a_service_not_deployed_needs_none_of_its_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "services:\n  web:\n    image: nginx:${TAG}\n  other:\n    image: x\n    environment:\n      A: ${OTHER_URL:?set OTHER_URL}\n      B: ${EMPTY:?must not be empty}\n      C: $GITHUB_TOKEN\n      D: ${NEVER_CLOSED\n");
+        let lookup = |n: &str| match n {
+            "TAG" => Some("v1".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let r = render(&p, "c.yaml", &["web".into()], &lookup).unwrap();
+        assert_eq!(r.tasks.len(), 1);
+        assert_eq!(
+            r.tasks[0].body["containerDefinitions"][0]["image"],
+            serde_json::json!("nginx:v1")
+        );
+        // Deployed, the same service fails with its own messages.
+        let problems = render(&p, "c.yaml", &["other".into()], &lookup).unwrap_err();
+        let text: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            text.iter().any(|m| m.contains(
+                "(line 7): service `other`: variable OTHER_URL is not set, and the file requires it: set OTHER_URL"
+            )),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|m| m.contains("(line 8): service `other`: variable EMPTY is empty")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .all(|m| !m.contains("carries credentials") || m.contains("GITHUB_TOKEN")),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -19,11 +19,18 @@ pub struct Issue {
     pub message: String,
 }
 
-/// Interpolates every string value of `doc` (keys are not interpolated).
-pub fn interpolate(
-    doc: &Value,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(Value, Vec<Used>), Vec<Issue>> {
+/// A document interpolated: the values, the variables used, and every problem with its
+/// pointer (the caller decides which matter: only the services deployed must interpolate).
+#[derive(Debug)]
+pub struct Interpolated {
+    pub doc: Value,
+    pub used: Vec<Used>,
+    pub issues: Vec<Issue>,
+}
+
+/// Interpolates every string value of `doc` (keys are not interpolated). A placeholder with
+/// a problem becomes the empty string, and its issue says why.
+pub fn interpolate(doc: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Interpolated {
     let mut st = State {
         lookup,
         used: Vec::new(),
@@ -31,10 +38,10 @@ pub fn interpolate(
         pointer: String::new(),
     };
     let out = st.walk(doc, "");
-    if st.issues.is_empty() {
-        Ok((out, st.used))
-    } else {
-        Err(st.issues)
+    Interpolated {
+        doc: out,
+        used: st.used,
+        issues: st.issues,
     }
 }
 
@@ -281,9 +288,12 @@ mod tests {
     }
 
     fn one(s: &str) -> Result<String, Vec<String>> {
-        interpolate(&json!({ "x": s }), &vars)
-            .map(|(v, _)| v["x"].as_str().unwrap().to_string())
-            .map_err(|is| is.into_iter().map(|i| i.message).collect())
+        let done = interpolate(&json!({ "x": s }), &vars);
+        if done.issues.is_empty() {
+            Ok(done.doc["x"].as_str().unwrap().to_string())
+        } else {
+            Err(done.issues.into_iter().map(|i| i.message).collect())
+        }
     }
 
     #[test]
@@ -334,12 +344,14 @@ mod tests {
     #[test]
     fn all_unset_variables_are_listed_and_uses_recorded() {
         let doc = json!({"services": {"a": {"image": "$A", "environment": {"X": "${B}", "Y": "${TAG}"}}}});
-        let issues = interpolate(&doc, &vars).unwrap_err();
+        let issues = interpolate(&doc, &vars).issues;
         let needles: Vec<&str> = issues.iter().map(|i| i.needle.as_str()).collect();
         assert_eq!(needles, vec!["$A", "${B}"]);
         assert_eq!(issues[1].pointer, "/services/a/environment/X");
         let doc = json!({"services": {"a": {"environment": {"Y": "${TAG}"}}}});
-        let (_, used) = interpolate(&doc, &vars).unwrap();
+        let done = interpolate(&doc, &vars);
+        assert!(done.issues.is_empty());
+        let used = done.used;
         assert_eq!(used[0].name, "TAG");
         assert_eq!(used[0].pointer, "/services/a/environment/Y");
     }

@@ -303,3 +303,38 @@ fn plan_of_the_example_changes_nothing() {
     assert_eq!(before, moto.snapshot(CLUSTER), "plan changed AWS");
     assert!(moto.task_definition_arns().is_empty());
 }
+
+/// A subset deployed needs only its own variables: a `${VAR:?message}` in a service that is
+/// not deployed does not stop the run; deployed, it does, with its message.
+#[test]
+fn a_required_variable_of_a_service_not_deployed_does_not_block_the_others() {
+    let moto = Moto::start();
+    let file = "services:\n  web:\n    image: nginx:1\n  worker:\n    image: ${WORKER_IMAGE:?build the worker first}\n";
+    let render = |services: &str| {
+        Run::new(&moto.url())
+            .file("docker-compose.yaml", file)
+            .arg("render")
+            .arg("--compose-file")
+            .arg("docker-compose.yaml")
+            .arg("--compose-services")
+            .arg(services)
+            .without_env("GITHUB_ACTIONS")
+            .run()
+    };
+    let o = render("web");
+    o.assert_code(0);
+    assert!(
+        o.stdout.contains("\"image\": \"nginx:1\""),
+        "{}",
+        o.all_text()
+    );
+    assert!(!o.stdout.contains("worker"), "{}", o.all_text());
+    let o = render("worker");
+    o.assert_code(2);
+    assert!(
+        o.stderr.contains("docker-compose.yaml (line 5): service `worker`: variable WORKER_IMAGE is not set, and the file requires it: build the worker first"),
+        "{}",
+        o.all_text()
+    );
+    assert!(moto.task_definition_arns().is_empty(), "nothing registered");
+}
