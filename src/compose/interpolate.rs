@@ -220,15 +220,21 @@ impl State<'_> {
                 v
             }
             "?" => {
-                let message = self.expand(arg);
+                // The message is shown as written: expanded, `${X:?${SECRET}}` would print a
+                // secret's value (or a credential's) in the error.
                 let what = if value.is_some() {
                     "is empty"
                 } else {
                     "is not set"
                 };
+                let message = if arg.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {arg}")
+                };
                 self.issue(
                     &needle,
-                    format!("variable {name} {what}, and the file requires it: {message}"),
+                    format!("variable {name} {what}, and the file requires it{message}"),
                 );
                 String::new()
             }
@@ -338,6 +344,36 @@ mod tests {
         for (input, want) in bad {
             let got = one(input).unwrap_err();
             assert!(got.iter().any(|m| m.contains(want)), "{input}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn a_required_variables_message_is_shown_as_written_never_expanded() {
+        let lookup = |n: &str| match n {
+            "DB_PASSWORD" => Some("canary-message-pw-9321".to_string()),
+            "GITHUB_TOKEN" => Some("ghs_canary_message".to_string()),
+            _ => None,
+        };
+        for (input, want) in [
+            (
+                "${NOPE:?the password is ${DB_PASSWORD}}",
+                "variable NOPE is not set, and the file requires it: the password is ${DB_PASSWORD}",
+            ),
+            (
+                "${NOPE?$GITHUB_TOKEN}",
+                "variable NOPE is not set, and the file requires it: $GITHUB_TOKEN",
+            ),
+            ("${NOPE:?}", "variable NOPE is not set, and the file requires it"),
+        ] {
+            let issues = interpolate(&json!({ "x": input }), &lookup).issues;
+            let messages: Vec<&str> = issues.iter().map(|i| i.message.as_str()).collect();
+            assert_eq!(messages, vec![want], "{input}");
+            assert!(
+                messages
+                    .iter()
+                    .all(|m| !m.contains("canary-message-pw-9321") && !m.contains("ghs_canary")),
+                "{messages:?}"
+            );
         }
     }
 

@@ -1353,6 +1353,19 @@ const COMPOSE_CASES: &[(&str, &str, Case)] = &[
     ),
     (
         "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx:${COMPOSE_TAG:?ask for ${COMPOSE_DB_PASSWORD}}\n",
+        Case {
+            name: "compose: a required variable's message is shown as written, never expanded",
+            inputs: &[("compose-file", "docker-compose.yaml")],
+            file: None,
+            env: &[("COMPOSE_DB_PASSWORD", "canary-required-message-pw-5077")],
+            code: 2,
+            says: &["docker-compose.yaml (line 3): service `web`: variable COMPOSE_TAG is not set, and the file requires it: ask for ${COMPOSE_DB_PASSWORD}"],
+            never: &["canary-required-message-pw-5077"],
+        },
+    ),
+    (
+        "docker-compose.yaml",
         "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
         case(
             "compose: a cycle in depends_on",
