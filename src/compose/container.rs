@@ -286,7 +286,45 @@ fn environment(
             }
             match crate::document::read(&full, crate::document::Kind::Parameters) {
                 Ok(text) => match parse_env_file(&text) {
-                    Ok(pairs) => pairs.into_iter().for_each(|(k, v)| put(k, v)),
+                    Ok(lines) => {
+                        // Values are interpolated as the compose file is (single-quoted ones
+                        // are literal), from the file's earlier lines, then the job's env.
+                        let mut earlier: Vec<(String, String)> = Vec::new();
+                        for l in lines {
+                            let value = if l.literal {
+                                l.value
+                            } else {
+                                let lookup = |name: &str| {
+                                    earlier
+                                        .iter()
+                                        .rev()
+                                        .find(|(n, _)| n == name)
+                                        .map(|(_, v)| v.clone())
+                                        .or_else(|| (env.lookup)(name))
+                                };
+                                let (value, used, issues) =
+                                    super::interpolate::string(&l.value, &lookup);
+                                for i in issues {
+                                    out.faults.push(Fault::at(
+                                        &here,
+                                        &format!(
+                                            "env_file `{path}`, line {}: {}",
+                                            l.line, i.message
+                                        ),
+                                    ));
+                                }
+                                for u in used {
+                                    if crate::subst::looks_secret(&u.name) {
+                                        out.warnings.push(format!("variable {} looks secret and is interpolated into the plain `environment` of service `{}` (env_file `{path}`): ECS stores `environment` in plain text, readable by anyone with ecs:DescribeTaskDefinition; move it to the service's `secrets` with an SSM Parameter Store parameter or a Secrets Manager secret", u.name, env.name));
+                                    }
+                                    taken.push((u.name, u.value));
+                                }
+                                value
+                            };
+                            earlier.push((l.name.clone(), value.clone()));
+                            put(l.name, value);
+                        }
+                    }
                     Err((line, e)) => out.faults.push(Fault::at(
                         &here,
                         &format!("env_file `{path}`, line {line}: {e}"),
@@ -369,8 +407,17 @@ fn environment(
     taken
 }
 
+/// One `NAME=value` line of an env file.
+struct EnvLine {
+    name: String,
+    value: String,
+    /// Single-quoted: not interpolated.
+    literal: bool,
+    line: usize,
+}
+
 /// `KEY=VALUE` lines; `#` comments, blank lines, `export `, and quoted values.
-fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
+fn parse_env_file(text: &str) -> Result<Vec<EnvLine>, (usize, String)> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -386,15 +433,18 @@ fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, (usize, String)> 
             ));
         };
         let v = v.trim();
-        let v = if v.len() >= 2
-            && ((v.starts_with('"') && v.ends_with('"'))
-                || (v.starts_with('\'') && v.ends_with('\'')))
-        {
+        let literal = v.len() >= 2 && v.starts_with('\'') && v.ends_with('\'');
+        let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || literal) {
             &v[1..v.len() - 1]
         } else {
             v
         };
-        out.push((k.trim().to_string(), v.to_string()));
+        out.push(EnvLine {
+            name: k.trim().to_string(),
+            value: v.to_string(),
+            literal,
+            line: i + 1,
+        });
     }
     Ok(out)
 }
@@ -1498,6 +1548,75 @@ mod tests {
                 "{svc}: want {path}: {fragment}; got\n{}",
                 messages(&faults)
             );
+        }
+    }
+
+    #[test]
+    fn env_file_values_are_interpolated_strictly() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ok.env"),
+            "HOST=${DB_HOST}\nURL=\"http://${HOST}:5432\"\nLIT='${NOT_EXPANDED}'\nPORT=${PORT:-5432}\nCOST=$$5\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("bad.env"),
+            "# comment\nA=${UNSET_ONE}\nB=$GITHUB_TOKEN\nC=${NEED:?set NEED to the queue}\n",
+        )
+        .unwrap();
+        let secrets = Map::new();
+        let lookup = |n: &str| (n == "DB_HOST").then(|| "db.internal".to_string());
+        let env = Env {
+            name: "web",
+            fargate: true,
+            network_mode: "awsvpc",
+            secrets: &secrets,
+            lookup: &lookup,
+            dir: dir.path(),
+        };
+        let (mut faults, mut warnings) = (Vec::new(), Vec::new());
+        let svc = json!({"image": "x", "env_file": "ok.env"});
+        let m = map(
+            &env,
+            svc.as_object().unwrap(),
+            &mut Out {
+                faults: &mut faults,
+                warnings: &mut warnings,
+            },
+        );
+        assert!(faults.is_empty(), "{}", messages(&faults));
+        assert_eq!(
+            Value::Object(m.container)["environment"],
+            json!([
+                {"name": "HOST", "value": "db.internal"},
+                {"name": "URL", "value": "http://db.internal:5432"},
+                {"name": "LIT", "value": "${NOT_EXPANDED}"},
+                {"name": "PORT", "value": "5432"},
+                {"name": "COST", "value": "$5"},
+            ])
+        );
+        assert!(
+            m.host_vars
+                .contains(&("DB_HOST".to_string(), "db.internal".to_string())),
+            "the job's values are known, to scrub and to check for credentials: {:?}",
+            m.host_vars
+        );
+        let svc = json!({"image": "x", "env_file": ["bad.env"]});
+        map(
+            &env,
+            svc.as_object().unwrap(),
+            &mut Out {
+                faults: &mut faults,
+                warnings: &mut warnings,
+            },
+        );
+        let got = messages(&faults);
+        for want in [
+            "services.web.env_file.0: env_file `bad.env`, line 2: variable UNSET_ONE is not set",
+            "services.web.env_file.0: env_file `bad.env`, line 3: variable GITHUB_TOKEN carries the runner's or AWS's credentials and is never substituted",
+            "services.web.env_file.0: env_file `bad.env`, line 4: variable NEED is not set, and the file requires it: set NEED to the queue",
+        ] {
+            assert!(got.contains(want), "want {want}; got\n{got}");
         }
     }
 

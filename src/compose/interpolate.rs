@@ -45,6 +45,19 @@ pub fn interpolate(doc: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Inte
     }
 }
 
+/// Interpolates one string outside the document (an env file's value) by the same rules:
+/// the value, the variables used and every problem (their pointers are empty).
+pub fn string(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> (String, Vec<Used>, Vec<Issue>) {
+    let mut st = State {
+        lookup,
+        used: Vec::new(),
+        issues: Vec::new(),
+        pointer: String::new(),
+    };
+    let out = st.expand(s);
+    (out, st.used, st.issues)
+}
+
 struct State<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     used: Vec<Used>,

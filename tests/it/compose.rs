@@ -338,3 +338,41 @@ fn a_required_variable_of_a_service_not_deployed_does_not_block_the_others() {
     );
     assert!(moto.task_definition_arns().is_empty(), "nothing registered");
 }
+
+/// An env file's values are interpolated with the compose file's strict rules: an unset
+/// variable and a credential's name stop the run (exit 2) naming the file and its line, and
+/// nothing is registered.
+#[test]
+fn env_file_values_are_interpolated_strictly() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    moto.ecs("CreateCluster", json!({ "clusterName": CLUSTER }));
+    let o = Run::new(&moto.url())
+        .file(
+            "docker-compose.yaml",
+            "services:\n  web:\n    image: nginx:1\n    env_file: app.env\n",
+        )
+        .file(
+            "app.env",
+            "DB_HOST=${COMPOSE_ENV_DB_HOST}\nTOKEN=${GITHUB_TOKEN}\nREGION=${AWS_REGION}\n",
+        )
+        .input("cluster", CLUSTER)
+        .input("compose-file", "docker-compose.yaml")
+        .run();
+    o.assert_code(2);
+    for want in [
+        "docker-compose.yaml (line 4): service `web`, key `env_file.0`: env_file `app.env`, line 1: variable COMPOSE_ENV_DB_HOST is not set",
+        "env_file `app.env`, line 2: variable GITHUB_TOKEN carries the runner's or AWS's credentials and is never substituted",
+    ] {
+        assert!(
+            format!("{}{}", o.stdout, o.stderr).contains(want),
+            "want {want}\n{}",
+            o.all_text()
+        );
+    }
+    assert!(
+        !o.all_text().contains("env_file `app.env`, line 3"),
+        "AWS_REGION is set: {}",
+        o.all_text()
+    );
+    assert!(moto.task_definition_arns().is_empty(), "nothing registered");
+}
