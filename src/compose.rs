@@ -305,6 +305,13 @@ pub fn render(
             warnings.push(format!("service `{}` has `build` and no `image`, and is not deployed: build and push its image in an earlier step, give it `image`, and name it in input compose-services", g.leader));
         }
     }
+    secret_definitions(&doc, &mut faults, &mut warnings);
+    if let Some(n) = doc.get("name").filter(|n| !n.is_string()) {
+        faults.push(Fault::at(
+            &["name".into()],
+            &format!("the project `name` must be a string, not `{n}`"),
+        ));
+    }
     let project = project_name(&doc, path);
     let secrets = doc
         .get("secrets")
@@ -435,6 +442,50 @@ fn project_name(doc: &Value, path: &Path) -> String {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
+}
+
+/// The top-level `secrets` definitions: their keys known, and what ECS does not read said.
+fn secret_definitions(doc: &Value, faults: &mut Vec<Fault>, warnings: &mut Vec<String>) {
+    let Some(defs) = doc.get("secrets") else {
+        return;
+    };
+    let Value::Object(defs) = defs else {
+        faults.push(Fault::at(
+            &["secrets".into()],
+            "top-level `secrets` must be a mapping of secret names to their definitions",
+        ));
+        return;
+    };
+    for (name, def) in defs {
+        let here = vec!["secrets".to_string(), name.clone()];
+        let Value::Object(def) = def else {
+            faults.push(Fault::at(&here, &format!("secret `{name}` must be a mapping (x-ecs: {{value_from: <SSM parameter or Secrets Manager ARN>}})")));
+            continue;
+        };
+        let at = |key: &str| {
+            let mut p = here.clone();
+            p.push(key.to_string());
+            p
+        };
+        let from_ecs = def.get("x-ecs").and_then(|x| x.get("value_from")).is_some();
+        for (key, v) in def {
+            match key.as_str() {
+                "x-ecs" => match v {
+                    Value::Object(x) => {
+                        for k in x.keys().filter(|k| *k != "value_from") {
+                            faults.push(Fault::at(&extension::child(&at("x-ecs"), k), &format!("`{k}` is not an x-ecs key of a secret: the key is value_from (the SSM parameter or Secrets Manager ARN)")));
+                        }
+                    }
+                    _ => faults.push(Fault::at(&at("x-ecs"), "a secret's x-ecs must be a mapping: {value_from: <SSM parameter or Secrets Manager ARN>}")),
+                },
+                "file" | "environment" if from_ecs => warnings.push(format!("top-level secret `{name}`: `{key}` is ignored: on ECS the secret is read from x-ecs.value_from (it stays what docker compose uses locally)")),
+                "file" | "environment" | "external" | "name" => {}
+                "labels" | "driver" | "driver_opts" | "template_driver" => warnings.push(format!("top-level secret `{name}`: `{key}` is ignored: it configures a swarm secret store; ECS reads the secret from SSM or Secrets Manager")),
+                k if k.starts_with("x-") => {}
+                _ => faults.push(Fault::at(&at(key), &format!("`{key}` is not a key of a compose secret (file, environment, external, name, x-ecs)"))),
+            }
+        }
+    }
 }
 
 /// Where a top-level secret is read from: `x-ecs.value_from`, or (the retired integration's
@@ -667,6 +718,33 @@ mod tests {
             "{:?}",
             r.warnings
         );
+    }
+
+    #[test]
+    fn top_level_secrets_and_name_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "name: 7\nservices:\n  web:\n    image: nginx\nsecrets:\n  db:\n    file: ./db.txt\n    labels: {a: b}\n    x-ecs:\n      value_from: arn:aws:ssm:us-east-1:1:parameter/db\n      valuefrom: typo\n  api:\n    extrnal: true\n");
+        let problems = render(&p, "c.yaml", &["web".into()], &|_| None).unwrap_err();
+        let text: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        for want in [
+            "c.yaml (line 1): key `name`: the project `name` must be a string",
+            "c.yaml (line 11): key `secrets.db.x-ecs.valuefrom`: `valuefrom` is not an x-ecs key of a secret",
+            "c.yaml (line 13): key `secrets.api.extrnal`: `extrnal` is not a key of a compose secret",
+        ] {
+            assert!(text.iter().any(|m| m.contains(want)), "{want}: {text:?}");
+        }
+        let p = write(dir.path(), "services:\n  web:\n    image: nginx\nsecrets:\n  db:\n    file: ./db.txt\n    labels: {a: b}\n    x-ecs:\n      value_from: arn:aws:ssm:us-east-1:1:parameter/db\n");
+        let r = render(&p, "c.yaml", &["web".into()], &|_| None).unwrap();
+        for want in [
+            "top-level secret `db`: `file` is ignored",
+            "top-level secret `db`: `labels` is ignored",
+        ] {
+            assert!(
+                r.warnings.iter().any(|w| w.contains(want)),
+                "{want}: {:?}",
+                r.warnings
+            );
+        }
     }
 
     #[test]

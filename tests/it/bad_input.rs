@@ -1436,6 +1436,16 @@ const COMPOSE_CASES: &[(&str, &str, Case)] = &[
     ),
     (
         "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\nsecrets:\n  db:\n    x-ecs:\n      valuefrom: arn:aws:ssm:us-east-1:123456789012:parameter/db\n",
+        case(
+            "compose: a top-level secret's misspelt x-ecs key",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 7): key `secrets.db.x-ecs.valuefrom`: `valuefrom` is not an x-ecs key of a secret"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
         "services:\n  web:\n    image: nginx\n",
         case(
             "compose-services: a service the file does not have",
