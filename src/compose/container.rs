@@ -149,6 +149,7 @@ pub fn map(env: &Env, svc: &Map<String, Value>, out: &mut Out) -> Mapped {
                 out.warnings.push(format!("service `{}`: key `build` is ignored: ecs-deploy deploys the image `{image}`; build and push it in an earlier step", env.name));
             }
         }
+        _ if svc.get("image").is_some_and(|i| !i.is_null()) => out.faults.push(Fault::at(&at(env, &["image"]), "`image` must be a non-empty string naming the image ECS runs (`registry/repository:tag`)")),
         (_, Some(_)) => out.faults.push(Fault::at(&at(env, &["build"]), "has `build` but no `image`: ECS runs images from a registry; build and push the image in an earlier step (docker/build-push-action) and name it in `image`")),
         (_, None) => out.faults.push(Fault::at(&at(env, &[]), "has neither `image` nor `build`: give the `image` ECS runs")),
     }
@@ -469,6 +470,16 @@ mod tests {
                 json!({"image": "x", "command": "echo 'open"}),
                 "services.web.command",
                 "does not split",
+            ),
+            (
+                json!({"image": ["nginx"]}),
+                "services.web.image",
+                "`image` must be a non-empty string",
+            ),
+            (
+                json!({"image": "  ", "build": "."}),
+                "services.web.image",
+                "`image` must be a non-empty string",
             ),
             (
                 json!({"image": "x", "bogus": 1}),
