@@ -5,7 +5,9 @@
 //! The rules of DESIGN section 3 that are not about syntax are `subst.rs`'s and hold here:
 //! only string values are touched (a value can never change the document's shape), names that
 //! carry credentials are never substituted (`subst::is_forbidden`), and it is strict: every
-//! unset variable without a default is a problem, all of them reported at once.
+//! unset variable without a default is a problem, all of them reported at once (the caller
+//! keeps those of the services it deploys). A `${VAR:?message}`'s message is shown as
+//! written, never expanded: it cannot carry a secret's value into the error.
 
 use serde_json::Value;
 
