@@ -234,65 +234,55 @@ pub fn render(
             .any(|m| rest.split('/').next() == Some(m.as_str())),
         None => true,
     };
-    let (doc, used) = match interpolate::interpolate(&raw, lookup) {
-        Ok(done) => done,
-        Err(issues) => {
-            let mut found: Vec<InputProblem> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for i in issues.iter().filter(|i| concerns(&i.pointer)) {
-                let hits: Vec<usize> = text
-                    .lines()
-                    .enumerate()
-                    .filter(|(_, l)| l.contains(&i.needle))
-                    .map(|(n, _)| n + 1)
-                    .collect();
-                // The first hit inside the service's block, else the first in the file.
-                let service = i
-                    .pointer
-                    .strip_prefix("/services/")
-                    .and_then(|r| r.split('/').next());
-                let block = service.and_then(|s| lines::span_of(&text, &["services", s]));
-                let line = hits
-                    .iter()
-                    .find(|l| block.is_some_and(|(a, b)| (a..=b).contains(l)))
-                    .or(hits.first())
-                    .copied();
-                // A placeholder reached through a YAML alias is reported once, at its line.
-                if !seen.insert((line, i.message.clone())) {
-                    continue;
-                }
-                let place = service
-                    .map(|s| format!("service `{s}`: "))
-                    .unwrap_or_default();
-                let problem = InputProblem::at(
-                    Location {
-                        file: Some(shown.into()),
-                        line,
-                        col: None,
-                    },
-                    format!(
-                        "{shown}{}: {place}{}",
-                        line.map(|l| format!(" (line {l})")).unwrap_or_default(),
-                        i.message
-                    ),
-                );
-                if !found.contains(&problem) {
-                    found.push(problem);
-                }
-            }
-            if !found.is_empty() {
-                return Err(found);
-            }
-            // Only services not deployed failed: their variables do not matter.
-            let lenient = |name: &str| lookup(name).or_else(|| Some(String::new()));
-            interpolate::interpolate(&raw, &lenient).map_err(|_| {
-                vec![InputProblem::at(
-                    Location { file: Some(shown.into()), line: None, col: None },
-                    format!("{shown}: a service that is not deployed names a variable that carries credentials: remove it"),
-                )]
-            })?
+    // Every problem of a deployed service or of the file's own keys is reported; the
+    // services not deployed need none of their variables (their values are not used).
+    let interpolate::Interpolated { doc, used, issues } = interpolate::interpolate(&raw, lookup);
+    let mut found: Vec<InputProblem> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for i in issues.iter().filter(|i| concerns(&i.pointer)) {
+        let hits: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains(&i.needle))
+            .map(|(n, _)| n + 1)
+            .collect();
+        // The first hit inside the service's block, else the first in the file.
+        let service = i
+            .pointer
+            .strip_prefix("/services/")
+            .and_then(|r| r.split('/').next());
+        let block = service.and_then(|s| lines::span_of(&text, &["services", s]));
+        let line = hits
+            .iter()
+            .find(|l| block.is_some_and(|(a, b)| (a..=b).contains(l)))
+            .or(hits.first())
+            .copied();
+        // A placeholder reached through a YAML alias is reported once, at its line.
+        if !seen.insert((line, i.message.clone())) {
+            continue;
         }
-    };
+        let place = service
+            .map(|s| format!("service `{s}`: "))
+            .unwrap_or_default();
+        let problem = InputProblem::at(
+            Location {
+                file: Some(shown.into()),
+                line,
+                col: None,
+            },
+            format!(
+                "{shown}{}: {place}{}",
+                line.map(|l| format!(" (line {l})")).unwrap_or_default(),
+                i.message
+            ),
+        );
+        if !found.contains(&problem) {
+            found.push(problem);
+        }
+    }
+    if !found.is_empty() {
+        return Err(found);
+    }
     let mut faults = Vec::new();
     let mut warnings = Vec::new();
     let (services, f) = top_level(&doc);
@@ -302,6 +292,9 @@ pub fn render(
     let (groups, f) = task::groups(&services, &top);
     faults.extend(f);
     for (key, v) in doc.as_object().into_iter().flatten() {
+        if key == "version" {
+            warnings.push(format!("{shown}: top-level `version` is ignored: the compose specification made it obsolete (the file is read by the specification's current rules)"));
+        }
         if (key == "networks" || key == "volumes") && v.as_object().is_some_and(|m| !m.is_empty()) {
             warnings.push(format!("{shown}: top-level `{key}` is ignored: {}", if key == "networks" { "tasks reach each other through the service definition's network (subnets, security groups, Service Connect)" } else { "volumes are not mapped (a service that mounts one is refused)" }));
         }
@@ -311,6 +304,13 @@ pub fn render(
         if svc.get("image").is_none() && svc.get("build").is_some() {
             warnings.push(format!("service `{}` has `build` and no `image`, and is not deployed: build and push its image in an earlier step, give it `image`, and name it in input compose-services", g.leader));
         }
+    }
+    secret_definitions(&doc, &mut faults, &mut warnings);
+    if let Some(n) = doc.get("name").filter(|n| !n.is_string()) {
+        faults.push(Fault::at(
+            &["name".into()],
+            &format!("the project `name` must be a string, not `{n}`"),
+        ));
     }
     let project = project_name(&doc, path);
     let secrets = doc
@@ -442,6 +442,50 @@ fn project_name(doc: &Value, path: &Path) -> String {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
+}
+
+/// The top-level `secrets` definitions: their keys known, and what ECS does not read said.
+fn secret_definitions(doc: &Value, faults: &mut Vec<Fault>, warnings: &mut Vec<String>) {
+    let Some(defs) = doc.get("secrets") else {
+        return;
+    };
+    let Value::Object(defs) = defs else {
+        faults.push(Fault::at(
+            &["secrets".into()],
+            "top-level `secrets` must be a mapping of secret names to their definitions",
+        ));
+        return;
+    };
+    for (name, def) in defs {
+        let here = vec!["secrets".to_string(), name.clone()];
+        let Value::Object(def) = def else {
+            faults.push(Fault::at(&here, &format!("secret `{name}` must be a mapping (x-ecs: {{value_from: <SSM parameter or Secrets Manager ARN>}})")));
+            continue;
+        };
+        let at = |key: &str| {
+            let mut p = here.clone();
+            p.push(key.to_string());
+            p
+        };
+        let from_ecs = def.get("x-ecs").and_then(|x| x.get("value_from")).is_some();
+        for (key, v) in def {
+            match key.as_str() {
+                "x-ecs" => match v {
+                    Value::Object(x) => {
+                        for k in x.keys().filter(|k| *k != "value_from") {
+                            faults.push(Fault::at(&extension::child(&at("x-ecs"), k), &format!("`{k}` is not an x-ecs key of a secret: the key is value_from (the SSM parameter or Secrets Manager ARN)")));
+                        }
+                    }
+                    _ => faults.push(Fault::at(&at("x-ecs"), "a secret's x-ecs must be a mapping: {value_from: <SSM parameter or Secrets Manager ARN>}")),
+                },
+                "file" | "environment" if from_ecs => warnings.push(format!("top-level secret `{name}`: `{key}` is ignored: on ECS the secret is read from x-ecs.value_from (it stays what docker compose uses locally)")),
+                "file" | "environment" | "external" | "name" => {}
+                "labels" | "driver" | "driver_opts" | "template_driver" => warnings.push(format!("top-level secret `{name}`: `{key}` is ignored: it configures a swarm secret store; ECS reads the secret from SSM or Secrets Manager")),
+                k if k.starts_with("x-") => {}
+                _ => faults.push(Fault::at(&at(key), &format!("`{key}` is not a key of a compose secret (file, environment, external, name, x-ecs)"))),
+            }
+        }
+    }
 }
 
 /// Where a top-level secret is read from: `x-ecs.value_from`, or (the retired integration's
@@ -597,6 +641,42 @@ mod tests {
     }
 
     #[test]
+    fn a_service_not_deployed_needs_none_of_its_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "services:\n  web:\n    image: nginx:${TAG}\n  other:\n    image: x\n    environment:\n      A: ${OTHER_URL:?set OTHER_URL}\n      B: ${EMPTY:?must not be empty}\n      C: $GITHUB_TOKEN\n      D: ${NEVER_CLOSED\n");
+        let lookup = |n: &str| match n {
+            "TAG" => Some("v1".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let r = render(&p, "c.yaml", &["web".into()], &lookup).unwrap();
+        assert_eq!(r.tasks.len(), 1);
+        assert_eq!(
+            r.tasks[0].body["containerDefinitions"][0]["image"],
+            serde_json::json!("nginx:v1")
+        );
+        // Deployed, the same service fails with its own messages.
+        let problems = render(&p, "c.yaml", &["other".into()], &lookup).unwrap_err();
+        let text: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            text.iter().any(|m| m.contains(
+                "(line 7): service `other`: variable OTHER_URL is not set, and the file requires it: set OTHER_URL"
+            )),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|m| m.contains("(line 8): service `other`: variable EMPTY is empty")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .all(|m| !m.contains("carries credentials") || m.contains("GITHUB_TOKEN")),
+            "{text:?}"
+        );
+    }
+
+    #[test]
     fn secret_looking_variables_in_environment_are_warned_about_and_scrubbed() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(dir.path(), "services:\n  web:\n    image: nginx\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD}\n");
@@ -615,7 +695,7 @@ mod tests {
     #[test]
     fn keys_that_mean_nothing_on_ecs_are_warned_about_once_each() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "services:\n  a:\n    image: x\n    restart: always\n    container_name: a\n  b:\n    image: x\n    restart: always\n");
+        let p = write(dir.path(), "version: \"3.8\"\nservices:\n  a:\n    image: x\n    restart: always\n    container_name: a\n  b:\n    image: x\n    restart: always\n");
         let r = render(&p, "c.yaml", &["a".into(), "b".into()], &|_| None).unwrap();
         let restart: Vec<&String> = r
             .warnings
@@ -631,6 +711,40 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.contains("service `a`: key `container_name` is ignored")));
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("top-level `version` is ignored")),
+            "{:?}",
+            r.warnings
+        );
+    }
+
+    #[test]
+    fn top_level_secrets_and_name_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "name: 7\nservices:\n  web:\n    image: nginx\nsecrets:\n  db:\n    file: ./db.txt\n    labels: {a: b}\n    x-ecs:\n      value_from: arn:aws:ssm:us-east-1:1:parameter/db\n      valuefrom: typo\n  api:\n    extrnal: true\n");
+        let problems = render(&p, "c.yaml", &["web".into()], &|_| None).unwrap_err();
+        let text: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        for want in [
+            "c.yaml (line 1): key `name`: the project `name` must be a string",
+            "c.yaml (line 11): key `secrets.db.x-ecs.valuefrom`: `valuefrom` is not an x-ecs key of a secret",
+            "c.yaml (line 13): key `secrets.api.extrnal`: `extrnal` is not a key of a compose secret",
+        ] {
+            assert!(text.iter().any(|m| m.contains(want)), "{want}: {text:?}");
+        }
+        let p = write(dir.path(), "services:\n  web:\n    image: nginx\nsecrets:\n  db:\n    file: ./db.txt\n    labels: {a: b}\n    x-ecs:\n      value_from: arn:aws:ssm:us-east-1:1:parameter/db\n");
+        let r = render(&p, "c.yaml", &["web".into()], &|_| None).unwrap();
+        for want in [
+            "top-level secret `db`: `file` is ignored",
+            "top-level secret `db`: `labels` is ignored",
+        ] {
+            assert!(
+                r.warnings.iter().any(|w| w.contains(want)),
+                "{want}: {:?}",
+                r.warnings
+            );
+        }
     }
 
     #[test]

@@ -315,7 +315,7 @@ pub(crate) fn register_secrets(doc: &Value, used: &[subst::Used]) {
 /// driver in the ECS `LogConfiguration` reference; the `awsfirelens` outputs' destination
 /// names). Any other option may be a log service's API key or token (`splunk-token`,
 /// Datadog's `apikey`) and is treated as secret.
-const PUBLIC_LOG_OPTIONS: &[&str] = &[
+pub(crate) const PUBLIC_LOG_OPTIONS: &[&str] = &[
     "awslogs-group",
     "awslogs-region",
     "awslogs-stream-prefix",

@@ -528,6 +528,40 @@ fn redact(doc: &mut Value, reference: Option<&Value>) {
                 *v = Value::from(if differs { CHANGED } else { REDACTED });
             }
         }
+        let ref_log = ref_container.and_then(|rc| rc.get("logConfiguration"));
+        let Some(Value::Object(log)) = c.get_mut("logConfiguration") else {
+            continue;
+        };
+        if let Some(Value::Object(options)) = log.get_mut("options") {
+            for (k, v) in options.iter_mut() {
+                if crate::render::PUBLIC_LOG_OPTIONS.contains(&k.as_str()) {
+                    continue;
+                }
+                let differs = ref_log
+                    .and_then(|l| l.get("options"))
+                    .and_then(|o| o.get(k))
+                    .is_some_and(|r| r != &*v);
+                *v = Value::from(if differs { CHANGED } else { REDACTED });
+            }
+        }
+        if let Some(Value::Array(entries)) = log.get_mut("secretOptions") {
+            let ref_entries = ref_log
+                .and_then(|l| l.get("secretOptions"))
+                .map(keyed_entries)
+                .unwrap_or_default();
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            for e in entries.iter_mut() {
+                let label = occurrence_label(e, &mut seen);
+                let Value::Object(e) = e else { continue };
+                let Some(v) = e.get_mut("valueFrom") else {
+                    continue;
+                };
+                let differs = ref_entries
+                    .get(&label)
+                    .is_some_and(|r| r.get("valueFrom") != Some(&*v));
+                *v = Value::from(if differs { CHANGED } else { REDACTED });
+            }
+        }
     }
 }
 
@@ -621,6 +655,8 @@ fn pretty(v: &Value) -> String {
 enum Pos {
     Top,
     Container,
+    /// A container's `logConfiguration`.
+    Log,
     Other,
 }
 
@@ -684,9 +720,32 @@ fn walk_field(
                 }
             }
         }
+        (Pos::Container, "logConfiguration") => walk(&here, Pos::Log, a, b, out),
+        // A log driver's options other than the documented destinations may be a log
+        // service's token (`splunk-token`, Datadog's `apikey`): only the fact of a change.
+        (Pos::Log, "options") => {
+            let empty = Map::new();
+            let x = a.and_then(Value::as_object).unwrap_or(&empty);
+            let y = b.and_then(Value::as_object).unwrap_or(&empty);
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let (l, r) = (x.get(k), y.get(k));
+                if crate::render::PUBLIC_LOG_OPTIONS.contains(&k.as_str()) {
+                    walk(&join(&here, k), Pos::Other, l, r, out);
+                    continue;
+                }
+                let what = match (l, r) {
+                    (Some(_), None) => "(removed)",
+                    (None, Some(_)) => "(added)",
+                    (l, r) if l != r => "(changed)",
+                    _ => continue,
+                };
+                out.push(format!("{}: {what}", join(&here, k)));
+            }
+        }
         // Never descend into these: any value below is a secret or a pointer
         // to one, so only the fact of a change is reported.
-        (Pos::Container, "environment" | "secrets") => {
+        (Pos::Container, "environment" | "secrets") | (Pos::Log, "secretOptions") => {
             let (x, y) = (keyed(a), keyed(b));
             for name in union(&x, &y) {
                 let what = match (x.get(name), y.get(name)) {
@@ -1246,6 +1305,40 @@ mod tests {
             &[],
             &[],
         );
+    }
+
+    #[test]
+    fn diff_never_shows_a_log_drivers_token_old_or_new() {
+        let td = |token: &str, group: &str, secret: &str| {
+            json!({"family": "f", "containerDefinitions": [{"name": "a", "image": "i",
+                "logConfiguration": {"logDriver": "splunk",
+                    "options": {"splunk-token": token, "splunk-url": "https://s:8088", "awslogs-group": group},
+                    "secretOptions": [{"name": "apikey", "valueFrom": secret}]}}]})
+        };
+        let d = diff(
+            &td("canary-old-token-7781", "/old", "arn:old-ref-5521"),
+            &td("canary-new-token-7782", "/new", "arn:new-ref-5522"),
+        );
+        let text = format!("{}\n{}", d.summary.join("\n"), d.unified);
+        for leak in [
+            "canary-old-token-7781",
+            "canary-new-token-7782",
+            "arn:old-ref-5521",
+            "arn:new-ref-5522",
+        ] {
+            assert!(!text.contains(leak), "{leak} in\n{text}");
+        }
+        for line in [
+            "containerDefinitions[a].logConfiguration.options.splunk-token: (changed)",
+            "containerDefinitions[a].logConfiguration.secretOptions.apikey: (changed)",
+            "containerDefinitions[a].logConfiguration.options.awslogs-group: /old → /new",
+        ] {
+            assert!(
+                d.summary.iter().any(|s| s == line),
+                "{line}: {:?}",
+                d.summary
+            );
+        }
     }
 
     #[test]

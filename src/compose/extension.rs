@@ -1,6 +1,7 @@
 //! The `x-ecs` extension: what a compose file cannot say about ECS. At the top level it gives
 //! every task's defaults; under a service it gives that service's own settings and overrides
-//! the defaults for the task the service leads.
+//! the defaults for the task the service leads. On a sidecar (`task`), only `task` and
+//! `essential` are its own: the task's keys are refused there, naming the leader (`task.rs`).
 //!
 //! | key | where | meaning |
 //! |---|---|---|

@@ -5,7 +5,9 @@
 //! The rules of DESIGN section 3 that are not about syntax are `subst.rs`'s and hold here:
 //! only string values are touched (a value can never change the document's shape), names that
 //! carry credentials are never substituted (`subst::is_forbidden`), and it is strict: every
-//! unset variable without a default is a problem, all of them reported at once.
+//! unset variable without a default is a problem, all of them reported at once (the caller
+//! keeps those of the services it deploys). A `${VAR:?message}`'s message is shown as
+//! written, never expanded: it cannot carry a secret's value into the error.
 
 use serde_json::Value;
 
@@ -19,11 +21,18 @@ pub struct Issue {
     pub message: String,
 }
 
-/// Interpolates every string value of `doc` (keys are not interpolated).
-pub fn interpolate(
-    doc: &Value,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(Value, Vec<Used>), Vec<Issue>> {
+/// A document interpolated: the values, the variables used, and every problem with its
+/// pointer (the caller decides which matter: only the services deployed must interpolate).
+#[derive(Debug)]
+pub struct Interpolated {
+    pub doc: Value,
+    pub used: Vec<Used>,
+    pub issues: Vec<Issue>,
+}
+
+/// Interpolates every string value of `doc` (keys are not interpolated). A placeholder with
+/// a problem becomes the empty string, and its issue says why.
+pub fn interpolate(doc: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Interpolated {
     let mut st = State {
         lookup,
         used: Vec::new(),
@@ -31,11 +40,24 @@ pub fn interpolate(
         pointer: String::new(),
     };
     let out = st.walk(doc, "");
-    if st.issues.is_empty() {
-        Ok((out, st.used))
-    } else {
-        Err(st.issues)
+    Interpolated {
+        doc: out,
+        used: st.used,
+        issues: st.issues,
     }
+}
+
+/// Interpolates one string outside the document (an env file's value) by the same rules:
+/// the value, the variables used and every problem (their pointers are empty).
+pub fn string(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> (String, Vec<Used>, Vec<Issue>) {
+    let mut st = State {
+        lookup,
+        used: Vec::new(),
+        issues: Vec::new(),
+        pointer: String::new(),
+    };
+    let out = st.expand(s);
+    (out, st.used, st.issues)
 }
 
 struct State<'a> {
@@ -213,15 +235,21 @@ impl State<'_> {
                 v
             }
             "?" => {
-                let message = self.expand(arg);
+                // The message is shown as written: expanded, `${X:?${SECRET}}` would print a
+                // secret's value (or a credential's) in the error.
                 let what = if value.is_some() {
                     "is empty"
                 } else {
                     "is not set"
                 };
+                let message = if arg.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {arg}")
+                };
                 self.issue(
                     &needle,
-                    format!("variable {name} {what}, and the file requires it: {message}"),
+                    format!("variable {name} {what}, and the file requires it{message}"),
                 );
                 String::new()
             }
@@ -281,9 +309,12 @@ mod tests {
     }
 
     fn one(s: &str) -> Result<String, Vec<String>> {
-        interpolate(&json!({ "x": s }), &vars)
-            .map(|(v, _)| v["x"].as_str().unwrap().to_string())
-            .map_err(|is| is.into_iter().map(|i| i.message).collect())
+        let done = interpolate(&json!({ "x": s }), &vars);
+        if done.issues.is_empty() {
+            Ok(done.doc["x"].as_str().unwrap().to_string())
+        } else {
+            Err(done.issues.into_iter().map(|i| i.message).collect())
+        }
     }
 
     #[test]
@@ -332,14 +363,46 @@ mod tests {
     }
 
     #[test]
+    fn a_required_variables_message_is_shown_as_written_never_expanded() {
+        let lookup = |n: &str| match n {
+            "DB_PASSWORD" => Some("canary-message-pw-9321".to_string()),
+            "GITHUB_TOKEN" => Some("ghs_canary_message".to_string()),
+            _ => None,
+        };
+        for (input, want) in [
+            (
+                "${NOPE:?the password is ${DB_PASSWORD}}",
+                "variable NOPE is not set, and the file requires it: the password is ${DB_PASSWORD}",
+            ),
+            (
+                "${NOPE?$GITHUB_TOKEN}",
+                "variable NOPE is not set, and the file requires it: $GITHUB_TOKEN",
+            ),
+            ("${NOPE:?}", "variable NOPE is not set, and the file requires it"),
+        ] {
+            let issues = interpolate(&json!({ "x": input }), &lookup).issues;
+            let messages: Vec<&str> = issues.iter().map(|i| i.message.as_str()).collect();
+            assert_eq!(messages, vec![want], "{input}");
+            assert!(
+                messages
+                    .iter()
+                    .all(|m| !m.contains("canary-message-pw-9321") && !m.contains("ghs_canary")),
+                "{messages:?}"
+            );
+        }
+    }
+
+    #[test]
     fn all_unset_variables_are_listed_and_uses_recorded() {
         let doc = json!({"services": {"a": {"image": "$A", "environment": {"X": "${B}", "Y": "${TAG}"}}}});
-        let issues = interpolate(&doc, &vars).unwrap_err();
+        let issues = interpolate(&doc, &vars).issues;
         let needles: Vec<&str> = issues.iter().map(|i| i.needle.as_str()).collect();
         assert_eq!(needles, vec!["$A", "${B}"]);
         assert_eq!(issues[1].pointer, "/services/a/environment/X");
         let doc = json!({"services": {"a": {"environment": {"Y": "${TAG}"}}}});
-        let (_, used) = interpolate(&doc, &vars).unwrap();
+        let done = interpolate(&doc, &vars);
+        assert!(done.issues.is_empty());
+        let used = done.used;
         assert_eq!(used[0].name, "TAG");
         assert_eq!(used[0].pointer, "/services/a/environment/Y");
     }

@@ -65,11 +65,28 @@ pub fn groups(services: &Map<String, Value>, top: &Ecs) -> (Vec<Group>, Vec<Faul
             None => faults.push(Fault::at(&at, &format!("x-ecs.task `{leader}` is not a service of this file: name the service whose task this container joins"))),
             Some(l) if l.task.is_some() => faults.push(Fault::at(&at, &format!("x-ecs.task `{leader}` is itself a sidecar (of `{}`): name the task's leader", l.task.as_deref().unwrap_or_default()))),
             Some(_) => {
-                for key in ["family", "service", "service_definition"] {
+                let mine = &own[name.as_str()];
+                for key in [
+                    "family",
+                    "service",
+                    "service_definition",
+                    "launch_type",
+                    "network_mode",
+                    "cpu",
+                    "memory",
+                    "execution_role",
+                    "task_role",
+                ] {
                     let given = match key {
-                        "family" => own[name.as_str()].family.is_some(),
-                        "service" => own[name.as_str()].service.is_some(),
-                        _ => own[name.as_str()].service_definition.is_some(),
+                        "family" => mine.family.is_some(),
+                        "service" => mine.service.is_some(),
+                        "service_definition" => mine.service_definition.is_some(),
+                        "launch_type" => mine.launch_type.is_some(),
+                        "network_mode" => mine.network_mode.is_some(),
+                        "cpu" => mine.cpu.is_some(),
+                        "memory" => mine.memory.is_some(),
+                        "execution_role" => mine.execution_role.is_some(),
+                        _ => mine.task_role.is_some(),
                     };
                     if given {
                         faults.push(Fault::at(&svc_path(name, &["x-ecs", key]), &format!("x-ecs.{key} is the task's: set it on `{leader}`, whose task this sidecar joins")));
@@ -338,6 +355,11 @@ pub fn build(
         body.insert("taskRoleArn".into(), json!(r));
     }
     let replicas = mapped.first().and_then(|(_, m, _)| m.replicas);
+    for (name, m, _) in mapped.iter().skip(1) {
+        if m.replicas.is_some() {
+            out.faults.push(Fault::at(&svc_path(name, &["deploy", "replicas"]), &format!("deploy.replicas is the task's desired count, and `{}` leads this task (a sidecar runs once in each of its tasks): set it on `{}`", g.leader, g.leader)));
+        }
+    }
     let containers: Vec<Value> = mapped
         .into_iter()
         .map(|(_, m, _)| Value::Object(m.container))
@@ -445,6 +467,16 @@ mod tests {
                 "services.a.x-ecs.service",
                 "must be written out",
             ),
+            (
+                json!({"a": {"image": "x"}, "b": {"image": "x", "x-ecs": {"task": "a", "task_role": "arn:aws:iam::1:role/r"}}}),
+                "services.b.x-ecs.task_role",
+                "is the task's: set it on `a`",
+            ),
+            (
+                json!({"a": {"image": "x"}, "b": {"image": "x", "x-ecs": {"task": "a", "launch_type": "EC2", "cpu": 256, "memory": 512, "network_mode": "bridge", "execution_role": "arn:e"}}}),
+                "services.b.x-ecs.launch_type",
+                "is the task's: set it on `a`",
+            ),
         ];
         for (svcs, path, fragment) in cases {
             let (_, faults) = groups(&services(svcs.clone()), &Ecs::default());
@@ -480,6 +512,11 @@ mod tests {
                 json!({"a": {"image": "x", "x-ecs": {"network_mode": "bridge"}}}),
                 "services.a.x-ecs.network_mode",
                 "not available on Fargate",
+            ),
+            (
+                json!({"a": {"image": "x", "deploy": {"replicas": 2}}, "b": {"image": "x", "x-ecs": {"task": "a"}, "deploy": {"replicas": 3}}}),
+                "services.b.deploy.replicas",
+                "set it on `a`",
             ),
         ];
         for (svcs, path, fragment) in builds {

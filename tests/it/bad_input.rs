@@ -1353,6 +1353,19 @@ const COMPOSE_CASES: &[(&str, &str, Case)] = &[
     ),
     (
         "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx:${COMPOSE_TAG:?ask for ${COMPOSE_DB_PASSWORD}}\n",
+        Case {
+            name: "compose: a required variable's message is shown as written, never expanded",
+            inputs: &[("compose-file", "docker-compose.yaml")],
+            file: None,
+            env: &[("COMPOSE_DB_PASSWORD", "canary-required-message-pw-5077")],
+            code: 2,
+            says: &["docker-compose.yaml (line 3): service `web`: variable COMPOSE_TAG is not set, and the file requires it: ask for ${COMPOSE_DB_PASSWORD}"],
+            never: &["canary-required-message-pw-5077"],
+        },
+    ),
+    (
+        "docker-compose.yaml",
         "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
         case(
             "compose: a cycle in depends_on",
@@ -1379,6 +1392,56 @@ const COMPOSE_CASES: &[(&str, &str, Case)] = &[
             &[("compose-file", "docker-compose.yaml")],
             2,
             &["docker-compose.yaml (line 4): service `web`, key `volumes`: key `volumes` cannot be mapped: volumes are not mapped: a host bind mount has no host on Fargate"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n    deploy:\n      replicas: 2\n  router:\n    image: fluent\n    x-ecs:\n      task: web\n    deploy:\n      replicas: 3\n",
+        case(
+            "compose: a sidecar's deploy.replicas",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 11): service `router`, key `deploy.replicas`: deploy.replicas is the task's desired count, and `web` leads this task"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n  router:\n    image: fluent\n    x-ecs:\n      task: web\n      task_role: arn:aws:iam::123456789012:role/r\n",
+        case(
+            "compose: a sidecar's task-level x-ecs key",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 8): service `router`, key `x-ecs.task_role`: x-ecs.task_role is the task's: set it on `web`"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n    cap_add: SYS_PTRACE\n",
+        case(
+            "compose: cap_add given as a string",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 4): service `web`, key `cap_add`: `cap_add` must be a list of capability names"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\n    logging:\n      driver: awslogs\n      options:\n        awslogs-group: g\n        awslogs-region: us-east-1\n        awslogs-create-group: true\n",
+        case(
+            "compose: a log option that is not a string or a number",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 9): service `web`, key `logging.options.awslogs-create-group`: log option `awslogs-create-group` is a boolean"],
+        ),
+    ),
+    (
+        "docker-compose.yaml",
+        "services:\n  web:\n    image: nginx\nsecrets:\n  db:\n    x-ecs:\n      valuefrom: arn:aws:ssm:us-east-1:123456789012:parameter/db\n",
+        case(
+            "compose: a top-level secret's misspelt x-ecs key",
+            &[("compose-file", "docker-compose.yaml")],
+            2,
+            &["docker-compose.yaml (line 7): key `secrets.db.x-ecs.valuefrom`: `valuefrom` is not an x-ecs key of a secret"],
         ),
     ),
     (

@@ -303,3 +303,233 @@ fn plan_of_the_example_changes_nothing() {
     assert_eq!(before, moto.snapshot(CLUSTER), "plan changed AWS");
     assert!(moto.task_definition_arns().is_empty());
 }
+
+/// A subset deployed needs only its own variables: a `${VAR:?message}` in a service that is
+/// not deployed does not stop the run; deployed, it does, with its message.
+#[test]
+fn a_required_variable_of_a_service_not_deployed_does_not_block_the_others() {
+    let moto = Moto::start();
+    let file = "services:\n  web:\n    image: nginx:1\n  worker:\n    image: ${WORKER_IMAGE:?build the worker first}\n";
+    let render = |services: &str| {
+        Run::new(&moto.url())
+            .file("docker-compose.yaml", file)
+            .arg("render")
+            .arg("--compose-file")
+            .arg("docker-compose.yaml")
+            .arg("--compose-services")
+            .arg(services)
+            .without_env("GITHUB_ACTIONS")
+            .run()
+    };
+    let o = render("web");
+    o.assert_code(0);
+    assert!(
+        o.stdout.contains("\"image\": \"nginx:1\""),
+        "{}",
+        o.all_text()
+    );
+    assert!(!o.stdout.contains("worker"), "{}", o.all_text());
+    let o = render("worker");
+    o.assert_code(2);
+    assert!(
+        o.stderr.contains("docker-compose.yaml (line 5): service `worker`: variable WORKER_IMAGE is not set, and the file requires it: build the worker first"),
+        "{}",
+        o.all_text()
+    );
+    assert!(moto.task_definition_arns().is_empty(), "nothing registered");
+}
+
+/// An env file's values are interpolated with the compose file's strict rules: an unset
+/// variable and a credential's name stop the run (exit 2) naming the file and its line, and
+/// nothing is registered.
+#[test]
+fn env_file_values_are_interpolated_strictly() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    moto.ecs("CreateCluster", json!({ "clusterName": CLUSTER }));
+    let o = Run::new(&moto.url())
+        .file(
+            "docker-compose.yaml",
+            "services:\n  web:\n    image: nginx:1\n    env_file: app.env\n",
+        )
+        .file(
+            "app.env",
+            "DB_HOST=${COMPOSE_ENV_DB_HOST}\nTOKEN=${GITHUB_TOKEN}\nREGION=${AWS_REGION}\n",
+        )
+        .input("cluster", CLUSTER)
+        .input("compose-file", "docker-compose.yaml")
+        .run();
+    o.assert_code(2);
+    for want in [
+        "docker-compose.yaml (line 4): service `web`, key `env_file.0`: env_file `app.env`, line 1: variable COMPOSE_ENV_DB_HOST is not set",
+        "env_file `app.env`, line 2: variable GITHUB_TOKEN carries the runner's or AWS's credentials and is never substituted",
+    ] {
+        assert!(
+            format!("{}{}", o.stdout, o.stderr).contains(want),
+            "want {want}\n{}",
+            o.all_text()
+        );
+    }
+    assert!(
+        !o.all_text().contains("env_file `app.env`, line 3"),
+        "AWS_REGION is set: {}",
+        o.all_text()
+    );
+    assert!(moto.task_definition_arns().is_empty(), "nothing registered");
+}
+
+const SECRETS: &str = r#"
+name: vault
+x-ecs:
+  execution_role: ${STACK_ExecutionRoleArn}
+secrets:
+  db_password:
+    x-ecs: {value_from: "arn:aws:ssm:us-east-1:123456789012:parameter/utopia/db/password"}
+services:
+  api:
+    image: ${ECR_REGISTRY}/utopia-users:v1
+    environment:
+      DB_PASSWORD: ${COMPOSE_DB_PASSWORD}
+      SESSION_KEY: prefix-${COMPOSE_SESSION}
+    env_file: api.env
+    secrets:
+      - source: db_password
+        target: DB_PASSWORD_FROM_SSM
+    logging:
+      driver: splunk
+      options:
+        splunk-url: https://splunk.example.com:8088
+        splunk-token: ${COMPOSE_SPLUNK_TOKEN}
+    x-ecs:
+      service_definition:
+        launchType: FARGATE
+        networkConfiguration:
+          awsvpcConfiguration:
+            subnets: ["${SUBNET}"]
+            securityGroups: ["${SECURITY_GROUP}"]
+"#;
+
+/// The values of secrets reach ECS and never the logs: substituted into `environment` (the
+/// compose file and its env file) or a log driver's token, or read from SSM. None appears in
+/// stdout, stderr, GITHUB_OUTPUT, GITHUB_ENV or GITHUB_STEP_SUMMARY of a deploy, of a plan
+/// whose diff changes them, or in render's stderr; render's stdout is the document asked
+/// for (DESIGN section 3), and holds no SSM value.
+#[test]
+fn secret_values_are_printed_nowhere() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let vars = utopia(&moto);
+    let (subnet, group) = default_network(&moto);
+    let canaries = |round: &str| {
+        [
+            ("COMPOSE_DB_PASSWORD", format!("canary-env-pw-{round}-6613")),
+            ("COMPOSE_SESSION", format!("canary-session-{round}-2290")),
+            (
+                "COMPOSE_API_TOKEN",
+                format!("canary-envfile-token-{round}-4471"),
+            ),
+            (
+                "COMPOSE_SPLUNK_TOKEN",
+                format!("canary-splunk-{round}-8134"),
+            ),
+        ]
+    };
+    let ssm_value = "canary-utopia-secret";
+    let step = |round: &str| {
+        let mut run = Run::new(&moto.url())
+            .file("docker-compose.yaml", SECRETS)
+            .file(
+                "api.env",
+                "API_TOKEN=${COMPOSE_API_TOKEN}\nLOG_LEVEL=info\n",
+            )
+            .input("cluster", CLUSTER)
+            .input("compose-file", "docker-compose.yaml")
+            .input("poll-interval-seconds", "0.2")
+            .env("SUBNET", &subnet)
+            .env("SECURITY_GROUP", &group);
+        for (k, v) in &vars {
+            run = run.env(k, v);
+        }
+        for (k, v) in canaries(round) {
+            run = run.env(k, &v);
+        }
+        run
+    };
+    let never = |o: &crate::support::Outcome, round: &str, what: &str| {
+        for (name, value) in canaries(round) {
+            for (place, text) in [
+                ("stdout", &o.stdout),
+                ("stderr", &o.stderr),
+                ("GITHUB_STEP_SUMMARY", &o.summary),
+                ("GITHUB_OUTPUT, GITHUB_ENV", &o.all_text()),
+            ] {
+                assert!(
+                    !text.contains(&value),
+                    "{what}: {name}'s value is in {place}:\n{}",
+                    o.all_text()
+                );
+            }
+        }
+        assert!(!o.all_text().contains(ssm_value), "{what}: the SSM value");
+    };
+
+    let o = step("a").run();
+    o.assert_code(0);
+    assert_eq!(o.output("result"), "deployed", "{}", o.all_text());
+    never(&o, "a", "deploy");
+    // They did reach ECS.
+    let td = live_task_definition(&moto, "api");
+    let c = &td["containerDefinitions"][0];
+    let env: Vec<(String, String)> = c["environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (name, value) in [
+        ("DB_PASSWORD", "canary-env-pw-a-6613"),
+        ("SESSION_KEY", "prefix-canary-session-a-2290"),
+        ("API_TOKEN", "canary-envfile-token-a-4471"),
+    ] {
+        assert!(
+            env.contains(&(name.to_string(), value.to_string())),
+            "{env:?}"
+        );
+    }
+    assert_eq!(
+        c["logConfiguration"]["options"]["splunk-token"],
+        json!("canary-splunk-a-8134")
+    );
+
+    // A plan whose diff changes every one of them shows names, never values (old or new).
+    let o = step("b").input("mode", "plan").run();
+    o.assert_code(0);
+    assert_eq!(o.output("result"), "planned", "{}", o.all_text());
+    never(&o, "a", "plan (old values)");
+    never(&o, "b", "plan (new values)");
+
+    // render prints the document it is asked for; its stderr (warnings) holds no value.
+    let o = step("c")
+        .arg("render")
+        .arg("--compose-file")
+        .arg("docker-compose.yaml")
+        .without_env("GITHUB_ACTIONS")
+        .run();
+    o.assert_code(0);
+    assert!(
+        o.stdout.contains("canary-env-pw-c-6613"),
+        "render prints the document:\n{}",
+        o.stdout
+    );
+    for (name, value) in canaries("c") {
+        assert!(
+            !o.stderr.contains(&value),
+            "render's stderr holds {name}'s value:\n{}",
+            o.stderr
+        );
+    }
+    assert!(!o.all_text().contains(ssm_value));
+}
