@@ -118,6 +118,8 @@ pub struct ServiceReport {
     /// Where that deployment stood at the end: status, lifecycle events, task sets (the
     /// progress line's words).
     pub codedeploy_state: Option<String>,
+    /// Warnings given before its rollout (a deadline shorter than its plan).
+    pub warnings: Vec<String>,
 }
 
 /// The one-off task's row (`oneoff.rs`): what ran (or would run), and how it ended.
@@ -181,6 +183,7 @@ impl ServiceReport {
             attributes: Vec::new(),
             codedeploy_deployment: None,
             codedeploy_state: None,
+            warnings: Vec::new(),
         }
     }
 }
@@ -574,6 +577,18 @@ pub fn markdown(r: &Report) -> String {
     if !reasons.is_empty() {
         let _ = writeln!(out, "\n### What went wrong\n\n{}", reasons.join("\n"));
     }
+    let warnings: Vec<String> = r
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.warnings
+                .iter()
+                .map(move |w| format!("- {}: {}", code(&s.service), md(w)))
+        })
+        .collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(out, "\n### Warnings\n\n{}", warnings.join("\n"));
+    }
     let standing: Vec<String> = r
         .services
         .iter()
@@ -834,6 +849,7 @@ mod tests {
                 attributes: vec![],
                 codedeploy_deployment: None,
                 codedeploy_state: None,
+                warnings: Vec::new(),
             }],
             result: RunResult::Failed,
             stack_deployed: false,

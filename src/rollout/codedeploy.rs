@@ -18,15 +18,21 @@ use aws_sdk_codedeploy::types::{
     AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, DeploymentStatus,
     DeploymentWaitType, RevisionLocation, RevisionLocationType,
 };
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::{Goal, Verdict, Watch, Way};
 use crate::aws::{aws_error_message, Aws};
-use crate::config::{CodeDeploySettings, Config, Role};
+use crate::config::{Config, Role};
 use crate::context::{bounded, Ctx};
 use crate::error::{Failure, InputProblem};
 use crate::record::ServiceRun;
 use crate::services::Snapshot;
+
+mod appspec;
+pub(crate) mod routing;
+
+pub(crate) use appspec::{build, check_against, hooks_of, read_appspec, with_revision};
+use routing::Routing;
 
 /// The statuses of a deployment that is still going (ListDeployments' filter).
 pub(crate) const ACTIVE: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Ready"];
@@ -68,10 +74,10 @@ impl Group {
                 self.ready_wait_minutes
             ),
             Some(_) if self.ready_wait_minutes > 0 => format!(
-                "production traffic shifts {} min after Ready",
+                "production traffic starts to shift {} min after Ready",
                 self.ready_wait_minutes
             ),
-            _ => "production traffic shifts at once".to_string(),
+            _ => "production traffic starts to shift at Ready".to_string(),
         };
         let blue = match self.termination_action.as_deref() {
             Some("KEEP_ALIVE") => "blue is kept".to_string(),
@@ -102,9 +108,61 @@ pub(crate) struct Setup {
     pub group: Group,
     /// CodeDeploy rolls a failed or stopped deployment back itself (`rollback-on-failure`).
     pub rollback: bool,
+    /// The traffic routing of the configuration in use (`GetDeploymentConfig`); `None` when
+    /// it could not be read.
+    pub routing: Option<Routing>,
 }
 
 impl Setup {
+    /// The deployment configuration in use: the input, else the group's, else CodeDeploy's
+    /// default for ECS.
+    pub(crate) fn config_in_use(&self) -> String {
+        self.config
+            .clone()
+            .or(self.group.config.clone())
+            .unwrap_or_else(|| routing::DEFAULT_CONFIG.to_string())
+    }
+
+    /// The minutes production traffic takes to move (0 when unknown).
+    pub(crate) fn routing_time(&self) -> Duration {
+        let m = self.routing.as_ref().map(Routing::minutes).unwrap_or(0);
+        Duration::from_secs(u64::try_from(m).unwrap_or_default() * 60)
+    }
+
+    /// How long a healthy deployment takes at least beyond its own work: the traffic
+    /// shifting, a ready wait that ends by itself (CONTINUE_DEPLOYMENT; with STOP_DEPLOYMENT a
+    /// person decides sooner) and the wait before blue is terminated.
+    pub(crate) fn minimum(&self) -> Duration {
+        let g = &self.group;
+        let ready = match g.waits_for_go_ahead() {
+            true => 0,
+            false => g.ready_wait_minutes.max(0),
+        };
+        let term = match g.termination_action.as_deref() {
+            Some("KEEP_ALIVE") => 0,
+            _ => g.termination_wait_minutes.max(0),
+        };
+        let m = u64::try_from(ready + term).unwrap_or_default();
+        Duration::from_secs(m * 60) + self.routing_time()
+    }
+
+    /// The plan line of a deploy: the configuration, its routing and the group's waits.
+    pub(crate) fn plan_line(&self) -> String {
+        let routing = match &self.routing {
+            Some(r) => r.line(),
+            None => "its traffic routing could not be read".to_string(),
+        };
+        let line = Group {
+            config: Some(self.config_in_use()),
+            ..self.group.clone()
+        }
+        .line();
+        match line.split_once("; ") {
+            Some((config, rest)) => format!("{config} ({routing}); {rest}"),
+            None => format!("{line} ({routing})"),
+        }
+    }
+
     /// The AppSpec's hooks: (lifecycle event, Lambda function).
     pub(crate) fn hooks(&self) -> Vec<(String, String)> {
         hooks_of(&self.appspec)
@@ -117,11 +175,7 @@ impl Setup {
                 "CodeDeploy application {}, deployment group {}: {}",
                 self.application,
                 self.group_name,
-                Group {
-                    config: self.config.clone().or(self.group.config.clone()),
-                    ..self.group.clone()
-                }
-                .line()
+                self.plan_line()
             ),
             format!("AppSpec ({}):", self.appspec_from),
         ];
@@ -142,205 +196,6 @@ pub(crate) fn names(cfg: &Config, role: Role, service: &str) -> (String, String)
         given(&s.application).unwrap_or_else(|| format!("AppECS-{cluster}-{service}")),
         given(&s.group).unwrap_or_else(|| format!("DgpECS-{cluster}-{service}")),
     )
-}
-
-/// The AppSpec file (`codedeploy-appspec`), read and checked before AWS is contacted: it
-/// parses (YAML or JSON) and has a `Resources` entry with a `TargetService`.
-pub(crate) fn read_appspec(s: &CodeDeploySettings) -> Result<Option<Value>, Failure> {
-    let Some((path, shown)) = &s.appspec else {
-        return Ok(None);
-    };
-    let problem = |p: crate::document::Problem| {
-        let at = match (p.line, p.column) {
-            (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
-            (Some(l), None) => format!(" (line {l})"),
-            _ => String::new(),
-        };
-        InputProblem::new(format!(
-            "input codedeploy-appspec: `{shown}`{at}: {}",
-            p.message
-        ))
-    };
-    let text = crate::document::read(path, crate::document::Kind::AppSpec).map_err(problem)?;
-    let doc =
-        crate::document::parse(path, &text, crate::document::Kind::AppSpec).map_err(problem)?;
-    if target_services(&doc).is_empty() {
-        return Err(InputProblem::new(format!(
-            "input codedeploy-appspec: `{shown}` has no `Resources` entry with a `TargetService` (Type AWS::ECS::Service, Properties TaskDefinition and LoadBalancerInfo): see the ECS AppSpec reference, or drop codedeploy-appspec to have it built from the service"
-        ))
-        .into());
-    }
-    Ok(Some(doc))
-}
-
-fn target_services(appspec: &Value) -> Vec<&Value> {
-    appspec
-        .get("Resources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.get("TargetService"))
-        .filter(|t| t.is_object())
-        .collect()
-}
-
-/// Every `TaskDefinition` (the key matched case-insensitively, as the official action does)
-/// of every resource set to `arn`.
-pub(crate) fn with_revision(appspec: &Value, arn: &str) -> Value {
-    fn walk(v: &mut Value, arn: &str) {
-        match v {
-            Value::Object(m) => {
-                for (k, val) in m.iter_mut() {
-                    if k.eq_ignore_ascii_case("TaskDefinition") {
-                        *val = Value::String(arn.to_string());
-                    } else {
-                        walk(val, arn);
-                    }
-                }
-            }
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, arn)),
-            _ => {}
-        }
-    }
-    let mut out = appspec.clone();
-    if let Some(r) = out.get_mut("Resources") {
-        walk(r, arn);
-    }
-    out
-}
-
-/// The AppSpec built from the service as DescribeServices gives it: container and port of
-/// its first load balancer, platform version, awsvpc configuration, capacity-provider
-/// strategy, and the hooks given.
-pub(crate) fn build(service: &Value, hooks: &[(String, String)]) -> Result<Value, String> {
-    let lb = service["loadBalancers"]
-        .as_array()
-        .and_then(|a| a.first())
-        .ok_or_else(|| {
-            "has no load balancer: a CodeDeploy blue/green deployment shifts traffic between two target groups; give the AppSpec file (codedeploy-appspec)".to_string()
-        })?;
-    let mut props = Map::new();
-    props.insert("TaskDefinition".into(), json!(NEW_REVISION));
-    props.insert(
-        "LoadBalancerInfo".into(),
-        json!({ "ContainerName": lb["containerName"], "ContainerPort": lb["containerPort"] }),
-    );
-    if let Some(p) = service["platformVersion"].as_str() {
-        props.insert("PlatformVersion".into(), json!(p));
-    }
-    let vpc = &service["networkConfiguration"]["awsvpcConfiguration"];
-    if vpc.is_object() {
-        let mut a = Map::new();
-        a.insert("Subnets".into(), vpc["subnets"].clone());
-        if vpc["securityGroups"].is_array() {
-            a.insert("SecurityGroups".into(), vpc["securityGroups"].clone());
-        }
-        if let Some(ip) = vpc["assignPublicIp"].as_str() {
-            a.insert("AssignPublicIp".into(), json!(ip));
-        }
-        props.insert(
-            "NetworkConfiguration".into(),
-            json!({ "AwsvpcConfiguration": a }),
-        );
-    }
-    if let Some(cps) = service["capacityProviderStrategy"]
-        .as_array()
-        .filter(|a| !a.is_empty())
-    {
-        let items: Vec<Value> = cps
-            .iter()
-            .map(|c| {
-                json!({
-                    "CapacityProvider": c["capacityProvider"],
-                    "Base": c["base"].as_i64().unwrap_or(0),
-                    "Weight": c["weight"].as_i64().unwrap_or(0),
-                })
-            })
-            .collect();
-        props.insert("CapacityProviderStrategy".into(), json!(items));
-    }
-    let mut appspec = json!({
-        "version": 0.0,
-        "Resources": [{ "TargetService": { "Type": "AWS::ECS::Service", "Properties": props } }],
-    });
-    if !hooks.is_empty() {
-        let h: Vec<Value> = hooks.iter().map(|(e, f)| json!({ e.clone(): f })).collect();
-        appspec["Hooks"] = json!(h);
-    }
-    Ok(appspec)
-}
-
-/// The hooks of an AppSpec: (lifecycle event, function).
-pub(crate) fn hooks_of(appspec: &Value) -> Vec<(String, String)> {
-    appspec
-        .get("Hooks")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object)
-        .flat_map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        })
-        .collect()
-}
-
-/// What the AppSpec names that the task definition lacks: each `LoadBalancerInfo`'s container,
-/// and its port among that container's port mappings (pure).
-pub(crate) fn check_against(appspec: &Value, taskdef: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    let containers = crate::taskdef::containers(taskdef);
-    for t in target_services(appspec) {
-        let info = &t["Properties"]["LoadBalancerInfo"];
-        let Some(name) = info["ContainerName"].as_str() else {
-            problems.push(
-                "its TargetService has no Properties.LoadBalancerInfo.ContainerName".to_string(),
-            );
-            continue;
-        };
-        let Some(c) = containers.iter().find(|c| c["name"] == name) else {
-            let names: Vec<&str> = containers
-                .iter()
-                .filter_map(|c| c["name"].as_str())
-                .collect();
-            problems.push(format!(
-                "its LoadBalancerInfo names container `{name}`, which the task definition does not have (it has {})",
-                names.join(", ")
-            ));
-            continue;
-        };
-        let port = info["ContainerPort"]
-            .as_i64()
-            .or_else(|| info["ContainerPort"].as_str().and_then(|s| s.parse().ok()));
-        let ports: Vec<i64> = c["portMappings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p["containerPort"].as_i64())
-            .collect();
-        match port {
-            Some(p) if ports.contains(&p) => {}
-            Some(p) => problems.push(format!(
-                "its LoadBalancerInfo names port {p} of container `{name}`, which maps {}",
-                if ports.is_empty() {
-                    "no port".to_string()
-                } else {
-                    format!(
-                        "only {}",
-                        ports
-                            .iter()
-                            .map(i64::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }
-            )),
-            None => problems.push(format!(
-                "its LoadBalancerInfo gives no ContainerPort for container `{name}`"
-            )),
-        }
-    }
-    problems
 }
 
 /// `GetDeploymentGroup`: the group's settings, or the input problem (no such application or
@@ -747,15 +602,30 @@ pub(crate) async fn observe(aws: &Aws, cluster: &str, service: &str, id: &str) -
     Ok(view)
 }
 
-/// Before anything changes (deploy, plan and verify alike): for each CODE_DEPLOY service, its
-/// application and deployment group exist, the group deploys this service of this cluster,
-/// the service definition changes no field CODE_DEPLOY refuses in UpdateService, and the
-/// AppSpec (the file, or one built from the service) names a container and port the task
-/// definition has. Every problem is reported at once; `plan` shows the AppSpec and the group.
+/// When [`prepare`] runs: before anything changes (the stack included), or after the stack
+/// with the services' final documents and changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Before the stack. With `defer_groups` (the stack's template declares CodeDeploy
+    /// resources: it may create the application, group or configuration) the group is not
+    /// looked up yet; the AppSpec is still checked.
+    Early { defer_groups: bool },
+    /// After the stack and the diff: the setup each deployment is made of.
+    Final,
+}
+
+/// For each CODE_DEPLOY service: its application and deployment group exist, the group
+/// deploys this service of this cluster, its deployment configuration exists (its traffic
+/// routing read for the deadline), the service definition changes no field CODE_DEPLOY
+/// refuses in UpdateService, and the AppSpec (the file, or one built from the service) names
+/// a container and port the task definition has. Every problem is reported at once; `plan`
+/// shows the AppSpec and the group. `Stage::Early` runs before the stack, so bad input is
+/// exit 2 with nothing changed; `Stage::Final` sets each service's [`Setup`].
 pub(crate) async fn prepare(
     ctx: &Ctx<'_>,
     runs: &mut [ServiceRun],
     file: Option<&Value>,
+    stage: Stage,
 ) -> Result<(), Failure> {
     let cfg = ctx.cfg;
     let cluster = crate::arn::last_segment(&cfg.cluster).to_string();
@@ -768,19 +638,38 @@ pub(crate) async fn prepare(
     if ours.is_empty() {
         return Ok(());
     }
+    let deferred = stage == Stage::Early { defer_groups: true };
     let groups = bounded(ours.iter().map(|&i| {
         let r = &runs[i];
         let (app, name) = names(cfg, r.target.role, r.name());
+        let given = cfg
+            .codedeploy
+            .config
+            .clone()
+            .filter(|_| r.target.role == Role::App);
         async move {
+            if deferred {
+                return (app, name, Ok(Ok(Group::default())), None);
+            }
             let g = group(&ctx.aws, &app, &name).await;
-            (app, name, g)
+            let config = match (&given, &g) {
+                (Some(c), _) => c.clone(),
+                (None, Ok(Ok(g))) => g
+                    .config
+                    .clone()
+                    .unwrap_or_else(|| routing::DEFAULT_CONFIG.to_string()),
+                _ => return (app, name, g, None),
+            };
+            let r = routing::get(&ctx.aws, &config).await;
+            (app, name, g, Some((config, r)))
         }
     }))
     .await;
     let mut problems = Vec::new();
-    for (&i, (app, group_name, g)) in ours.iter().zip(groups) {
+    for (&i, (app, group_name, g, config)) in ours.iter().zip(groups) {
         let r = &mut runs[i];
         let name = r.name().to_string();
+        let app_role = r.target.role == Role::App;
         let hint = "give inputs codedeploy-application and codedeploy-deployment-group (the defaults are AppECS-<cluster>-<service> and DgpECS-<cluster>-<service>, as the official action uses)";
         let group = match g? {
             Ok(g) => g,
@@ -794,7 +683,7 @@ pub(crate) async fn prepare(
         let targets_us = group.services.iter().any(|(c, s)| {
             crate::arn::last_segment(c) == cluster && crate::arn::last_segment(s) == name
         });
-        if !targets_us {
+        if !targets_us && !deferred {
             let theirs: Vec<String> = group
                 .services
                 .iter()
@@ -806,6 +695,30 @@ pub(crate) async fn prepare(
             )));
             continue;
         }
+        let given_config = cfg.codedeploy.config.is_some() && app_role;
+        let routing = match config {
+            None => None,
+            Some((_, Ok(Ok(routing)))) => Some(routing),
+            Some((_, Ok(Err(why)))) if given_config => {
+                problems.push(InputProblem::new(format!(
+                    "input codedeploy-config: {why}; give one of the CodeDeployDefault.ECS* configurations or a custom one of compute platform ECS"
+                )));
+                continue;
+            }
+            Some((config, answer)) => {
+                if stage == Stage::Final {
+                    let why = match answer {
+                        Ok(Err(why)) => why,
+                        Err(e) => format!("{e:#}"),
+                        Ok(Ok(_)) => String::new(),
+                    };
+                    ctx.out.warning(&format!(
+                        "{name}: the traffic routing of deployment configuration {config} could not be read ({why}): the deadline does not count its traffic shifting; allow codedeploy:GetDeploymentConfig"
+                    ));
+                }
+                None
+            }
+        };
         for field in r.changes.fields.keys() {
             if crate::services::CODE_DEPLOY_REFUSES.contains(&field.as_str()) {
                 problems.push(InputProblem::new(format!(
@@ -813,7 +726,6 @@ pub(crate) async fn prepare(
                 )));
             }
         }
-        let app_role = r.target.role == Role::App;
         let (appspec, from, input) = match file.filter(|_| app_role) {
             Some(doc) => (
                 with_revision(doc, NEW_REVISION),
@@ -846,18 +758,26 @@ pub(crate) async fn prepare(
                 }
             }
         };
-        if let Some(doc) = &r.rendered {
+        // Before the stack, a document still holding a stack output's placeholder is checked
+        // only after it (its container names may be outputs).
+        let placeholders = |doc: &crate::render::Rendered| {
+            stage != Stage::Final && doc.body.to_string().contains("(stack output ")
+        };
+        if let Some(doc) = r.rendered.as_ref().filter(|d| !placeholders(d)) {
             for p in check_against(&appspec, &doc.body) {
                 problems.push(InputProblem::new(format!(
                     "{input} for service `{name}`: {p}; fix the AppSpec or the task definition"
                 )));
             }
         }
-        if cfg.rollout.wait_until == Goal::Ready && !group.waits_for_go_ahead() {
+        if cfg.rollout.wait_until == Goal::Ready && !group.waits_for_go_ahead() && !deferred {
             problems.push(InputProblem::new(format!(
                 "input wait-until `ready`: deployment group `{group_name}` (service `{name}`) does not hold a Ready deployment for a go-ahead (its deploymentReadyOption.actionOnTimeout is {}): production traffic would shift without one; set it to STOP_DEPLOYMENT with a waitTimeInMinutes, or wait until finished",
                 group.ready_action.as_deref().unwrap_or("CONTINUE_DEPLOYMENT")
             )));
+        }
+        if stage != Stage::Final {
+            continue;
         }
         let given = cfg.codedeploy.description.as_deref().filter(|_| app_role);
         r.codedeploy = Some(Setup {
@@ -869,6 +789,7 @@ pub(crate) async fn prepare(
             appspec_from: from,
             group,
             rollback: cfg.rollout.rollback_on_failure,
+            routing,
         });
     }
     if !problems.is_empty() {
@@ -1020,53 +941,6 @@ mod tests {
             decide(&snap(at("Succeeded")), &back),
             Verdict::Failed(_)
         ));
-    }
-
-    #[test]
-    fn a_user_appspec_gets_the_new_revision_everywhere() {
-        let spec = json!({"version": 0.0, "Resources": [
-            {"TargetService": {"Type": "AWS::ECS::Service", "Properties": {
-                "taskdefinition": "old", "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 8000}}}}],
-            "Hooks": [{"AfterAllowTestTraffic": "smoke"}]});
-        let out = with_revision(&spec, "arn:td/7");
-        assert_eq!(
-            out["Resources"][0]["TargetService"]["Properties"]["taskdefinition"],
-            "arn:td/7"
-        );
-        assert_eq!(
-            hooks_of(&out),
-            vec![("AfterAllowTestTraffic".to_string(), "smoke".to_string())]
-        );
-        let td = json!({"containerDefinitions": [{"name": "web", "portMappings": [{"containerPort": 8000}]}]});
-        assert!(check_against(&out, &td).is_empty());
-        let td = json!({"containerDefinitions": [{"name": "web", "portMappings": [{"containerPort": 80}]}]});
-        assert!(check_against(&out, &td)[0].contains("port 8000"));
-        let td = json!({"containerDefinitions": [{"name": "api"}]});
-        assert!(check_against(&out, &td)[0].contains("container `web`"));
-    }
-
-    #[test]
-    fn an_appspec_is_built_from_the_service() {
-        let service = json!({
-            "loadBalancers": [{"containerName": "web", "containerPort": 8000, "targetGroupArn": "tg"}],
-            "platformVersion": "1.4.0",
-            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s-1"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}},
-            "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
-        });
-        let hooks = vec![("AfterAllowTestTraffic".to_string(), "smoke".to_string())];
-        let spec = build(&service, &hooks).unwrap();
-        let p = &spec["Resources"][0]["TargetService"]["Properties"];
-        assert_eq!(p["LoadBalancerInfo"]["ContainerPort"], 8000);
-        assert_eq!(p["PlatformVersion"], "1.4.0");
-        assert_eq!(
-            p["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"][0],
-            "s-1"
-        );
-        assert_eq!(p["CapacityProviderStrategy"][0]["Weight"], 1);
-        assert_eq!(hooks_of(&spec), hooks);
-        assert!(build(&json!({}), &[])
-            .unwrap_err()
-            .contains("no load balancer"));
     }
 
     #[test]

@@ -34,6 +34,25 @@ fn live_td(moto: &Moto, s: &Seeded) -> String {
 /// A CodeDeploy application and deployment group (in moto) for `service`; with `ready`, the
 /// group holds a Ready deployment that long for a go-ahead (STOP_DEPLOYMENT).
 fn group(moto: &Moto, app: &str, group: &str, service: &str, ready: Option<i32>) {
+    group_with(
+        moto,
+        app,
+        group,
+        service,
+        ready,
+        "CodeDeployDefault.ECSAllAtOnce",
+    );
+}
+
+/// [`group`] with this deployment configuration.
+fn group_with(
+    moto: &Moto,
+    app: &str,
+    group: &str,
+    service: &str,
+    ready: Option<i32>,
+    config: &str,
+) {
     let cd = |op: &str, body: Value| {
         moto.call_json("codedeploy", &format!("{CODEDEPLOY_TARGET}.{op}"), body)
     };
@@ -50,7 +69,7 @@ fn group(moto: &Moto, app: &str, group: &str, service: &str, ready: Option<i32>)
         json!({
             "applicationName": app,
             "deploymentGroupName": group,
-            "deploymentConfigName": "CodeDeployDefault.ECSAllAtOnce",
+            "deploymentConfigName": config,
             "serviceRoleArn": "arn:aws:iam::123456789012:role/codedeploy-ecs",
             "deploymentStyle": { "deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL" },
             "blueGreenDeploymentConfiguration": {
@@ -426,7 +445,7 @@ fn plan_shows_the_appspec_and_the_group_and_verify_checks_them() {
     assert_eq!(plan.output("result"), "planned", "{text}");
     for seen in [
         "rolls out CodeDeploy blue/green (CODE_DEPLOY controller)",
-        "CodeDeploy application AppECS-dataspace-dev-dataspace-app, deployment group DgpECS-dataspace-dev-dataspace-app: deployment configuration CodeDeployDefault.ECSAllAtOnce; at Ready it waits up to 30 min for a go-ahead",
+        "CodeDeploy application AppECS-dataspace-dev-dataspace-app, deployment group DgpECS-dataspace-dev-dataspace-app: deployment configuration CodeDeployDefault.ECSAllAtOnce (production traffic moves all at once); at Ready it waits up to 30 min for a go-ahead",
         "AppSpec (built from the service):",
         "\"TaskDefinition\": \"<the revision this run registers>\"",
         "\"ContainerPort\": 8000",
@@ -549,4 +568,283 @@ fn bad_codedeploy_inputs_change_nothing() {
         "{}",
         o.all_text()
     );
+}
+
+/// The green task set's share of production traffic in each progress line, in order.
+fn green_weights(text: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for line in text.lines().filter(|l| l.contains("; green ")) {
+        let w = line
+            .split("; green ")
+            .nth(1)
+            .and_then(|g| g.split("% traffic").next())
+            .and_then(|g| g.rsplit(' ').next())
+            .unwrap_or_default()
+            .to_string();
+        if seen.last() != Some(&w) {
+            seen.push(w);
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_linear_configuration_shifts_in_steps_and_its_time_is_in_the_deadline() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    let linear = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes";
+    group_with(&moto, APP, GROUP, &s.app_service, Some(60), linear);
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::Succeeds)
+        .start();
+    // As the runner passes an input that is not given: empty.
+    let o = app(&ecs.url(), &s).input("wait-for-minutes", "").run();
+    o.assert_code(0);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "deployed", "{text}");
+    let asked = sent(&ecs, "GetDeploymentConfig");
+    assert!(!asked.is_empty(), "{text}");
+    assert_eq!(asked[0]["deploymentConfigName"], linear);
+    for seen in [
+        "linear: 10% more production traffic every 1 min (9 min in all)",
+        // wait-for-minutes (15) + the ready wait (60) + the shifting (9) + blue's wait (0).
+        "up to 84 min",
+    ] {
+        assert!(text.contains(seen), "{seen}: {text}");
+    }
+    assert!(!text.contains("longer than the wait's"), "{text}");
+    // The stand-in shifts 10% per step; a poll may miss a step, never reorder them.
+    let weights = green_weights(&text);
+    assert!(weights.contains(&"10".to_string()), "{weights:?}: {text}");
+    assert_eq!(
+        weights.last().map(String::as_str),
+        Some("100"),
+        "{weights:?}"
+    );
+    let numbers: Vec<f64> = weights.iter().filter_map(|w| w.parse().ok()).collect();
+    assert!(numbers.windows(2).all(|w| w[0] <= w[1]), "{weights:?}");
+    assert!(numbers.len() >= 4, "several steps seen: {weights:?}");
+}
+
+#[test]
+fn a_given_deadline_shorter_than_a_canary_plan_is_warned_about_before_the_start() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, None);
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::Succeeds)
+        .start();
+    // The input's configuration, not the group's, is the one read and played.
+    let o = app(&ecs.url(), &s)
+        .input(
+            "codedeploy-config",
+            "CodeDeployDefault.ECSCanary10Percent5Minutes",
+        )
+        .input("wait-for-minutes", "2")
+        .run();
+    o.assert_code(0);
+    let text = o.all_text();
+    let warned = text
+        .find("its CodeDeploy plan (CodeDeployDefault.ECSCanary10Percent5Minutes) takes at least 5 min, longer than the wait's 2 min: at the deadline this run stops it with rollback, healthy or not")
+        .expect(&text);
+    let created = text.find("updated to").expect(&text);
+    assert!(warned < created, "warned before the deployment: {text}");
+    assert!(o.summary.contains("### Warnings"), "{}", o.summary);
+    assert!(o.summary.contains("takes at least 5 min"), "{}", o.summary);
+    // A given deadline is kept: no shifting time added.
+    assert!(text.contains("up to 2 min"), "{text}");
+    assert_eq!(
+        sent(&ecs, "CreateDeployment")[0]["deploymentConfigName"],
+        "CodeDeployDefault.ECSCanary10Percent5Minutes"
+    );
+    let weights = green_weights(&text);
+    assert!(
+        weights.contains(&"10".to_string()),
+        "the canary: {weights:?}: {text}"
+    );
+    assert_eq!(
+        weights.last().map(String::as_str),
+        Some("100"),
+        "{weights:?}"
+    );
+}
+
+#[test]
+fn a_custom_linear_configuration_is_read_and_an_unknown_one_is_invalid_input() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, None);
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::Succeeds)
+        .codedeploy_config(
+            "Linear25Every4",
+            json!({ "type": "TimeBasedLinear", "timeBasedLinear": { "linearPercentage": 25, "linearInterval": 4 } }),
+        )
+        .start();
+    let plan = app(&ecs.url(), &s)
+        .input("mode", "plan")
+        .input("codedeploy-config", "Linear25Every4")
+        .run();
+    plan.assert_code(0);
+    assert!(
+        plan.all_text()
+            .contains("deployment configuration Linear25Every4 (linear: 25% more production traffic every 4 min (12 min in all))"),
+        "{}",
+        plan.all_text()
+    );
+    let before = moto.snapshot(CLUSTER);
+    let bad = app(&ecs.url(), &s)
+        .input("codedeploy-config", "NoSuchConfig")
+        .run();
+    bad.assert_code(2);
+    assert!(
+        bad.all_text()
+            .contains("input codedeploy-config: CodeDeploy deployment configuration `NoSuchConfig` does not exist"),
+        "{}",
+        bad.all_text()
+    );
+    assert_eq!(ecs.calls("RegisterTaskDefinition"), 0);
+    assert_eq!(ecs.calls("CreateDeployment"), 0);
+    assert_eq!(moto.snapshot(CLUSTER), before);
+}
+
+const STACK: &str = "dataspace-cd-infra";
+const STACK_TEMPLATE: &str = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Param:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /it/cd/greeting\n      Type: String\n      Value: hello\n";
+
+fn stack_exists(moto: &Moto) -> bool {
+    moto.try_query(
+        "cloudformation",
+        &[
+            ("Action", "DescribeStacks"),
+            ("Version", "2010-05-15"),
+            ("StackName", STACK),
+        ],
+    )
+    .is_ok()
+}
+
+/// With a stack, bad CodeDeploy input is found before the stack: exit 2, no stack, no service
+/// changed, nothing registered.
+#[test]
+fn bad_codedeploy_input_with_a_stack_changes_nothing() {
+    let (moto, s, ecs) = start(CdPlot::Succeeds, None);
+    let before = moto.snapshot(CLUSTER);
+    let revisions = moto.task_definition_arns();
+    type Tweak = fn(Run) -> Run;
+    let rows: Vec<(&str, Tweak, &str)> = vec![
+        (
+            "missing group",
+            |r| r.input("codedeploy-deployment-group", "NoSuchGroup"),
+            "its CodeDeploy deployment group `NoSuchGroup` does not exist",
+        ),
+        (
+            "missing application",
+            |r| r.input("codedeploy-application", "NoSuchApp"),
+            "its CodeDeploy application `NoSuchApp` does not exist",
+        ),
+        (
+            "container missing from the task definition",
+            |r| {
+                r.input("codedeploy-appspec", "appspec.json").file(
+                    "appspec.json",
+                    r#"{"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {"TaskDefinition": "x", "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 8000}}}}]}"#,
+                )
+            },
+            "its LoadBalancerInfo names container `web`",
+        ),
+    ];
+    for (name, tweak, message) in rows {
+        let o = tweak(
+            app(&ecs.url(), &s)
+                .input("stack-name", STACK)
+                .input("stack-template", "infra/stack.yml")
+                .file("infra/stack.yml", STACK_TEMPLATE),
+        )
+        .run();
+        assert_eq!(o.code, 2, "{name}: {}", o.all_text());
+        assert!(
+            o.all_text().contains(message),
+            "{name}: {message}: {}",
+            o.all_text()
+        );
+        assert!(!stack_exists(&moto), "{name}: the stack was not created");
+        assert_eq!(ecs.calls("CreateDeployment"), 0, "{name}");
+        assert_eq!(ecs.calls("RegisterTaskDefinition"), 0, "{name}");
+    }
+    assert_eq!(moto.task_definition_arns(), revisions);
+    assert_eq!(moto.snapshot(CLUSTER), before);
+    // The same stack with good input is deployed, and so is the service.
+    let o = app(&ecs.url(), &s)
+        .input("stack-name", STACK)
+        .input("stack-template", "infra/stack.yml")
+        .file("infra/stack.yml", STACK_TEMPLATE)
+        .run();
+    o.assert_code(0);
+    assert!(stack_exists(&moto), "{}", o.all_text());
+    assert_eq!(ecs.calls("CreateDeployment"), 1);
+}
+
+/// Someone else's active deployment is seen before any other service of the run is
+/// registered or updated: the rolling collector is left as it was.
+#[test]
+fn someone_elses_active_deployment_holds_every_service_of_the_run() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, None);
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::Succeeds)
+        .service(&s.otel_service, crate::support::Plot::Complete(0.0))
+        .codedeploy_busy(usize::MAX)
+        .start();
+    let before = moto.snapshot(CLUSTER);
+    let revisions = moto.task_definition_arns();
+    let o = files(Run::new(&ecs.url()), &s)
+        .input("wait-for-minutes", "0.02")
+        .run();
+    o.assert_code(1);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "failed", "{text}");
+    assert!(
+        text.contains(&format!(
+            "still has an active deployment {OTHER_CODEDEPLOY}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("no service is registered or updated"),
+        "{text}"
+    );
+    assert_eq!(ecs.calls("UpdateService"), 0, "{text}");
+    assert_eq!(ecs.calls("RegisterTaskDefinition"), 0, "{text}");
+    assert_eq!(ecs.calls("CreateDeployment"), 0);
+    assert_eq!(moto.task_definition_arns(), revisions);
+    assert_eq!(moto.snapshot(CLUSTER), before);
+}
+
+/// A stack that declares CodeDeploy resources may create the application or group: those are
+/// looked up after it, so a missing one is a failed deploy (the stack changed), not exit 2.
+#[test]
+fn a_stack_declaring_codedeploy_resources_defers_the_group_lookup_after_it() {
+    let (moto, s, ecs) = start(CdPlot::Succeeds, None);
+    let before = live_td(&moto, &s);
+    let template = format!(
+        "{STACK_TEMPLATE}  Group:\n    Type: AWS::CodeDeploy::Application\n    Properties:\n      ApplicationName: AppECS-later\n      ComputePlatform: ECS\n"
+    );
+    let o = app(&ecs.url(), &s)
+        .input("stack-name", STACK)
+        .input("stack-template", "infra/stack.yml")
+        .input("codedeploy-deployment-group", "NoSuchGroup")
+        .file("infra/stack.yml", &template)
+        .run();
+    o.assert_code(1);
+    let text = o.all_text();
+    assert!(stack_exists(&moto), "{text}");
+    assert!(
+        text.contains("the stack was deployed, but the CodeDeploy settings do not fit"),
+        "{text}"
+    );
+    assert!(text.contains("`NoSuchGroup` does not exist"), "{text}");
+    assert_eq!(ecs.calls("CreateDeployment"), 0);
+    assert_eq!(ecs.calls("RegisterTaskDefinition"), 0);
+    assert_eq!(live_td(&moto, &s), before);
 }
