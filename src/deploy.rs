@@ -1176,7 +1176,10 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             let u = r.undo.as_ref()?;
             let deployment = u.started.clone().ok()?;
             let native = deployment.starts_with("arn:");
-            let codedeploy = r.rollout == Some(Rollout::CodeDeploy);
+            // Our own CodeDeploy deployment, rolling back; a new one (back to the earlier
+            // revision, after ours had succeeded) is followed to its end instead.
+            let codedeploy = r.rollout == Some(Rollout::CodeDeploy)
+                && r.deployment.as_deref() == Some(deployment.as_str());
             Some(Watch {
                 // The ECS-native undo is the same service deployment, rolling back; the
                 // CodeDeploy one is the same deployment, followed to its rollback's end.
@@ -1506,7 +1509,8 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
         force: previous == ours || r.changes.force,
         attributes: r.changes.previous(&r.live.raw),
         service_deployment: service_deployment_of(ctx, r).await,
-        codedeploy: None,
+        // A succeeded CodeDeploy deployment is undone by a deployment back, made like ours.
+        codedeploy: r.codedeploy.clone(),
         deployment: r.deployment.clone(),
     };
     let call = rollout.undo(&ctx.aws, &cfg.cluster, name, &back);

@@ -266,16 +266,7 @@ impl Rollout {
         back: &Change,
     ) -> Result<String> {
         if let (Rollout::CodeDeploy, Some(id)) = (self, &back.deployment) {
-            // CodeDeploy rolling it back already (a failed hook with auto rollback, a
-            // stop): followed, not stopped again.
-            let now = codedeploy::observe(aws, cluster, service, id).await;
-            if now.as_ref().is_ok_and(|v| {
-                v.rollback.is_some() || matches!(v.status.as_str(), "Failed" | "Stopped")
-            }) {
-                return Ok(id.clone());
-            }
-            codedeploy::stop(aws, id).await?;
-            return Ok(id.clone());
+            return codedeploy::undo(aws, cluster, service, id, back).await;
         }
         match (self, &back.service_deployment) {
             (Rollout::EcsNative, Some(arn)) => {

@@ -376,6 +376,59 @@ pub(crate) async fn stop(aws: &Aws, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// The undo of our deployment `id`: CodeDeploy rolling it back already (a failed hook with
+/// auto rollback, a stop) is followed, not stopped again; one still going is stopped with
+/// rollback; one that succeeded (StopDeployment is refused then) is undone by a new
+/// deployment of the revision the service ran before (`back.task_definition`), created once
+/// like ours and without automatic rollback (that would go back to our revision). Returns the
+/// deployment to follow: `id` to its rollback's end, or the new one to `Succeeded`.
+pub(crate) async fn undo(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    id: &str,
+    back: &super::Change,
+) -> Result<String> {
+    let ended =
+        |v: &View| v.rollback.is_some() || matches!(v.status.as_str(), "Failed" | "Stopped");
+    let now = observe(aws, cluster, service, id).await;
+    match &now {
+        Ok(v) if v.status == "Succeeded" => return redeploy(aws, id, back).await,
+        Ok(v) if ended(v) => return Ok(id.to_string()),
+        _ => {}
+    }
+    if let Err(e) = stop(aws, id).await {
+        // Refused: it may have ended in the meantime.
+        return match observe(aws, cluster, service, id).await {
+            Ok(v) if v.status == "Succeeded" => redeploy(aws, id, back).await,
+            Ok(v) if ended(&v) => Ok(id.to_string()),
+            _ => Err(e),
+        };
+    }
+    Ok(id.to_string())
+}
+
+/// A CodeDeploy deployment of the revision the service ran before our succeeded one `id`.
+async fn redeploy(aws: &Aws, id: &str, back: &super::Change) -> Result<String> {
+    let setup = back
+        .codedeploy
+        .as_ref()
+        .ok_or_else(|| anyhow!("no CodeDeploy setup to put the service back with"))?;
+    let setup = Setup {
+        description: format!(
+            "ecs-deploy: back to {} (deployment {id} succeeded in a run that failed)",
+            crate::arn::last_segment(&back.task_definition)
+        )
+        .chars()
+        .take(512)
+        .collect(),
+        ..setup.clone()
+    };
+    create(aws, &setup, &back.task_definition, false)
+        .await
+        .map_err(|e| e.context(format!("deployment {id} had succeeded")))
+}
+
 /// `ContinueDeployment(READY_WAIT)`: production traffic shifts to green.
 pub(crate) async fn go_ahead(aws: &Aws, id: &str) -> Result<()> {
     aws.codedeploy

@@ -848,3 +848,55 @@ fn a_stack_declaring_codedeploy_resources_defers_the_group_lookup_after_it() {
     assert_eq!(ecs.calls("RegisterTaskDefinition"), 0);
     assert_eq!(live_td(&moto, &s), before);
 }
+
+/// A CodeDeploy service whose deployment succeeded, in a run where another service fails: it
+/// cannot be stopped any more, so a second CodeDeploy deployment puts the revision it ran
+/// before back, and the service is rolled back when CodeDeploy says Succeeded.
+#[test]
+fn a_succeeded_codedeploy_service_is_put_back_when_another_service_fails() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, None);
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::Succeeds)
+        .service(
+            &s.otel_service,
+            crate::support::Plot::RolloutFailed(crate::support::At::Time(20.0)),
+        )
+        .start();
+    let before = live_td(&moto, &s);
+    let o = files(Run::new(&ecs.url()), &s).run();
+    o.assert_code(1);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "rolled-back", "{text}");
+    let creates = sent(&ecs, "CreateDeployment");
+    assert_eq!(creates.len(), 2, "ours, then the one back: {text}");
+    let back = appspec(&creates[1]);
+    assert_eq!(
+        back["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"],
+        json!(before),
+        "{text}"
+    );
+    assert_eq!(creates[1]["autoRollbackConfiguration"]["enabled"], false);
+    assert!(
+        creates[1]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("succeeded in a run that failed"),
+        "{}",
+        creates[1]
+    );
+    assert_eq!(
+        ecs.calls("StopDeployment"),
+        0,
+        "a finished one is not stopped"
+    );
+    let back_id = o.output("codedeploy-deployment-id").to_string();
+    assert!(!back_id.is_empty(), "{text}");
+    assert_eq!(live_td(&moto, &s), before, "{text}");
+    assert!(
+        o.summary.contains("rolled back") || o.summary.contains("rolled-back"),
+        "{}",
+        o.summary
+    );
+}
