@@ -854,11 +854,27 @@ fn hold_if_any_failed(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     }
 }
 
+/// What a CODE_DEPLOY service's attributes (and desired count, when one is asked for) were
+/// before this run: put back when its CreateDeployment fails after they were changed.
+fn codedeploy_restore(
+    r: &ServiceRun,
+    desired_count: Option<i32>,
+) -> serde_json::Map<String, Value> {
+    let mut m = r.changes.previous(&r.live.raw);
+    if desired_count.is_some() {
+        m.insert("desiredCount".into(), Value::from(r.live.desired));
+    }
+    m
+}
+
 /// Whether starting this service's rollout creates a CodeDeploy deployment.
 fn creates_codedeploy_deployment(r: &ServiceRun) -> bool {
     r.codedeploy.is_some()
         && !r.creating
-        && !matches!(r.action, Action::Nothing | Action::WaitForCurrent(_))
+        && !matches!(
+            r.action,
+            Action::Nothing | Action::WaitForCurrent(_) | Action::Scale
+        )
 }
 
 /// Step 7 (first): each CodeDeploy group this run deploys to has no active deployment
@@ -938,7 +954,16 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             service_deployment: None,
             codedeploy: r.codedeploy.clone(),
             deployment: None,
+            restore: codedeploy_restore(r, cfg.rollout.desired_count),
         };
+        if r.codedeploy.is_some() && r.action == Action::Scale {
+            // Only the desired count (and attributes) change: no CodeDeploy deployment.
+            let scaled = codedeploy::scale(&ctx.aws, &cfg.cluster, r.name(), &change).await;
+            return Some(scaled.map(|()| Started {
+                deployment: String::new(),
+                service_deployment: None,
+            }));
+        }
         let started = rollout
             .start(&ctx.aws, &cfg.cluster, r.name(), &change)
             .await;
@@ -966,14 +991,23 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 } else {
                     "updated to"
                 };
-                ctx.out.line(&format!(
-                    "{}: {verb} {} (deployment {id})",
-                    r.name(),
-                    r.new_task_definition.as_deref().unwrap_or_default()
-                ));
+                if id.is_empty() {
+                    // A CODE_DEPLOY service only scaled: nothing to follow.
+                    ctx.out.line(&format!(
+                        "{}: desired count set to {} with UpdateService (revision unchanged: no CodeDeploy deployment)",
+                        r.name(),
+                        cfg.rollout.desired_count.unwrap_or_default()
+                    ));
+                } else {
+                    ctx.out.line(&format!(
+                        "{}: {verb} {} (deployment {id})",
+                        r.name(),
+                        r.new_task_definition.as_deref().unwrap_or_default()
+                    ));
+                }
                 r.updated = true;
                 r.maybe_changed = true;
-                r.deployment = Some(id);
+                r.deployment = Some(id).filter(|id| !id.is_empty());
                 r.service_deployment = service_deployment;
             }
             Some(Err(e)) => {
@@ -1125,6 +1159,9 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         .iter()
         .enumerate()
         .filter(|(_, r)| r.maybe_changed && !matches!(r.outcome, Some(Outcome::Superseded(_))))
+        // A CODE_DEPLOY service only scaled runs its revision still: nothing to put back (a
+        // rollback restores revisions, not a desired count).
+        .filter(|(_, r)| !(r.rollout == Some(Rollout::CodeDeploy) && r.deployment.is_none()))
         .map(|(i, _)| i)
         .collect();
     if targets.is_empty() {
@@ -1228,7 +1265,7 @@ fn deadline(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Duration {
         .filter_map(|r| {
             r.codedeploy
                 .as_ref()
-                .filter(|_| r.action != Action::Nothing)
+                .filter(|_| creates_codedeploy_deployment(r))
         })
         .map(|s| match settings.wait_for_given {
             true => s.group.waits(),
@@ -1301,7 +1338,7 @@ fn announce_plans(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             )));
         }
     }
-    for r in runs.iter().filter(|r| r.action != Action::Nothing) {
+    for r in runs.iter().filter(|r| creates_codedeploy_deployment(r)) {
         let Some(s) = &r.codedeploy else { continue };
         ctx.out
             .line(&format!("{}: CodeDeploy plan: {}", r.name(), s.plan_line()));
@@ -1512,6 +1549,7 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
         // A succeeded CodeDeploy deployment is undone by a deployment back, made like ours.
         codedeploy: r.codedeploy.clone(),
         deployment: r.deployment.clone(),
+        restore: serde_json::Map::new(),
     };
     let call = rollout.undo(&ctx.aws, &cfg.cluster, name, &back);
     undo.started = within_undo_limit(ctx, call).await;

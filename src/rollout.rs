@@ -199,6 +199,9 @@ pub(crate) struct Change {
     /// (undo: `deployment`).
     pub codedeploy: Option<codedeploy::Setup>,
     pub deployment: Option<String>,
+    /// The CodeDeploy way's start: the values `attributes` (and the desired count) had, put
+    /// back when no deployment could be created after they were changed.
+    pub restore: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Rollout {
@@ -216,13 +219,7 @@ impl Rollout {
                 .codedeploy
                 .as_ref()
                 .ok_or_else(|| anyhow::anyhow!("service {service} has no CodeDeploy setup"))?;
-            // Attributes first, without the fields CODE_DEPLOY refuses there (they go in
-            // the AppSpec): the deployment then starts from the service as it will be.
-            if !change.attributes.is_empty() {
-                services::update_attributes(&aws.ecs, cluster, service, &change.attributes).await?;
-            }
-            let id =
-                codedeploy::create(aws, setup, &change.task_definition, setup.rollback).await?;
+            let id = codedeploy::start(aws, cluster, service, setup, change).await?;
             return Ok(Started {
                 deployment: id,
                 service_deployment: None,

@@ -363,6 +363,97 @@ pub(crate) async fn create(aws: &Aws, setup: &Setup, arn: &str, rollback: bool) 
     }
 }
 
+/// The attributes `UpdateService` may change on a CODE_DEPLOY service, with the desired
+/// count when one is asked for.
+fn attributes_with_count(
+    attributes: &serde_json::Map<String, Value>,
+    desired_count: Option<i32>,
+) -> serde_json::Map<String, Value> {
+    let mut a: serde_json::Map<String, Value> = attributes
+        .iter()
+        .filter(|(k, _)| !crate::services::CODE_DEPLOY_REFUSES.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(n) = desired_count {
+        a.insert("desiredCount".into(), Value::from(n));
+    }
+    a
+}
+
+/// Starts a CODE_DEPLOY service's deployment: its attributes and desired count first, in an
+/// `UpdateService` without the fields CODE_DEPLOY refuses there (the deployment then starts
+/// from the service as it will be: green gets the new desired count), then `CreateDeployment`.
+/// When no deployment could be created (a certain refusal, not an answer lost), the
+/// attributes are put back as they were, so a failed start leaves the service unchanged;
+/// changing them after the deployment was created instead would start it from the old ones.
+pub(crate) async fn start(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    setup: &Setup,
+    change: &super::Change,
+) -> Result<String> {
+    let attributes = attributes_with_count(&change.attributes, change.desired_count);
+    if !attributes.is_empty() {
+        crate::services::update_attributes(&aws.ecs, cluster, service, &attributes).await?;
+    }
+    let created = create(aws, setup, &change.task_definition, setup.rollback).await;
+    match created {
+        Err(e) if !attributes.is_empty() && !crate::once::maybe_ran(&e) => {
+            let restore: serde_json::Map<String, Value> = change
+                .restore
+                .iter()
+                .filter(|(k, _)| attributes.contains_key(k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            // A field the service did not show before has no value to put back.
+            let unset: Vec<&str> = attributes
+                .keys()
+                .filter(|k| !restore.contains_key(k.as_str()))
+                .map(String::as_str)
+                .collect();
+            let unset = match unset.is_empty() {
+                true => String::new(),
+                false => format!(
+                    "; {} had no value before to put back and stay{} as the definition sets {}",
+                    unset.join(", "),
+                    if unset.len() == 1 { "s" } else { "" },
+                    if unset.len() == 1 { "it" } else { "them" }
+                ),
+            };
+            if restore.is_empty() {
+                return Err(anyhow!("{e:#}; no deployment was created{unset}"));
+            }
+            let back =
+                crate::services::update_attributes(&aws.ecs, cluster, service, &restore).await;
+            let names: Vec<&str> = restore.keys().map(String::as_str).collect();
+            Err(match back {
+                Ok(()) => anyhow!(
+                    "{e:#}; no deployment was created, and the service's {} were put back as they were{unset}",
+                    names.join(", ")
+                ),
+                Err(b) => anyhow!(
+                    "{e:#}; no deployment was created, and putting the service's {} back failed ({b:#}): they stay changed{unset}",
+                    names.join(", ")
+                ),
+            })
+        }
+        other => other,
+    }
+}
+
+/// A CODE_DEPLOY service only scaled (`desired-count`, no new revision): one `UpdateService`
+/// with the desired count and the attributes, no deployment (the PRIMARY task set scales).
+pub(crate) async fn scale(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    change: &super::Change,
+) -> Result<()> {
+    let attributes = attributes_with_count(&change.attributes, change.desired_count);
+    crate::services::update_attributes(&aws.ecs, cluster, service, &attributes).await
+}
+
 /// `StopDeployment` with `autoRollbackEnabled`: the undo.
 pub(crate) async fn stop(aws: &Aws, id: &str) -> Result<()> {
     aws.codedeploy

@@ -900,3 +900,109 @@ fn a_succeeded_codedeploy_service_is_put_back_when_another_service_fails() {
         o.summary
     );
 }
+
+/// The binary's UpdateService bodies for the app service.
+fn updates_sent(ecs: &StandIn, service: &str) -> Vec<Value> {
+    ecs.requests()
+        .into_iter()
+        .filter(|r| crate::support::amz_target(r) == Some("UpdateService"))
+        .map(|r| r.json())
+        .filter(|b| b["service"] == service)
+        .collect()
+}
+
+#[test]
+fn desired_count_is_applied_to_a_codedeploy_service() {
+    let (moto, s, ecs) = start(CdPlot::Succeeds, None);
+    // With a new revision: the count goes in an UpdateService without the revision, before
+    // the deployment (green starts with it).
+    let o = app(&ecs.url(), &s).input("desired-count", "3").run();
+    o.assert_code(0);
+    let text = o.all_text();
+    let sent = updates_sent(&ecs, &s.app_service);
+    assert_eq!(sent.len(), 1, "{text}");
+    assert_eq!(sent[0]["desiredCount"], 3);
+    assert!(sent[0].get("taskDefinition").is_none(), "{:#}", sent[0]);
+    assert_eq!(ecs.calls("CreateDeployment"), 1);
+    let live = moto.service(CLUSTER, &s.app_service);
+    assert_eq!(live["desiredCount"], 3, "{text}");
+    // The same revision, another count: scaled, no CodeDeploy deployment.
+    let ours = live_td(&moto, &s);
+    let o = Run::new(&ecs.url())
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("task-definition", &ours)
+        .input("desired-count", "2")
+        .input("poll-interval-seconds", "0.2")
+        .run();
+    o.assert_code(0);
+    let text = o.all_text();
+    assert!(
+        text.contains("desired count set to 2 with UpdateService (revision unchanged: no CodeDeploy deployment)"),
+        "{text}"
+    );
+    assert_eq!(ecs.calls("CreateDeployment"), 1, "{text}");
+    let sent = updates_sent(&ecs, &s.app_service);
+    assert_eq!(sent.len(), 2, "{text}");
+    assert_eq!(sent[1]["desiredCount"], 2);
+    assert!(sent[1].get("taskDefinition").is_none(), "{:#}", sent[1]);
+    assert_eq!(moto.service(CLUSTER, &s.app_service)["desiredCount"], 2);
+    assert_eq!(live_td(&moto, &s), ours);
+}
+
+/// Attributes changed in the UpdateService before a CreateDeployment that is refused are
+/// put back: the failed deploy leaves the service as it was.
+#[test]
+fn attributes_changed_before_a_refused_create_deployment_are_put_back() {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, None);
+    moto.ecs(
+        "UpdateService",
+        json!({ "cluster": CLUSTER, "service": s.app_service, "healthCheckGracePeriodSeconds": 30 }),
+    );
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::Succeeds)
+        .start();
+    let target = ecs.url();
+    let proxy = crate::support::HttpServer::start(move |req: &crate::support::Request| {
+        if crate::support::amz_target(req) == Some("CreateDeployment") {
+            return crate::support::Response::aws_error(
+                400,
+                "InvalidRoleException",
+                "The service role cannot be assumed by CodeDeploy.",
+            );
+        }
+        crate::support::forward(&target, req)
+    });
+    let before = moto.service(CLUSTER, &s.app_service);
+    let def = json!({ "healthCheckGracePeriodSeconds": 45 });
+    let o = app(&proxy.url(), &s)
+        .input("service-definition", "aws/app-service.json")
+        .file("aws/app-service.json", &def.to_string())
+        .input("desired-count", "4")
+        .run();
+    o.assert_code(1);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "failed", "{text}");
+    assert!(
+        text.contains("The service role cannot be assumed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no deployment was created, and the service's desiredCount, healthCheckGracePeriodSeconds were put back as they were")
+            || text.contains("no deployment was created, and the service's healthCheckGracePeriodSeconds, desiredCount were put back as they were"),
+        "{text}"
+    );
+    let sent = updates_sent(&ecs, &s.app_service);
+    assert_eq!(sent.len(), 2, "changed, then put back: {sent:#?}");
+    assert_eq!(sent[0]["healthCheckGracePeriodSeconds"], 45);
+    assert_eq!(sent[0]["desiredCount"], 4);
+    let after = moto.service(CLUSTER, &s.app_service);
+    assert_eq!(after["desiredCount"], before["desiredCount"], "{text}");
+    assert_eq!(
+        after["healthCheckGracePeriodSeconds"], before["healthCheckGracePeriodSeconds"],
+        "{text}"
+    );
+    assert_eq!(after["taskDefinition"], before["taskDefinition"]);
+}

@@ -1136,7 +1136,13 @@ fn update_service(s: &mut State, c: &Call) -> Answer {
         .unwrap_or_default()
         .to_string();
     let clock = s.clock;
-    if let Some(svc) = s.services.get_mut(&name) {
+    // A CODE_DEPLOY service's UpdateService changes attributes (and the desired count) only:
+    // no deployment of its own; its revision moves through CodeDeploy.
+    let codedeploy = s
+        .services
+        .get(&name)
+        .is_some_and(|v| v.script.controller.as_deref() == Some("CODE_DEPLOY"));
+    if let Some(svc) = s.services.get_mut(&name).filter(|_| !codedeploy) {
         // What the deployment being replaced showed stays in the service's history.
         if let Some(k) = svc.segments.len().checked_sub(1) {
             let t = svc.segments[k].time(clock, None);
@@ -1221,12 +1227,20 @@ fn describe_services(s: &mut State, c: &Call) -> Answer {
         let Some(svc) = s.services.get_mut(&name) else {
             continue;
         };
+        // A CODE_DEPLOY service runs what CodeDeploy last put in place (moto's revision).
+        let current_td = match svc.script.controller.as_deref() {
+            Some("CODE_DEPLOY") => service["taskDefinition"]
+                .as_str()
+                .unwrap_or(&svc.initial_td)
+                .to_string(),
+            _ => svc.initial_td.clone(),
+        };
         let (deployments, events) = match svc.segments.len().checked_sub(1) {
             None => (
                 vec![deployment(
                     &svc.initial_id,
                     "PRIMARY",
-                    &svc.initial_td,
+                    &current_td,
                     (0, 1, 0),
                     "COMPLETED",
                     INITIAL_CREATED,
