@@ -1647,6 +1647,13 @@ fn service_report(r: &ServiceRun, intent: Intent, cluster: &str) -> ServiceRepor
             .clone()
             .filter(|_| r.updated && r.rollout == Some(Rollout::CodeDeploy)),
         codedeploy_state: None,
+        codedeploy_back: r
+            .undo
+            .as_ref()
+            .and_then(|u| u.started.clone().ok())
+            .filter(|id| {
+                r.rollout == Some(Rollout::CodeDeploy) && r.deployment.as_ref() != Some(id)
+            }),
         warnings: r.warnings.clone(),
     }
 }

@@ -118,6 +118,8 @@ pub struct ServiceReport {
     /// Where that deployment stood at the end: status, lifecycle events, task sets (the
     /// progress line's words).
     pub codedeploy_state: Option<String>,
+    /// The CodeDeploy deployment that put the service back after this run's had succeeded.
+    pub codedeploy_back: Option<String>,
     /// Warnings given before its rollout (a deadline shorter than its plan).
     pub warnings: Vec<String>,
 }
@@ -183,6 +185,7 @@ impl ServiceReport {
             attributes: Vec::new(),
             codedeploy_deployment: None,
             codedeploy_state: None,
+            codedeploy_back: None,
             warnings: Vec::new(),
         }
     }
@@ -849,6 +852,7 @@ mod tests {
                 attributes: vec![],
                 codedeploy_deployment: None,
                 codedeploy_state: None,
+                codedeploy_back: None,
                 warnings: Vec::new(),
             }],
             result: RunResult::Failed,

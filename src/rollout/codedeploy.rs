@@ -20,18 +20,18 @@ use aws_sdk_codedeploy::types::{
 };
 use serde_json::Value;
 
-use super::{Goal, Verdict, Watch, Way};
+use super::{Goal, Verdict, Watch};
 use crate::aws::{aws_error_message, Aws};
 use crate::config::{Config, Role};
 use crate::context::{bounded, Ctx};
-use crate::error::{Failure, InputProblem};
-use crate::record::ServiceRun;
 use crate::services::Snapshot;
 
 mod appspec;
+mod prepare;
 pub(crate) mod routing;
 
 pub(crate) use appspec::{build, check_against, hooks_of, read_appspec, with_revision};
+pub(crate) use prepare::{prepare, Stage};
 use routing::Routing;
 
 /// The statuses of a deployment that is still going (ListDeployments' filter).
@@ -746,202 +746,6 @@ pub(crate) async fn observe(aws: &Aws, cluster: &str, service: &str, id: &str) -
     Ok(view)
 }
 
-/// When [`prepare`] runs: before anything changes (the stack included), or after the stack
-/// with the services' final documents and changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stage {
-    /// Before the stack. With `defer_groups` (the stack's template declares CodeDeploy
-    /// resources: it may create the application, group or configuration) the group is not
-    /// looked up yet; the AppSpec is still checked.
-    Early { defer_groups: bool },
-    /// After the stack and the diff: the setup each deployment is made of.
-    Final,
-}
-
-/// For each CODE_DEPLOY service: its application and deployment group exist, the group
-/// deploys this service of this cluster, its deployment configuration exists (its traffic
-/// routing read for the deadline), the service definition changes no field CODE_DEPLOY
-/// refuses in UpdateService, and the AppSpec (the file, or one built from the service) names
-/// a container and port the task definition has. Every problem is reported at once; `plan`
-/// shows the AppSpec and the group. `Stage::Early` runs before the stack, so bad input is
-/// exit 2 with nothing changed; `Stage::Final` sets each service's [`Setup`].
-pub(crate) async fn prepare(
-    ctx: &Ctx<'_>,
-    runs: &mut [ServiceRun],
-    file: Option<&Value>,
-    stage: Stage,
-) -> Result<(), Failure> {
-    let cfg = ctx.cfg;
-    let cluster = crate::arn::last_segment(&cfg.cluster).to_string();
-    let ours: Vec<usize> = runs
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.way == Way::CodeDeploy && !r.creating)
-        .map(|(i, _)| i)
-        .collect();
-    if ours.is_empty() {
-        return Ok(());
-    }
-    let deferred = stage == Stage::Early { defer_groups: true };
-    let groups = bounded(ours.iter().map(|&i| {
-        let r = &runs[i];
-        let (app, name) = names(cfg, r.target.role, r.name());
-        let given = cfg
-            .codedeploy
-            .config
-            .clone()
-            .filter(|_| r.target.role == Role::App);
-        async move {
-            if deferred {
-                return (app, name, Ok(Ok(Group::default())), None);
-            }
-            let g = group(&ctx.aws, &app, &name).await;
-            let config = match (&given, &g) {
-                (Some(c), _) => c.clone(),
-                (None, Ok(Ok(g))) => g
-                    .config
-                    .clone()
-                    .unwrap_or_else(|| routing::DEFAULT_CONFIG.to_string()),
-                _ => return (app, name, g, None),
-            };
-            let r = routing::get(&ctx.aws, &config).await;
-            (app, name, g, Some((config, r)))
-        }
-    }))
-    .await;
-    let mut problems = Vec::new();
-    for (&i, (app, group_name, g, config)) in ours.iter().zip(groups) {
-        let r = &mut runs[i];
-        let name = r.name().to_string();
-        let app_role = r.target.role == Role::App;
-        let hint = "give inputs codedeploy-application and codedeploy-deployment-group (the defaults are AppECS-<cluster>-<service> and DgpECS-<cluster>-<service>, as the official action uses)";
-        let group = match g? {
-            Ok(g) => g,
-            Err(why) => {
-                problems.push(InputProblem::new(format!(
-                    "service `{name}` uses the CODE_DEPLOY deployment controller, but {why}: {hint}"
-                )));
-                continue;
-            }
-        };
-        let targets_us = group.services.iter().any(|(c, s)| {
-            crate::arn::last_segment(c) == cluster && crate::arn::last_segment(s) == name
-        });
-        if !targets_us && !deferred {
-            let theirs: Vec<String> = group
-                .services
-                .iter()
-                .map(|(c, s)| format!("{s} in cluster {c}"))
-                .collect();
-            problems.push(InputProblem::new(format!(
-                "CodeDeploy deployment group `{group_name}` (application `{app}`) deploys {}, not service `{name}` in cluster `{cluster}`: {hint}",
-                if theirs.is_empty() { "no ECS service".to_string() } else { theirs.join(", ") }
-            )));
-            continue;
-        }
-        let given_config = cfg.codedeploy.config.is_some() && app_role;
-        let routing = match config {
-            None => None,
-            Some((_, Ok(Ok(routing)))) => Some(routing),
-            Some((_, Ok(Err(why)))) if given_config => {
-                problems.push(InputProblem::new(format!(
-                    "input codedeploy-config: {why}; give one of the CodeDeployDefault.ECS* configurations or a custom one of compute platform ECS"
-                )));
-                continue;
-            }
-            Some((config, answer)) => {
-                if stage == Stage::Final {
-                    let why = match answer {
-                        Ok(Err(why)) => why,
-                        Err(e) => format!("{e:#}"),
-                        Ok(Ok(_)) => String::new(),
-                    };
-                    ctx.out.warning(&format!(
-                        "{name}: the traffic routing of deployment configuration {config} could not be read ({why}): the deadline does not count its traffic shifting; allow codedeploy:GetDeploymentConfig"
-                    ));
-                }
-                None
-            }
-        };
-        for field in r.changes.fields.keys() {
-            if crate::services::CODE_DEPLOY_REFUSES.contains(&field.as_str()) {
-                problems.push(InputProblem::new(format!(
-                    "service `{name}`: its service definition changes `{field}`, which a CODE_DEPLOY service does not take in UpdateService: put it in the AppSpec (codedeploy-appspec) or the deployment group, and leave it out of the definition"
-                )));
-            }
-        }
-        let (appspec, from, input) = match file.filter(|_| app_role) {
-            Some(doc) => (
-                with_revision(doc, NEW_REVISION),
-                format!(
-                    "the file {}",
-                    cfg.codedeploy
-                        .appspec
-                        .as_ref()
-                        .map(|a| a.1.as_str())
-                        .unwrap_or_default()
-                ),
-                "input codedeploy-appspec",
-            ),
-            None => {
-                let hooks = if app_role {
-                    cfg.codedeploy.hooks.clone()
-                } else {
-                    Vec::new()
-                };
-                match build(&r.live.raw, &hooks) {
-                    Ok(a) => (
-                        a,
-                        "built from the service".to_string(),
-                        "the AppSpec built from the service",
-                    ),
-                    Err(why) => {
-                        problems.push(InputProblem::new(format!("service `{name}` {why}")));
-                        continue;
-                    }
-                }
-            }
-        };
-        // Before the stack, a document still holding a stack output's placeholder is checked
-        // only after it (its container names may be outputs).
-        let placeholders = |doc: &crate::render::Rendered| {
-            stage != Stage::Final && doc.body.to_string().contains("(stack output ")
-        };
-        if let Some(doc) = r.rendered.as_ref().filter(|d| !placeholders(d)) {
-            for p in check_against(&appspec, &doc.body) {
-                problems.push(InputProblem::new(format!(
-                    "{input} for service `{name}`: {p}; fix the AppSpec or the task definition"
-                )));
-            }
-        }
-        if cfg.rollout.wait_until == Goal::Ready && !group.waits_for_go_ahead() && !deferred {
-            problems.push(InputProblem::new(format!(
-                "input wait-until `ready`: deployment group `{group_name}` (service `{name}`) does not hold a Ready deployment for a go-ahead (its deploymentReadyOption.actionOnTimeout is {}): production traffic would shift without one; set it to STOP_DEPLOYMENT with a waitTimeInMinutes, or wait until finished",
-                group.ready_action.as_deref().unwrap_or("CONTINUE_DEPLOYMENT")
-            )));
-        }
-        if stage != Stage::Final {
-            continue;
-        }
-        let given = cfg.codedeploy.description.as_deref().filter(|_| app_role);
-        r.codedeploy = Some(Setup {
-            application: app,
-            group_name,
-            config: cfg.codedeploy.config.clone().filter(|_| app_role),
-            description: description(given, ctx.rt.run_url().as_deref()),
-            appspec,
-            appspec_from: from,
-            group,
-            rollback: cfg.rollout.rollback_on_failure,
-            routing,
-        });
-    }
-    if !problems.is_empty() {
-        return Err(problems.into());
-    }
-    Ok(())
-}
-
 /// Waits while the group has an active deployment (someone else's: this run has not created
 /// its own yet), polling every `poll`, up to `limit`; then refuses with its id. Never races
 /// it: CodeDeploy would refuse a second one anyway (DeploymentLimitExceededException).
@@ -986,19 +790,33 @@ pub(crate) async fn final_states(
     cluster: &str,
     rows: &mut [crate::report::ServiceReport],
 ) {
+    let state = |service: &str, id: &str| {
+        let (service, id) = (service.to_string(), id.to_string());
+        async move {
+            let look = observe(aws, cluster, &service, &id);
+            let view = tokio::time::timeout(Duration::from_secs(10), look)
+                .await
+                .ok()?
+                .ok()?;
+            let line = progress_line(&service, &view);
+            Some(
+                line.strip_prefix(&format!("{service}: "))
+                    .unwrap_or(&line)
+                    .to_string(),
+            )
+        }
+    };
     let looks = bounded(rows.iter().map(|row| async move {
-        let id = row.codedeploy_deployment.as_deref()?;
-        let look = observe(aws, cluster, &row.service, id);
-        let view = tokio::time::timeout(Duration::from_secs(10), look)
-            .await
-            .ok()?
-            .ok()?;
-        let line = progress_line(&row.service, &view);
-        Some(
-            line.strip_prefix(&format!("{}: ", row.service))
-                .unwrap_or(&line)
-                .to_string(),
-        )
+        let ours = state(&row.service, row.codedeploy_deployment.as_deref()?).await;
+        // The deployment that put a succeeded one back, after it.
+        let back = match row.codedeploy_back.as_deref() {
+            Some(id) => state(&row.service, id).await,
+            None => None,
+        };
+        match (ours, back) {
+            (Some(o), Some(b)) => Some(format!("{o}; put back by {b}")),
+            (o, _) => o,
+        }
     }))
     .await;
     for (row, state) in rows.iter_mut().zip(looks) {
@@ -1085,6 +903,55 @@ mod tests {
             decide(&snap(at("Succeeded")), &back),
             Verdict::Failed(_)
         ));
+    }
+
+    #[test]
+    fn the_plan_counts_the_routing_and_the_waits_that_end_by_themselves() {
+        let setup = |ready: &str, routing: Routing| Setup {
+            application: "a".into(),
+            group_name: "g".into(),
+            config: None,
+            description: String::new(),
+            appspec: Value::Null,
+            appspec_from: String::new(),
+            group: Group {
+                ready_action: Some(ready.into()),
+                ready_wait_minutes: 20,
+                termination_action: Some("TERMINATE".into()),
+                termination_wait_minutes: 5,
+                config: Some("CodeDeployDefault.ECSLinear10PercentEvery3Minutes".into()),
+                services: Vec::new(),
+            },
+            rollback: true,
+            routing: Some(routing),
+        };
+        let linear = Routing::Linear {
+            percent: 10,
+            every: 3,
+        };
+        let s = setup("CONTINUE_DEPLOYMENT", linear.clone());
+        assert_eq!(s.routing_time(), Duration::from_secs(27 * 60));
+        // 27 min of shifting, the 20 min ready wait, blue's 5 min.
+        assert_eq!(s.minimum(), Duration::from_secs(52 * 60));
+        assert_eq!(
+            s.config_in_use(),
+            "CodeDeployDefault.ECSLinear10PercentEvery3Minutes"
+        );
+        assert!(
+            s.plan_line()
+                .contains("CodeDeployDefault.ECSLinear10PercentEvery3Minutes (linear: 10% more"),
+            "{}",
+            s.plan_line()
+        );
+        // A person ends a STOP_DEPLOYMENT ready wait: not part of the least time.
+        let s = setup("STOP_DEPLOYMENT", linear);
+        assert_eq!(s.minimum(), Duration::from_secs(32 * 60));
+        let none = Setup {
+            routing: None,
+            ..setup("CONTINUE_DEPLOYMENT", Routing::AllAtOnce)
+        };
+        assert_eq!(none.routing_time(), Duration::ZERO);
+        assert!(none.plan_line().contains("could not be read"));
     }
 
     #[test]

@@ -100,6 +100,20 @@ fn sent(ecs: &StandIn, op: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The deployment ids the stand-in handed out for the binary's CreateDeployment calls.
+fn sent_ids(ecs: &StandIn) -> Vec<String> {
+    ecs.exchanges()
+        .iter()
+        .filter(|e| e.op.as_deref() == Some("CreateDeployment") && e.status == 200)
+        .map(|e| {
+            e.answer["deploymentId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
 /// The AppSpec a CreateDeployment sent.
 fn appspec(body: &Value) -> Value {
     serde_json::from_str(
@@ -894,8 +908,12 @@ fn a_succeeded_codedeploy_service_is_put_back_when_another_service_fails() {
     let back_id = o.output("codedeploy-deployment-id").to_string();
     assert!(!back_id.is_empty(), "{text}");
     assert_eq!(live_td(&moto, &s), before, "{text}");
+    assert!(o.summary.contains("rolled back"), "{}", o.summary);
+    // The summary's CodeDeploy section says which deployment put it back, and how it ended.
+    let back_id = sent_ids(&ecs)[1].clone();
     assert!(
-        o.summary.contains("rolled back") || o.summary.contains("rolled-back"),
+        o.summary
+            .contains(&format!("put back by CodeDeploy {back_id} Succeeded")),
         "{}",
         o.summary
     );
@@ -948,6 +966,30 @@ fn desired_count_is_applied_to_a_codedeploy_service() {
     assert!(sent[1].get("taskDefinition").is_none(), "{:#}", sent[1]);
     assert_eq!(moto.service(CLUSTER, &s.app_service)["desiredCount"], 2);
     assert_eq!(live_td(&moto, &s), ours);
+    // Outside the service's auto-scaling bounds: exit 2, nothing changed.
+    moto.call_json(
+        "application-autoscaling",
+        "AnyScaleFrontendService.RegisterScalableTarget",
+        json!({
+            "ServiceNamespace": "ecs",
+            "ResourceId": format!("service/{CLUSTER}/{}", s.app_service),
+            "ScalableDimension": "ecs:service:DesiredCount",
+            "MinCapacity": 1,
+            "MaxCapacity": 4,
+        }),
+    );
+    let o = app(&ecs.url(), &s).input("desired-count", "9").run();
+    o.assert_code(2);
+    assert!(
+        o.all_text().contains(
+            "input desired-count: 9 is above the auto-scaling maximum of service `dataspace-app`"
+        ),
+        "{}",
+        o.all_text()
+    );
+    assert_eq!(ecs.calls("CreateDeployment"), 1);
+    assert_eq!(updates_sent(&ecs, &s.app_service).len(), 2);
+    assert_eq!(moto.service(CLUSTER, &s.app_service)["desiredCount"], 2);
 }
 
 /// Attributes changed in the UpdateService before a CreateDeployment that is refused are
