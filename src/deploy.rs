@@ -92,6 +92,12 @@ pub(crate) async fn run(
             (schedules::find(&ctx).await?, None)
         }
     };
+    // CodeDeploy's application, group, configuration and AppSpec, before the stack changes
+    // anything: bad input is exit 2 with nothing changed. A stack that declares CodeDeploy
+    // resources may create the application or group: those are looked up after it.
+    let defer_groups = stack::declares_codedeploy(cfg);
+    let early = codedeploy::Stage::Early { defer_groups };
+    codedeploy::prepare(&ctx, &mut runs, appspec.as_ref(), early).await?;
     ctx.timeline
         .add("checks", Duration::ZERO, ctx.clock.elapsed());
     let stack_start = ctx.clock.elapsed();
@@ -133,7 +139,7 @@ pub(crate) async fn run(
     diff_services(&ctx, &mut runs, intent, reads.take())
         .await
         .map_err(|f| changed_already(f, &stack, "the services do not fit"))?;
-    codedeploy::prepare(&ctx, &mut runs, appspec.as_ref())
+    codedeploy::prepare(&ctx, &mut runs, appspec.as_ref(), codedeploy::Stage::Final)
         .await
         .map_err(|f| changed_already(f, &stack, "the CodeDeploy settings do not fit"))?;
     show_codedeploy(&ctx, &runs, intent);
@@ -169,9 +175,14 @@ pub(crate) async fn run(
     }
     let register_start = ctx.clock.elapsed();
     out.group("Register and update");
-    announce_plans(&ctx, &runs);
-    register(&ctx, &mut runs).await;
-    hold_if_any_failed(&ctx, &mut runs);
+    announce_plans(&ctx, &mut runs);
+    // Someone else's CodeDeploy deployment is waited for before any service is registered,
+    // migrated or updated: one still active at the end fails the run with nothing changed.
+    wait_for_codedeploy_groups(&ctx, &mut runs).await;
+    if !runs.iter().any(|r| r.held || r.error.is_some()) {
+        register(&ctx, &mut runs).await;
+        hold_if_any_failed(&ctx, &mut runs);
+    }
     let mut update_start = register_start;
     if cfg.oneoff.is_some() {
         // The one-off task runs between the two, in a group and a bar of its own; when it
@@ -999,6 +1010,64 @@ fn hold_if_any_failed(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     }
 }
 
+/// What a CODE_DEPLOY service's attributes (and desired count, when one is asked for) were
+/// before this run: put back when its CreateDeployment fails after they were changed.
+fn codedeploy_restore(
+    r: &ServiceRun,
+    desired_count: Option<i32>,
+) -> serde_json::Map<String, Value> {
+    let mut m = r.changes.previous(&r.live.raw);
+    if desired_count.is_some() {
+        m.insert("desiredCount".into(), Value::from(r.live.desired));
+    }
+    m
+}
+
+/// Whether starting this service's rollout creates a CodeDeploy deployment.
+fn creates_codedeploy_deployment(r: &ServiceRun) -> bool {
+    r.codedeploy.is_some()
+        && !r.creating
+        && !matches!(
+            r.action,
+            Action::Nothing | Action::WaitForCurrent(_) | Action::Scale
+        )
+}
+
+/// Step 7 (first): each CodeDeploy group this run deploys to has no active deployment
+/// (someone else's), waited for up to `wait-for-minutes`, all at once. One still active at
+/// the end is that service's error, and every other service is held back: nothing was
+/// registered or updated yet, and none will be.
+async fn wait_for_codedeploy_groups(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
+    let waits = bounded(runs.iter().map(|r| async move {
+        let setup = r
+            .codedeploy
+            .as_ref()
+            .filter(|_| creates_codedeploy_deployment(r))?;
+        Some(codedeploy::wait_for_group(ctx, r.name(), setup).await)
+    }))
+    .await;
+    let mut busy = Vec::new();
+    for (r, w) in runs.iter_mut().zip(waits) {
+        if let Some(Err(e)) = w {
+            let e = format!("{e:#}");
+            ctx.out
+                .error(&Default::default(), &format!("{}: {e}", r.name()));
+            r.error = Some(e);
+            busy.push(r.name().to_string());
+        }
+    }
+    if busy.is_empty() {
+        return;
+    }
+    ctx.out.line(&format!(
+        "the CodeDeploy group of {} is busy with someone else's deployment: no service is registered or updated",
+        busy.join(", ")
+    ));
+    for r in runs.iter_mut().filter(|r| r.error.is_none()) {
+        r.held = true;
+    }
+}
+
 /// Step 7b: start each service's rollout (its way's `start`), all at once, or create it
 /// from its definition. A service that is unchanged but mid-rollout is followed, not
 /// restarted.
@@ -1041,12 +1110,15 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             service_deployment: None,
             codedeploy: r.codedeploy.clone(),
             deployment: None,
+            restore: codedeploy_restore(r, cfg.rollout.desired_count),
         };
-        if let Some(setup) = &r.codedeploy {
-            // Someone else's deployment of the group is waited for, never raced.
-            if let Err(e) = codedeploy::wait_for_group(ctx, r.name(), setup).await {
-                return Some(Err(e));
-            }
+        if r.codedeploy.is_some() && r.action == Action::Scale {
+            // Only the desired count (and attributes) change: no CodeDeploy deployment.
+            let scaled = codedeploy::scale(&ctx.aws, &cfg.cluster, r.name(), &change).await;
+            return Some(scaled.map(|()| Started {
+                deployment: String::new(),
+                service_deployment: None,
+            }));
         }
         let started = rollout
             .start(&ctx.aws, &cfg.cluster, r.name(), &change)
@@ -1075,14 +1147,23 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 } else {
                     "updated to"
                 };
-                ctx.out.line(&format!(
-                    "{}: {verb} {} (deployment {id})",
-                    r.name(),
-                    r.new_task_definition.as_deref().unwrap_or_default()
-                ));
+                if id.is_empty() {
+                    // A CODE_DEPLOY service only scaled: nothing to follow.
+                    ctx.out.line(&format!(
+                        "{}: desired count set to {} with UpdateService (revision unchanged: no CodeDeploy deployment)",
+                        r.name(),
+                        cfg.rollout.desired_count.unwrap_or_default()
+                    ));
+                } else {
+                    ctx.out.line(&format!(
+                        "{}: {verb} {} (deployment {id})",
+                        r.name(),
+                        r.new_task_definition.as_deref().unwrap_or_default()
+                    ));
+                }
                 r.updated = true;
                 r.maybe_changed = true;
-                r.deployment = Some(id);
+                r.deployment = Some(id).filter(|id| !id.is_empty());
                 r.service_deployment = service_deployment;
             }
             Some(Err(e)) => {
@@ -1234,6 +1315,9 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         .iter()
         .enumerate()
         .filter(|(_, r)| r.maybe_changed && !matches!(r.outcome, Some(Outcome::Superseded(_))))
+        // A CODE_DEPLOY service only scaled runs its revision still: nothing to put back (a
+        // rollback restores revisions, not a desired count).
+        .filter(|(_, r)| !(r.rollout == Some(Rollout::CodeDeploy) && r.deployment.is_none()))
         .map(|(i, _)| i)
         .collect();
     if targets.is_empty() {
@@ -1285,7 +1369,10 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             let u = r.undo.as_ref()?;
             let deployment = u.started.clone().ok()?;
             let native = deployment.starts_with("arn:");
-            let codedeploy = r.rollout == Some(Rollout::CodeDeploy);
+            // Our own CodeDeploy deployment, rolling back; a new one (back to the earlier
+            // revision, after ours had succeeded) is followed to its end instead.
+            let codedeploy = r.rollout == Some(Rollout::CodeDeploy)
+                && r.deployment.as_deref() == Some(deployment.as_str());
             Some(Watch {
                 // The ECS-native undo is the same service deployment, rolling back; the
                 // CodeDeploy one is the same deployment, followed to its rollback's end.
@@ -1320,36 +1407,42 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
 
 /// How long the wait may take: `wait-for-minutes`, or, when it was not given, long enough for
 /// every ECS-native service to reach where the wait ends (`wait-until`) by its plan (its
-/// traffic shift and bake time), with ten minutes to spare, up to six hours.
+/// traffic shift and bake time), with ten minutes to spare, up to six hours. A CodeDeploy
+/// group's own waits (ready, blue termination) come on top of `wait-for-minutes`, as the
+/// official action counts them, and so does its configuration's traffic shifting when
+/// `wait-for-minutes` was not given (a deadline given is kept, and warned about when it is
+/// shorter than the plan: `announce_plans`).
 fn deadline(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Duration {
     let settings = &ctx.cfg.rollout;
-    // CodeDeploy's own waits (ready, blue termination) come on top of wait-for-minutes, as
-    // the official action counts them, up to six hours.
-    let group_waits = runs
+    let six_hours = Duration::from_secs(6 * 3600);
+    let codedeploy = runs
         .iter()
         .filter(|_| settings.wait_until != Goal::Ready)
         .filter_map(|r| {
             r.codedeploy
                 .as_ref()
-                .filter(|_| r.action != Action::Nothing)
+                .filter(|_| creates_codedeploy_deployment(r))
         })
-        .map(|s| s.group.waits())
+        .map(|s| match settings.wait_for_given {
+            true => s.group.waits(),
+            false => s.group.waits() + s.routing_time(),
+        })
         .max()
         .unwrap_or_default();
-    if !group_waits.is_zero() {
-        return (settings.wait_for + group_waits).min(Duration::from_secs(6 * 3600));
-    }
+    let codedeploy = (settings.wait_for + codedeploy).min(six_hours);
     let longest = native_plans(ctx, runs)
         .filter_map(|(_, _, d)| d)
         .max()
         .unwrap_or_default();
-    if settings.wait_for_given || longest.is_zero() {
-        return settings.wait_for;
-    }
-    settings
-        .wait_for
-        .max(longest + Duration::from_secs(600))
-        .min(Duration::from_secs(6 * 3600))
+    let native = if settings.wait_for_given || longest.is_zero() {
+        settings.wait_for
+    } else {
+        settings
+            .wait_for
+            .max(longest + Duration::from_secs(600))
+            .min(six_hours)
+    };
+    native.max(codedeploy)
 }
 
 /// The ECS-native services of this run, with their plans (`native::plan`) and how long they
@@ -1367,13 +1460,15 @@ fn native_plans<'r>(
         })
 }
 
-/// Before anything starts: each ECS-native service's plan, and a warning when the deadline
-/// is shorter than the time to reach where the wait ends, or when a pause hook will wait for
-/// someone (the deadline's undo would roll back a healthy deployment).
-fn announce_plans(ctx: &Ctx<'_>, runs: &[ServiceRun]) {
+/// Before anything starts: each ECS-native and CodeDeploy service's plan, and a warning when
+/// the deadline is shorter than the time to reach where the wait ends, or when a pause hook
+/// will wait for someone (the deadline's undo would roll back a healthy deployment). Each
+/// warning is kept on its service for the summary.
+fn announce_plans(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     let limit = deadline(ctx, runs);
     let goal = &ctx.cfg.rollout.wait_until;
     let minutes = |d: Duration| d.as_secs_f64() / 60.0;
+    let mut warnings: Vec<(String, String)> = Vec::new();
     for (r, line, d) in native_plans(ctx, runs) {
         if r.action == Action::Nothing {
             continue;
@@ -1384,21 +1479,39 @@ fn announce_plans(ctx: &Ctx<'_>, runs: &[ServiceRun]) {
             _ => "its deployment plan takes".to_string(),
         };
         if let Some(d) = d.filter(|d| *d > limit) {
-            ctx.out.warning(&format!(
-                "{}: {target} at least {:.0} min, longer than the wait's {:.0} min: at the deadline this run stops it with rollback, healthy or not; raise wait-for-minutes, or set wait-until to an earlier stage (for example BAKE_TIME)",
-                r.name(),
+            warnings.push((r.name().to_string(), format!(
+                "{target} at least {:.0} min, longer than the wait's {:.0} min: at the deadline this run stops it with rollback, healthy or not; raise wait-for-minutes, or set wait-until to an earlier stage (for example BAKE_TIME)",
                 minutes(d),
                 minutes(limit)
-            ));
+            )));
         }
         let pauses = crate::rollout::native::pause_stages(&r.live.raw);
         if !pauses.is_empty() && *goal != Goal::Paused {
-            ctx.out.warning(&format!(
-                "{}: a PAUSE lifecycle hook at {} waits for `ecs-deploy continue`: if nobody continues it within the wait's {:.0} min, this run stops the deployment with rollback; set wait-until: paused to end the wait there",
-                r.name(),
+            warnings.push((r.name().to_string(), format!(
+                "a PAUSE lifecycle hook at {} waits for `ecs-deploy continue`: if nobody continues it within the wait's {:.0} min, this run stops the deployment with rollback; set wait-until: paused to end the wait there",
                 pauses.join(", "),
                 minutes(limit)
-            ));
+            )));
+        }
+    }
+    for r in runs.iter().filter(|r| creates_codedeploy_deployment(r)) {
+        let Some(s) = &r.codedeploy else { continue };
+        ctx.out
+            .line(&format!("{}: CodeDeploy plan: {}", r.name(), s.plan_line()));
+        if *goal == Goal::Ready || s.minimum() <= limit {
+            continue;
+        }
+        warnings.push((r.name().to_string(), format!(
+            "its CodeDeploy plan ({}) takes at least {:.0} min, longer than the wait's {:.0} min: at the deadline this run stops it with rollback, healthy or not; raise wait-for-minutes, or leave it out to have the deadline cover the traffic shifting",
+            s.config_in_use(),
+            minutes(s.minimum()),
+            minutes(limit)
+        )));
+    }
+    for (name, w) in warnings {
+        ctx.out.warning(&format!("{name}: {w}"));
+        if let Some(r) = runs.iter_mut().find(|r| r.name() == name) {
+            r.warnings.push(w);
         }
     }
 }
@@ -1589,8 +1702,10 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
         force: previous == ours || r.changes.force,
         attributes: r.changes.previous(&r.live.raw),
         service_deployment: service_deployment_of(ctx, r).await,
-        codedeploy: None,
+        // A succeeded CodeDeploy deployment is undone by a deployment back, made like ours.
+        codedeploy: r.codedeploy.clone(),
         deployment: r.deployment.clone(),
+        restore: serde_json::Map::new(),
     };
     let call = rollout.undo(&ctx.aws, &cfg.cluster, name, &back);
     undo.started = within_undo_limit(ctx, call).await;
@@ -1688,5 +1803,13 @@ fn service_report(r: &ServiceRun, intent: Intent, cluster: &str) -> ServiceRepor
             .clone()
             .filter(|_| r.updated && r.rollout == Some(Rollout::CodeDeploy)),
         codedeploy_state: None,
+        codedeploy_back: r
+            .undo
+            .as_ref()
+            .and_then(|u| u.started.clone().ok())
+            .filter(|id| {
+                r.rollout == Some(Rollout::CodeDeploy) && r.deployment.as_ref() != Some(id)
+            }),
+        warnings: r.warnings.clone(),
     }
 }

@@ -821,12 +821,13 @@ pub(crate) async fn run(
         return Some(not_run_row(s, &td_arn, why));
     }
     if runs.iter().any(|r| r.error.is_some()) {
-        // A registration failed: the run has failed already, and nothing is updated.
-        return Some(not_run_row(
-            s,
-            &td_arn,
-            "a task definition could not be registered".into(),
-        ));
+        // A registration failed, or a CodeDeploy group is busy with someone else's
+        // deployment: the run has failed already, and nothing is updated.
+        let why = match runs.iter().any(|r| r.new_task_definition.is_some()) {
+            true => "a task definition could not be registered",
+            false => "the run failed before any service was registered or updated",
+        };
+        return Some(not_run_row(s, &td_arn, why.into()));
     }
     let start = ctx.clock.elapsed();
     ctx.out.group("One-off task");

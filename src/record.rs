@@ -113,6 +113,9 @@ pub(crate) struct ServiceRun {
     pub held: bool,
     /// The CodeDeploy way's application, group and AppSpec (`codedeploy::prepare`).
     pub codedeploy: Option<crate::rollout::codedeploy::Setup>,
+    /// Warnings given before its rollout started (a deadline shorter than its plan): in the
+    /// log and in the summary.
+    pub warnings: Vec<String>,
 }
 
 impl ServiceRun {
@@ -141,6 +144,7 @@ impl ServiceRun {
             undo: None,
             held: false,
             codedeploy: None,
+            warnings: Vec::new(),
         }
     }
 

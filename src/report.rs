@@ -118,6 +118,10 @@ pub struct ServiceReport {
     /// Where that deployment stood at the end: status, lifecycle events, task sets (the
     /// progress line's words).
     pub codedeploy_state: Option<String>,
+    /// The CodeDeploy deployment that put the service back after this run's had succeeded.
+    pub codedeploy_back: Option<String>,
+    /// Warnings given before its rollout (a deadline shorter than its plan).
+    pub warnings: Vec<String>,
 }
 
 /// The one-off task's row (`oneoff.rs`): what ran (or would run), and how it ended.
@@ -181,6 +185,8 @@ impl ServiceReport {
             attributes: Vec::new(),
             codedeploy_deployment: None,
             codedeploy_state: None,
+            codedeploy_back: None,
+            warnings: Vec::new(),
         }
     }
 }
@@ -574,6 +580,18 @@ pub fn markdown(r: &Report) -> String {
     if !reasons.is_empty() {
         let _ = writeln!(out, "\n### What went wrong\n\n{}", reasons.join("\n"));
     }
+    let warnings: Vec<String> = r
+        .services
+        .iter()
+        .flat_map(|s| {
+            s.warnings
+                .iter()
+                .map(move |w| format!("- {}: {}", code(&s.service), md(w)))
+        })
+        .collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(out, "\n### Warnings\n\n{}", warnings.join("\n"));
+    }
     let standing: Vec<String> = r
         .services
         .iter()
@@ -834,6 +852,8 @@ mod tests {
                 attributes: vec![],
                 codedeploy_deployment: None,
                 codedeploy_state: None,
+                codedeploy_back: None,
+                warnings: Vec::new(),
             }],
             result: RunResult::Failed,
             stack_deployed: false,

@@ -130,9 +130,14 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
                     }
                 ));
                 row.updated = true;
-                extra = extra.max(Duration::from_secs(
+                let mut left = Duration::from_secs(
                     u64::try_from(group.termination_wait_minutes.max(0)).unwrap_or_default() * 60,
-                ));
+                );
+                if !rollback && !cfg.rollout.wait_for_given {
+                    // Production traffic shifts after Ready: its routing is what is left.
+                    left += shifting(&ctx, cfg, r, group).await;
+                }
+                extra = extra.max(left);
                 watches.push(Watch {
                     goal: if rollback {
                         Goal::RolledBack
@@ -257,4 +262,27 @@ async fn find_ready<'r>(
         }
     }
     Ok(ready)
+}
+
+/// How long the traffic shifting of a CodeDeploy deployment's configuration takes (the input's
+/// for the app service, else the group's, else CodeDeploy's default); zero when unreadable.
+async fn shifting(
+    ctx: &crate::context::Ctx<'_>,
+    cfg: &crate::config::Config,
+    r: &ServiceRun,
+    group: &codedeploy::Group,
+) -> Duration {
+    let config = cfg
+        .codedeploy
+        .config
+        .clone()
+        .filter(|_| r.target.role == crate::config::Role::App)
+        .or(group.config.clone())
+        .unwrap_or_else(|| codedeploy::routing::DEFAULT_CONFIG.to_string());
+    match codedeploy::routing::get(&ctx.aws, &config).await {
+        Ok(Ok(routing)) => {
+            Duration::from_secs(u64::try_from(routing.minutes()).unwrap_or_default() * 60)
+        }
+        _ => Duration::ZERO,
+    }
 }

@@ -111,6 +111,7 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
                 force: previous == current,
                 attributes: Default::default(),
                 service_deployment: None,
+                restore: Default::default(),
             };
             let id = rollout.undo(aws, &cfg.cluster, &snap.name, &back).await?;
             report.new_task_definition = previous.clone();

@@ -204,6 +204,9 @@ pub(crate) struct Change {
     /// (undo: `deployment`).
     pub codedeploy: Option<codedeploy::Setup>,
     pub deployment: Option<String>,
+    /// The CodeDeploy way's start: the values `attributes` (and the desired count) had, put
+    /// back when no deployment could be created after they were changed.
+    pub restore: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Rollout {
@@ -221,13 +224,7 @@ impl Rollout {
                 .codedeploy
                 .as_ref()
                 .ok_or_else(|| anyhow::anyhow!("service {service} has no CodeDeploy setup"))?;
-            // Attributes first, without the fields CODE_DEPLOY refuses there (they go in
-            // the AppSpec): the deployment then starts from the service as it will be.
-            if !change.attributes.is_empty() {
-                services::update_attributes(&aws.ecs, cluster, service, &change.attributes).await?;
-            }
-            let id =
-                codedeploy::create(aws, setup, &change.task_definition, setup.rollback).await?;
+            let id = codedeploy::start(aws, cluster, service, setup, change).await?;
             return Ok(Started {
                 deployment: id,
                 service_deployment: None,
@@ -271,16 +268,7 @@ impl Rollout {
         back: &Change,
     ) -> Result<String> {
         if let (Rollout::CodeDeploy, Some(id)) = (self, &back.deployment) {
-            // CodeDeploy rolling it back already (a failed hook with auto rollback, a
-            // stop): followed, not stopped again.
-            let now = codedeploy::observe(aws, cluster, service, id).await;
-            if now.as_ref().is_ok_and(|v| {
-                v.rollback.is_some() || matches!(v.status.as_str(), "Failed" | "Stopped")
-            }) {
-                return Ok(id.clone());
-            }
-            codedeploy::stop(aws, id).await?;
-            return Ok(id.clone());
+            return codedeploy::undo(aws, cluster, service, id, back).await;
         }
         match (self, &back.service_deployment) {
             (Rollout::EcsNative, Some(arn)) => {

@@ -97,6 +97,33 @@ pub fn cluster_name(cfg: &Config) -> Option<Result<String, ()>> {
     Some(resolved.ok_or(()))
 }
 
+/// The run may deploy a stack whose template declares CodeDeploy resources (an application,
+/// a deployment group, a deployment configuration): what CodeDeploy needs may exist only after
+/// the stack, so it is looked up then.
+pub fn declares_codedeploy(cfg: &Config) -> bool {
+    let Some(inputs) = cfg
+        .stack
+        .as_ref()
+        .filter(|s| s.deploy != crate::config::DeployStack::Never)
+    else {
+        return false;
+    };
+    let Ok(local) = template::load(inputs) else {
+        return false;
+    };
+    local
+        .doc
+        .get("Resources")
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|r| {
+            r.values().any(|v| {
+                v.get("Type")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|t| t.starts_with("AWS::CodeDeploy::"))
+            })
+        })
+}
+
 /// Deploys the stack when `deploy-stack` says so; `Preview` previews the change set and
 /// `ReadOnly` only reads the stack's outputs.
 pub(crate) async fn run(

@@ -18,15 +18,21 @@ use aws_sdk_codedeploy::types::{
     AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, DeploymentStatus,
     DeploymentWaitType, RevisionLocation, RevisionLocationType,
 };
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use super::{Goal, Verdict, Watch, Way};
+use super::{Goal, Verdict, Watch};
 use crate::aws::{aws_error_message, Aws};
-use crate::config::{CodeDeploySettings, Config, Role};
+use crate::config::{Config, Role};
 use crate::context::{bounded, Ctx};
-use crate::error::{Failure, InputProblem};
-use crate::record::ServiceRun;
 use crate::services::Snapshot;
+
+mod appspec;
+mod prepare;
+pub(crate) mod routing;
+
+pub(crate) use appspec::{build, check_against, hooks_of, read_appspec, with_revision};
+pub(crate) use prepare::{prepare, Stage};
+use routing::Routing;
 
 /// The statuses of a deployment that is still going (ListDeployments' filter).
 pub(crate) const ACTIVE: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Ready"];
@@ -68,10 +74,10 @@ impl Group {
                 self.ready_wait_minutes
             ),
             Some(_) if self.ready_wait_minutes > 0 => format!(
-                "production traffic shifts {} min after Ready",
+                "production traffic starts to shift {} min after Ready",
                 self.ready_wait_minutes
             ),
-            _ => "production traffic shifts at once".to_string(),
+            _ => "production traffic starts to shift at Ready".to_string(),
         };
         let blue = match self.termination_action.as_deref() {
             Some("KEEP_ALIVE") => "blue is kept".to_string(),
@@ -102,9 +108,61 @@ pub(crate) struct Setup {
     pub group: Group,
     /// CodeDeploy rolls a failed or stopped deployment back itself (`rollback-on-failure`).
     pub rollback: bool,
+    /// The traffic routing of the configuration in use (`GetDeploymentConfig`); `None` when
+    /// it could not be read.
+    pub routing: Option<Routing>,
 }
 
 impl Setup {
+    /// The deployment configuration in use: the input, else the group's, else CodeDeploy's
+    /// default for ECS.
+    pub(crate) fn config_in_use(&self) -> String {
+        self.config
+            .clone()
+            .or(self.group.config.clone())
+            .unwrap_or_else(|| routing::DEFAULT_CONFIG.to_string())
+    }
+
+    /// The minutes production traffic takes to move (0 when unknown).
+    pub(crate) fn routing_time(&self) -> Duration {
+        let m = self.routing.as_ref().map(Routing::minutes).unwrap_or(0);
+        Duration::from_secs(u64::try_from(m).unwrap_or_default() * 60)
+    }
+
+    /// How long a healthy deployment takes at least beyond its own work: the traffic
+    /// shifting, a ready wait that ends by itself (CONTINUE_DEPLOYMENT; with STOP_DEPLOYMENT a
+    /// person decides sooner) and the wait before blue is terminated.
+    pub(crate) fn minimum(&self) -> Duration {
+        let g = &self.group;
+        let ready = match g.waits_for_go_ahead() {
+            true => 0,
+            false => g.ready_wait_minutes.max(0),
+        };
+        let term = match g.termination_action.as_deref() {
+            Some("KEEP_ALIVE") => 0,
+            _ => g.termination_wait_minutes.max(0),
+        };
+        let m = u64::try_from(ready + term).unwrap_or_default();
+        Duration::from_secs(m * 60) + self.routing_time()
+    }
+
+    /// The plan line of a deploy: the configuration, its routing and the group's waits.
+    pub(crate) fn plan_line(&self) -> String {
+        let routing = match &self.routing {
+            Some(r) => r.line(),
+            None => "its traffic routing could not be read".to_string(),
+        };
+        let line = Group {
+            config: Some(self.config_in_use()),
+            ..self.group.clone()
+        }
+        .line();
+        match line.split_once("; ") {
+            Some((config, rest)) => format!("{config} ({routing}); {rest}"),
+            None => format!("{line} ({routing})"),
+        }
+    }
+
     /// The AppSpec's hooks: (lifecycle event, Lambda function).
     pub(crate) fn hooks(&self) -> Vec<(String, String)> {
         hooks_of(&self.appspec)
@@ -117,11 +175,7 @@ impl Setup {
                 "CodeDeploy application {}, deployment group {}: {}",
                 self.application,
                 self.group_name,
-                Group {
-                    config: self.config.clone().or(self.group.config.clone()),
-                    ..self.group.clone()
-                }
-                .line()
+                self.plan_line()
             ),
             format!("AppSpec ({}):", self.appspec_from),
         ];
@@ -142,205 +196,6 @@ pub(crate) fn names(cfg: &Config, role: Role, service: &str) -> (String, String)
         given(&s.application).unwrap_or_else(|| format!("AppECS-{cluster}-{service}")),
         given(&s.group).unwrap_or_else(|| format!("DgpECS-{cluster}-{service}")),
     )
-}
-
-/// The AppSpec file (`codedeploy-appspec`), read and checked before AWS is contacted: it
-/// parses (YAML or JSON) and has a `Resources` entry with a `TargetService`.
-pub(crate) fn read_appspec(s: &CodeDeploySettings) -> Result<Option<Value>, Failure> {
-    let Some((path, shown)) = &s.appspec else {
-        return Ok(None);
-    };
-    let problem = |p: crate::document::Problem| {
-        let at = match (p.line, p.column) {
-            (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
-            (Some(l), None) => format!(" (line {l})"),
-            _ => String::new(),
-        };
-        InputProblem::new(format!(
-            "input codedeploy-appspec: `{shown}`{at}: {}",
-            p.message
-        ))
-    };
-    let text = crate::document::read(path, crate::document::Kind::AppSpec).map_err(problem)?;
-    let doc =
-        crate::document::parse(path, &text, crate::document::Kind::AppSpec).map_err(problem)?;
-    if target_services(&doc).is_empty() {
-        return Err(InputProblem::new(format!(
-            "input codedeploy-appspec: `{shown}` has no `Resources` entry with a `TargetService` (Type AWS::ECS::Service, Properties TaskDefinition and LoadBalancerInfo): see the ECS AppSpec reference, or drop codedeploy-appspec to have it built from the service"
-        ))
-        .into());
-    }
-    Ok(Some(doc))
-}
-
-fn target_services(appspec: &Value) -> Vec<&Value> {
-    appspec
-        .get("Resources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.get("TargetService"))
-        .filter(|t| t.is_object())
-        .collect()
-}
-
-/// Every `TaskDefinition` (the key matched case-insensitively, as the official action does)
-/// of every resource set to `arn`.
-pub(crate) fn with_revision(appspec: &Value, arn: &str) -> Value {
-    fn walk(v: &mut Value, arn: &str) {
-        match v {
-            Value::Object(m) => {
-                for (k, val) in m.iter_mut() {
-                    if k.eq_ignore_ascii_case("TaskDefinition") {
-                        *val = Value::String(arn.to_string());
-                    } else {
-                        walk(val, arn);
-                    }
-                }
-            }
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, arn)),
-            _ => {}
-        }
-    }
-    let mut out = appspec.clone();
-    if let Some(r) = out.get_mut("Resources") {
-        walk(r, arn);
-    }
-    out
-}
-
-/// The AppSpec built from the service as DescribeServices gives it: container and port of
-/// its first load balancer, platform version, awsvpc configuration, capacity-provider
-/// strategy, and the hooks given.
-pub(crate) fn build(service: &Value, hooks: &[(String, String)]) -> Result<Value, String> {
-    let lb = service["loadBalancers"]
-        .as_array()
-        .and_then(|a| a.first())
-        .ok_or_else(|| {
-            "has no load balancer: a CodeDeploy blue/green deployment shifts traffic between two target groups; give the AppSpec file (codedeploy-appspec)".to_string()
-        })?;
-    let mut props = Map::new();
-    props.insert("TaskDefinition".into(), json!(NEW_REVISION));
-    props.insert(
-        "LoadBalancerInfo".into(),
-        json!({ "ContainerName": lb["containerName"], "ContainerPort": lb["containerPort"] }),
-    );
-    if let Some(p) = service["platformVersion"].as_str() {
-        props.insert("PlatformVersion".into(), json!(p));
-    }
-    let vpc = &service["networkConfiguration"]["awsvpcConfiguration"];
-    if vpc.is_object() {
-        let mut a = Map::new();
-        a.insert("Subnets".into(), vpc["subnets"].clone());
-        if vpc["securityGroups"].is_array() {
-            a.insert("SecurityGroups".into(), vpc["securityGroups"].clone());
-        }
-        if let Some(ip) = vpc["assignPublicIp"].as_str() {
-            a.insert("AssignPublicIp".into(), json!(ip));
-        }
-        props.insert(
-            "NetworkConfiguration".into(),
-            json!({ "AwsvpcConfiguration": a }),
-        );
-    }
-    if let Some(cps) = service["capacityProviderStrategy"]
-        .as_array()
-        .filter(|a| !a.is_empty())
-    {
-        let items: Vec<Value> = cps
-            .iter()
-            .map(|c| {
-                json!({
-                    "CapacityProvider": c["capacityProvider"],
-                    "Base": c["base"].as_i64().unwrap_or(0),
-                    "Weight": c["weight"].as_i64().unwrap_or(0),
-                })
-            })
-            .collect();
-        props.insert("CapacityProviderStrategy".into(), json!(items));
-    }
-    let mut appspec = json!({
-        "version": 0.0,
-        "Resources": [{ "TargetService": { "Type": "AWS::ECS::Service", "Properties": props } }],
-    });
-    if !hooks.is_empty() {
-        let h: Vec<Value> = hooks.iter().map(|(e, f)| json!({ e.clone(): f })).collect();
-        appspec["Hooks"] = json!(h);
-    }
-    Ok(appspec)
-}
-
-/// The hooks of an AppSpec: (lifecycle event, function).
-pub(crate) fn hooks_of(appspec: &Value) -> Vec<(String, String)> {
-    appspec
-        .get("Hooks")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object)
-        .flat_map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        })
-        .collect()
-}
-
-/// What the AppSpec names that the task definition lacks: each `LoadBalancerInfo`'s container,
-/// and its port among that container's port mappings (pure).
-pub(crate) fn check_against(appspec: &Value, taskdef: &Value) -> Vec<String> {
-    let mut problems = Vec::new();
-    let containers = crate::taskdef::containers(taskdef);
-    for t in target_services(appspec) {
-        let info = &t["Properties"]["LoadBalancerInfo"];
-        let Some(name) = info["ContainerName"].as_str() else {
-            problems.push(
-                "its TargetService has no Properties.LoadBalancerInfo.ContainerName".to_string(),
-            );
-            continue;
-        };
-        let Some(c) = containers.iter().find(|c| c["name"] == name) else {
-            let names: Vec<&str> = containers
-                .iter()
-                .filter_map(|c| c["name"].as_str())
-                .collect();
-            problems.push(format!(
-                "its LoadBalancerInfo names container `{name}`, which the task definition does not have (it has {})",
-                names.join(", ")
-            ));
-            continue;
-        };
-        let port = info["ContainerPort"]
-            .as_i64()
-            .or_else(|| info["ContainerPort"].as_str().and_then(|s| s.parse().ok()));
-        let ports: Vec<i64> = c["portMappings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p["containerPort"].as_i64())
-            .collect();
-        match port {
-            Some(p) if ports.contains(&p) => {}
-            Some(p) => problems.push(format!(
-                "its LoadBalancerInfo names port {p} of container `{name}`, which maps {}",
-                if ports.is_empty() {
-                    "no port".to_string()
-                } else {
-                    format!(
-                        "only {}",
-                        ports
-                            .iter()
-                            .map(i64::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }
-            )),
-            None => problems.push(format!(
-                "its LoadBalancerInfo gives no ContainerPort for container `{name}`"
-            )),
-        }
-    }
-    problems
 }
 
 /// `GetDeploymentGroup`: the group's settings, or the input problem (no such application or
@@ -508,6 +363,97 @@ pub(crate) async fn create(aws: &Aws, setup: &Setup, arn: &str, rollback: bool) 
     }
 }
 
+/// The attributes `UpdateService` may change on a CODE_DEPLOY service, with the desired
+/// count when one is asked for.
+fn attributes_with_count(
+    attributes: &serde_json::Map<String, Value>,
+    desired_count: Option<i32>,
+) -> serde_json::Map<String, Value> {
+    let mut a: serde_json::Map<String, Value> = attributes
+        .iter()
+        .filter(|(k, _)| !crate::services::CODE_DEPLOY_REFUSES.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(n) = desired_count {
+        a.insert("desiredCount".into(), Value::from(n));
+    }
+    a
+}
+
+/// Starts a CODE_DEPLOY service's deployment: its attributes and desired count first, in an
+/// `UpdateService` without the fields CODE_DEPLOY refuses there (the deployment then starts
+/// from the service as it will be: green gets the new desired count), then `CreateDeployment`.
+/// When no deployment could be created (a certain refusal, not an answer lost), the
+/// attributes are put back as they were, so a failed start leaves the service unchanged;
+/// changing them after the deployment was created instead would start it from the old ones.
+pub(crate) async fn start(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    setup: &Setup,
+    change: &super::Change,
+) -> Result<String> {
+    let attributes = attributes_with_count(&change.attributes, change.desired_count);
+    if !attributes.is_empty() {
+        crate::services::update_attributes(&aws.ecs, cluster, service, &attributes).await?;
+    }
+    let created = create(aws, setup, &change.task_definition, setup.rollback).await;
+    match created {
+        Err(e) if !attributes.is_empty() && !crate::once::maybe_ran(&e) => {
+            let restore: serde_json::Map<String, Value> = change
+                .restore
+                .iter()
+                .filter(|(k, _)| attributes.contains_key(k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            // A field the service did not show before has no value to put back.
+            let unset: Vec<&str> = attributes
+                .keys()
+                .filter(|k| !restore.contains_key(k.as_str()))
+                .map(String::as_str)
+                .collect();
+            let unset = match unset.is_empty() {
+                true => String::new(),
+                false => format!(
+                    "; {} had no value before to put back and stay{} as the definition sets {}",
+                    unset.join(", "),
+                    if unset.len() == 1 { "s" } else { "" },
+                    if unset.len() == 1 { "it" } else { "them" }
+                ),
+            };
+            if restore.is_empty() {
+                return Err(anyhow!("{e:#}; no deployment was created{unset}"));
+            }
+            let back =
+                crate::services::update_attributes(&aws.ecs, cluster, service, &restore).await;
+            let names: Vec<&str> = restore.keys().map(String::as_str).collect();
+            Err(match back {
+                Ok(()) => anyhow!(
+                    "{e:#}; no deployment was created, and the service's {} were put back as they were{unset}",
+                    names.join(", ")
+                ),
+                Err(b) => anyhow!(
+                    "{e:#}; no deployment was created, and putting the service's {} back failed ({b:#}): they stay changed{unset}",
+                    names.join(", ")
+                ),
+            })
+        }
+        other => other,
+    }
+}
+
+/// A CODE_DEPLOY service only scaled (`desired-count`, no new revision): one `UpdateService`
+/// with the desired count and the attributes, no deployment (the PRIMARY task set scales).
+pub(crate) async fn scale(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    change: &super::Change,
+) -> Result<()> {
+    let attributes = attributes_with_count(&change.attributes, change.desired_count);
+    crate::services::update_attributes(&aws.ecs, cluster, service, &attributes).await
+}
+
 /// `StopDeployment` with `autoRollbackEnabled`: the undo.
 pub(crate) async fn stop(aws: &Aws, id: &str) -> Result<()> {
     aws.codedeploy
@@ -519,6 +465,59 @@ pub(crate) async fn stop(aws: &Aws, id: &str) -> Result<()> {
         .map_err(|e| anyhow!("{}", aws_error_message(&e)))
         .map_err(|e| e.context(format!("stopping CodeDeploy deployment {id} with rollback")))?;
     Ok(())
+}
+
+/// The undo of our deployment `id`: CodeDeploy rolling it back already (a failed hook with
+/// auto rollback, a stop) is followed, not stopped again; one still going is stopped with
+/// rollback; one that succeeded (StopDeployment is refused then) is undone by a new
+/// deployment of the revision the service ran before (`back.task_definition`), created once
+/// like ours and without automatic rollback (that would go back to our revision). Returns the
+/// deployment to follow: `id` to its rollback's end, or the new one to `Succeeded`.
+pub(crate) async fn undo(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    id: &str,
+    back: &super::Change,
+) -> Result<String> {
+    let ended =
+        |v: &View| v.rollback.is_some() || matches!(v.status.as_str(), "Failed" | "Stopped");
+    let now = observe(aws, cluster, service, id).await;
+    match &now {
+        Ok(v) if v.status == "Succeeded" => return redeploy(aws, id, back).await,
+        Ok(v) if ended(v) => return Ok(id.to_string()),
+        _ => {}
+    }
+    if let Err(e) = stop(aws, id).await {
+        // Refused: it may have ended in the meantime.
+        return match observe(aws, cluster, service, id).await {
+            Ok(v) if v.status == "Succeeded" => redeploy(aws, id, back).await,
+            Ok(v) if ended(&v) => Ok(id.to_string()),
+            _ => Err(e),
+        };
+    }
+    Ok(id.to_string())
+}
+
+/// A CodeDeploy deployment of the revision the service ran before our succeeded one `id`.
+async fn redeploy(aws: &Aws, id: &str, back: &super::Change) -> Result<String> {
+    let setup = back
+        .codedeploy
+        .as_ref()
+        .ok_or_else(|| anyhow!("no CodeDeploy setup to put the service back with"))?;
+    let setup = Setup {
+        description: format!(
+            "ecs-deploy: back to {} (deployment {id} succeeded in a run that failed)",
+            crate::arn::last_segment(&back.task_definition)
+        )
+        .chars()
+        .take(512)
+        .collect(),
+        ..setup.clone()
+    };
+    create(aws, &setup, &back.task_definition, false)
+        .await
+        .map_err(|e| e.context(format!("deployment {id} had succeeded")))
 }
 
 /// `ContinueDeployment(READY_WAIT)`: production traffic shifts to green.
@@ -747,136 +746,6 @@ pub(crate) async fn observe(aws: &Aws, cluster: &str, service: &str, id: &str) -
     Ok(view)
 }
 
-/// Before anything changes (deploy, plan and verify alike): for each CODE_DEPLOY service, its
-/// application and deployment group exist, the group deploys this service of this cluster,
-/// the service definition changes no field CODE_DEPLOY refuses in UpdateService, and the
-/// AppSpec (the file, or one built from the service) names a container and port the task
-/// definition has. Every problem is reported at once; `plan` shows the AppSpec and the group.
-pub(crate) async fn prepare(
-    ctx: &Ctx<'_>,
-    runs: &mut [ServiceRun],
-    file: Option<&Value>,
-) -> Result<(), Failure> {
-    let cfg = ctx.cfg;
-    let cluster = crate::arn::last_segment(&cfg.cluster).to_string();
-    let ours: Vec<usize> = runs
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.way == Way::CodeDeploy && !r.creating)
-        .map(|(i, _)| i)
-        .collect();
-    if ours.is_empty() {
-        return Ok(());
-    }
-    let groups = bounded(ours.iter().map(|&i| {
-        let r = &runs[i];
-        let (app, name) = names(cfg, r.target.role, r.name());
-        async move {
-            let g = group(&ctx.aws, &app, &name).await;
-            (app, name, g)
-        }
-    }))
-    .await;
-    let mut problems = Vec::new();
-    for (&i, (app, group_name, g)) in ours.iter().zip(groups) {
-        let r = &mut runs[i];
-        let name = r.name().to_string();
-        let hint = "give inputs codedeploy-application and codedeploy-deployment-group (the defaults are AppECS-<cluster>-<service> and DgpECS-<cluster>-<service>, as the official action uses)";
-        let group = match g? {
-            Ok(g) => g,
-            Err(why) => {
-                problems.push(InputProblem::new(format!(
-                    "service `{name}` uses the CODE_DEPLOY deployment controller, but {why}: {hint}"
-                )));
-                continue;
-            }
-        };
-        let targets_us = group.services.iter().any(|(c, s)| {
-            crate::arn::last_segment(c) == cluster && crate::arn::last_segment(s) == name
-        });
-        if !targets_us {
-            let theirs: Vec<String> = group
-                .services
-                .iter()
-                .map(|(c, s)| format!("{s} in cluster {c}"))
-                .collect();
-            problems.push(InputProblem::new(format!(
-                "CodeDeploy deployment group `{group_name}` (application `{app}`) deploys {}, not service `{name}` in cluster `{cluster}`: {hint}",
-                if theirs.is_empty() { "no ECS service".to_string() } else { theirs.join(", ") }
-            )));
-            continue;
-        }
-        for field in r.changes.fields.keys() {
-            if crate::services::CODE_DEPLOY_REFUSES.contains(&field.as_str()) {
-                problems.push(InputProblem::new(format!(
-                    "service `{name}`: its service definition changes `{field}`, which a CODE_DEPLOY service does not take in UpdateService: put it in the AppSpec (codedeploy-appspec) or the deployment group, and leave it out of the definition"
-                )));
-            }
-        }
-        let app_role = r.target.role == Role::App;
-        let (appspec, from, input) = match file.filter(|_| app_role) {
-            Some(doc) => (
-                with_revision(doc, NEW_REVISION),
-                format!(
-                    "the file {}",
-                    cfg.codedeploy
-                        .appspec
-                        .as_ref()
-                        .map(|a| a.1.as_str())
-                        .unwrap_or_default()
-                ),
-                "input codedeploy-appspec",
-            ),
-            None => {
-                let hooks = if app_role {
-                    cfg.codedeploy.hooks.clone()
-                } else {
-                    Vec::new()
-                };
-                match build(&r.live.raw, &hooks) {
-                    Ok(a) => (
-                        a,
-                        "built from the service".to_string(),
-                        "the AppSpec built from the service",
-                    ),
-                    Err(why) => {
-                        problems.push(InputProblem::new(format!("service `{name}` {why}")));
-                        continue;
-                    }
-                }
-            }
-        };
-        if let Some(doc) = &r.rendered {
-            for p in check_against(&appspec, &doc.body) {
-                problems.push(InputProblem::new(format!(
-                    "{input} for service `{name}`: {p}; fix the AppSpec or the task definition"
-                )));
-            }
-        }
-        if cfg.rollout.wait_until == Goal::Ready && !group.waits_for_go_ahead() {
-            problems.push(InputProblem::new(format!(
-                "input wait-until `ready`: deployment group `{group_name}` (service `{name}`) does not hold a Ready deployment for a go-ahead (its deploymentReadyOption.actionOnTimeout is {}): production traffic would shift without one; set it to STOP_DEPLOYMENT with a waitTimeInMinutes, or wait until finished",
-                group.ready_action.as_deref().unwrap_or("CONTINUE_DEPLOYMENT")
-            )));
-        }
-        let given = cfg.codedeploy.description.as_deref().filter(|_| app_role);
-        r.codedeploy = Some(Setup {
-            application: app,
-            group_name,
-            config: cfg.codedeploy.config.clone().filter(|_| app_role),
-            description: description(given, ctx.rt.run_url().as_deref()),
-            appspec,
-            appspec_from: from,
-            group,
-            rollback: cfg.rollout.rollback_on_failure,
-        });
-    }
-    if !problems.is_empty() {
-        return Err(problems.into());
-    }
-    Ok(())
-}
-
 /// Waits while the group has an active deployment (someone else's: this run has not created
 /// its own yet), polling every `poll`, up to `limit`; then refuses with its id. Never races
 /// it: CodeDeploy would refuse a second one anyway (DeploymentLimitExceededException).
@@ -921,19 +790,33 @@ pub(crate) async fn final_states(
     cluster: &str,
     rows: &mut [crate::report::ServiceReport],
 ) {
+    let state = |service: &str, id: &str| {
+        let (service, id) = (service.to_string(), id.to_string());
+        async move {
+            let look = observe(aws, cluster, &service, &id);
+            let view = tokio::time::timeout(Duration::from_secs(10), look)
+                .await
+                .ok()?
+                .ok()?;
+            let line = progress_line(&service, &view);
+            Some(
+                line.strip_prefix(&format!("{service}: "))
+                    .unwrap_or(&line)
+                    .to_string(),
+            )
+        }
+    };
     let looks = bounded(rows.iter().map(|row| async move {
-        let id = row.codedeploy_deployment.as_deref()?;
-        let look = observe(aws, cluster, &row.service, id);
-        let view = tokio::time::timeout(Duration::from_secs(10), look)
-            .await
-            .ok()?
-            .ok()?;
-        let line = progress_line(&row.service, &view);
-        Some(
-            line.strip_prefix(&format!("{}: ", row.service))
-                .unwrap_or(&line)
-                .to_string(),
-        )
+        let ours = state(&row.service, row.codedeploy_deployment.as_deref()?).await;
+        // The deployment that put a succeeded one back, after it.
+        let back = match row.codedeploy_back.as_deref() {
+            Some(id) => state(&row.service, id).await,
+            None => None,
+        };
+        match (ours, back) {
+            (Some(o), Some(b)) => Some(format!("{o}; put back by {b}")),
+            (o, _) => o,
+        }
     }))
     .await;
     for (row, state) in rows.iter_mut().zip(looks) {
@@ -1023,50 +906,52 @@ mod tests {
     }
 
     #[test]
-    fn a_user_appspec_gets_the_new_revision_everywhere() {
-        let spec = json!({"version": 0.0, "Resources": [
-            {"TargetService": {"Type": "AWS::ECS::Service", "Properties": {
-                "taskdefinition": "old", "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 8000}}}}],
-            "Hooks": [{"AfterAllowTestTraffic": "smoke"}]});
-        let out = with_revision(&spec, "arn:td/7");
+    fn the_plan_counts_the_routing_and_the_waits_that_end_by_themselves() {
+        let setup = |ready: &str, routing: Routing| Setup {
+            application: "a".into(),
+            group_name: "g".into(),
+            config: None,
+            description: String::new(),
+            appspec: Value::Null,
+            appspec_from: String::new(),
+            group: Group {
+                ready_action: Some(ready.into()),
+                ready_wait_minutes: 20,
+                termination_action: Some("TERMINATE".into()),
+                termination_wait_minutes: 5,
+                config: Some("CodeDeployDefault.ECSLinear10PercentEvery3Minutes".into()),
+                services: Vec::new(),
+            },
+            rollback: true,
+            routing: Some(routing),
+        };
+        let linear = Routing::Linear {
+            percent: 10,
+            every: 3,
+        };
+        let s = setup("CONTINUE_DEPLOYMENT", linear.clone());
+        assert_eq!(s.routing_time(), Duration::from_secs(27 * 60));
+        // 27 min of shifting, the 20 min ready wait, blue's 5 min.
+        assert_eq!(s.minimum(), Duration::from_secs(52 * 60));
         assert_eq!(
-            out["Resources"][0]["TargetService"]["Properties"]["taskdefinition"],
-            "arn:td/7"
+            s.config_in_use(),
+            "CodeDeployDefault.ECSLinear10PercentEvery3Minutes"
         );
-        assert_eq!(
-            hooks_of(&out),
-            vec![("AfterAllowTestTraffic".to_string(), "smoke".to_string())]
+        assert!(
+            s.plan_line()
+                .contains("CodeDeployDefault.ECSLinear10PercentEvery3Minutes (linear: 10% more"),
+            "{}",
+            s.plan_line()
         );
-        let td = json!({"containerDefinitions": [{"name": "web", "portMappings": [{"containerPort": 8000}]}]});
-        assert!(check_against(&out, &td).is_empty());
-        let td = json!({"containerDefinitions": [{"name": "web", "portMappings": [{"containerPort": 80}]}]});
-        assert!(check_against(&out, &td)[0].contains("port 8000"));
-        let td = json!({"containerDefinitions": [{"name": "api"}]});
-        assert!(check_against(&out, &td)[0].contains("container `web`"));
-    }
-
-    #[test]
-    fn an_appspec_is_built_from_the_service() {
-        let service = json!({
-            "loadBalancers": [{"containerName": "web", "containerPort": 8000, "targetGroupArn": "tg"}],
-            "platformVersion": "1.4.0",
-            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s-1"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}},
-            "capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
-        });
-        let hooks = vec![("AfterAllowTestTraffic".to_string(), "smoke".to_string())];
-        let spec = build(&service, &hooks).unwrap();
-        let p = &spec["Resources"][0]["TargetService"]["Properties"];
-        assert_eq!(p["LoadBalancerInfo"]["ContainerPort"], 8000);
-        assert_eq!(p["PlatformVersion"], "1.4.0");
-        assert_eq!(
-            p["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"][0],
-            "s-1"
-        );
-        assert_eq!(p["CapacityProviderStrategy"][0]["Weight"], 1);
-        assert_eq!(hooks_of(&spec), hooks);
-        assert!(build(&json!({}), &[])
-            .unwrap_err()
-            .contains("no load balancer"));
+        // A person ends a STOP_DEPLOYMENT ready wait: not part of the least time.
+        let s = setup("STOP_DEPLOYMENT", linear);
+        assert_eq!(s.minimum(), Duration::from_secs(32 * 60));
+        let none = Setup {
+            routing: None,
+            ..setup("CONTINUE_DEPLOYMENT", Routing::AllAtOnce)
+        };
+        assert_eq!(none.routing_time(), Duration::ZERO);
+        assert!(none.plan_line().contains("could not be read"));
     }
 
     #[test]

@@ -238,6 +238,7 @@ pub struct StandInBuilder<'a> {
     drop_run_task: usize,
     cd_plots: Vec<CdPlot>,
     cd_busy: Option<usize>,
+    cd_configs: Vec<(String, Value)>,
 }
 
 /// What a test scripts for one service.
@@ -352,6 +353,14 @@ impl<'a> StandInBuilder<'a> {
         self
     }
 
+    /// A custom CodeDeploy deployment configuration (compute platform ECS) with this
+    /// `trafficRoutingConfig`, answered by GetDeploymentConfig and played by the deployments
+    /// that use it (beside CodeDeploy's predefined `CodeDeployDefault.ECS*` ones).
+    pub fn codedeploy_config(mut self, name: &str, routing: Value) -> Self {
+        self.cd_configs.push((name.to_string(), routing));
+        self
+    }
+
     /// What ECS recorded of the service's earlier deployments: one SUCCESSFUL service
     /// deployment per task definition, oldest first, a minute apart, answered by
     /// `ListServiceDeployments` and `DescribeServiceRevisions`.
@@ -442,6 +451,7 @@ impl<'a> StandInBuilder<'a> {
             cd_plots: self.cd_plots.into(),
             cd_runs: Vec::new(),
             cd_busy: self.cd_busy,
+            cd_configs: self.cd_configs,
         }));
         let shared = Arc::clone(&state);
         let server = HttpServer::start(move |req| handle(&shared, req));
@@ -461,6 +471,7 @@ impl StandIn {
             drop_run_task: 0,
             cd_plots: Vec::new(),
             cd_busy: None,
+            cd_configs: Vec::new(),
         }
     }
 
@@ -586,6 +597,8 @@ struct State {
     cd_plots: std::collections::VecDeque<CdPlot>,
     cd_runs: Vec<CdRun>,
     cd_busy: Option<usize>,
+    /// Custom deployment configurations: (name, trafficRoutingConfig).
+    cd_configs: Vec<(String, Value)>,
 }
 
 /// One scripted service.
@@ -1123,7 +1136,13 @@ fn update_service(s: &mut State, c: &Call) -> Answer {
         .unwrap_or_default()
         .to_string();
     let clock = s.clock;
-    if let Some(svc) = s.services.get_mut(&name) {
+    // A CODE_DEPLOY service's UpdateService changes attributes (and the desired count) only:
+    // no deployment of its own; its revision moves through CodeDeploy.
+    let codedeploy = s
+        .services
+        .get(&name)
+        .is_some_and(|v| v.script.controller.as_deref() == Some("CODE_DEPLOY"));
+    if let Some(svc) = s.services.get_mut(&name).filter(|_| !codedeploy) {
         // What the deployment being replaced showed stays in the service's history.
         if let Some(k) = svc.segments.len().checked_sub(1) {
             let t = svc.segments[k].time(clock, None);
@@ -1208,12 +1227,20 @@ fn describe_services(s: &mut State, c: &Call) -> Answer {
         let Some(svc) = s.services.get_mut(&name) else {
             continue;
         };
+        // A CODE_DEPLOY service runs what CodeDeploy last put in place (moto's revision).
+        let current_td = match svc.script.controller.as_deref() {
+            Some("CODE_DEPLOY") => service["taskDefinition"]
+                .as_str()
+                .unwrap_or(&svc.initial_td)
+                .to_string(),
+            _ => svc.initial_td.clone(),
+        };
         let (deployments, events) = match svc.segments.len().checked_sub(1) {
             None => (
                 vec![deployment(
                     &svc.initial_id,
                     "PRIMARY",
-                    &svc.initial_td,
+                    &current_td,
                     (0, 1, 0),
                     "COMPLETED",
                     INITIAL_CREATED,
@@ -2412,6 +2439,9 @@ struct CdRun {
     stopped: Option<usize>,
     rollback_polls: usize,
     took_over: bool,
+    /// Production traffic's steps to green (percent of each, 100 last): one story time each
+    /// during AllowTraffic; `[100]` for all at once.
+    steps: Vec<f64>,
 }
 
 /// What a CodeDeploy deployment shows at a story time.
@@ -2451,8 +2481,16 @@ impl CdRun {
             .iter()
             .position(|e| *e == "BeforeAllowTraffic")
             .unwrap();
-        // Events done by time t (0 at creation): one per poll after the first.
-        let mut done = t.saturating_sub(1);
+        // Events done by time t (0 at creation): one per poll after the first; AllowTraffic
+        // takes one story time per traffic step after the first.
+        let allow = CD_EVENTS.iter().position(|e| *e == "AllowTraffic").unwrap();
+        let extra = self.steps.len().saturating_sub(1);
+        let raw_done = t.saturating_sub(1);
+        let (mut done, mut shifted) = match raw_done {
+            d if d < allow => (d, None),
+            d if d <= allow + extra && self.steps.len() > 1 => (allow, Some(d - allow)),
+            d => (d - extra.min(d - allow), None),
+        };
         let mut status = match t {
             0 => "Created",
             _ => "InProgress",
@@ -2471,11 +2509,15 @@ impl CdRun {
                 Some(tc) if t > tc => done = (ready_at + (t - tc)).min(n + 1),
                 _ if done >= ready_at => {
                     done = ready_at;
+                    shifted = None;
                     status = "Ready";
                 }
                 _ => {}
             },
-            CdPlot::Forever => done = done.min(ready_at - 1),
+            CdPlot::Forever => {
+                done = done.min(ready_at - 1);
+                shifted = None;
+            }
         }
         if failed_at.is_none() && done > n && status == "InProgress" {
             status = "Succeeded";
@@ -2525,6 +2567,8 @@ impl CdRun {
         let test_on_green = done > 3 && !rollback;
         let green = if status == "Succeeded" || (done > 6 && !rollback) {
             100.0
+        } else if let Some(step) = shifted.filter(|_| !rollback && status == "InProgress") {
+            self.steps[step.min(self.steps.len() - 1)]
         } else {
             0.0
         };
@@ -2600,6 +2644,14 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
                 .unwrap_or_default();
             let plot = s.cd_plots.pop_front().unwrap_or(CdPlot::Succeeds);
             let number = s.cd_runs.len() + 1;
+            let config = body["deploymentConfigName"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| moto_group_config(&s.moto_url, &body))
+                .unwrap_or_else(|| "CodeDeployDefault.ECSAllAtOnce".to_string());
+            let steps = cd_config(s, &config)
+                .map(|c| cd_steps(&c))
+                .unwrap_or_else(|| vec![100.0]);
             s.cd_runs.push(CdRun {
                 number,
                 id: json["deploymentId"]
@@ -2617,6 +2669,7 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
                 stopped: None,
                 rollback_polls: 0,
                 took_over: false,
+                steps,
             });
             cd_answer(json)
         }
@@ -2762,6 +2815,23 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
             }
             cd_answer(json!({ "deployments": ids }))
         }
+        "GetDeploymentConfig" => {
+            let name = body["deploymentConfigName"].as_str().unwrap_or_default();
+            let Some(routing) = cd_config(s, name) else {
+                return cd_refuse(
+                    "DeploymentConfigDoesNotExistException",
+                    &format!("The deployment configuration {name} does not exist with the user or AWS account."),
+                );
+            };
+            cd_answer(json!({ "deploymentConfigInfo": {
+                "deploymentConfigId": format!("{:08x}-0000-4000-8000-000000000000", name.len()),
+                "deploymentConfigName": name,
+                "minimumHealthyHosts": { "type": "FLEET_PERCENT", "value": 0 },
+                "createTime": epoch_now(),
+                "computePlatform": "ECS",
+                "trafficRoutingConfig": routing,
+            }}))
+        }
         "ContinueDeployment" => {
             let id = body["deploymentId"].as_str().unwrap_or_default();
             let Some(r) = s.cd_runs.iter_mut().find(|r| r.id == id) else {
@@ -2798,6 +2868,74 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
         }
         _ => None,
     }
+}
+
+/// The `trafficRoutingConfig` of a deployment configuration: CodeDeploy's predefined ECS
+/// ones, or a custom one given to the builder.
+fn cd_config(s: &State, name: &str) -> Option<Value> {
+    let linear = |p: i64, m: i64| json!({ "type": "TimeBasedLinear", "timeBasedLinear": { "linearPercentage": p, "linearInterval": m } });
+    let canary = |p: i64, m: i64| json!({ "type": "TimeBasedCanary", "timeBasedCanary": { "canaryPercentage": p, "canaryInterval": m } });
+    match name {
+        "CodeDeployDefault.ECSAllAtOnce" => Some(json!({ "type": "AllAtOnce" })),
+        "CodeDeployDefault.ECSLinear10PercentEvery1Minutes" => Some(linear(10, 1)),
+        "CodeDeployDefault.ECSLinear10PercentEvery3Minutes" => Some(linear(10, 3)),
+        "CodeDeployDefault.ECSCanary10Percent5Minutes" => Some(canary(10, 5)),
+        "CodeDeployDefault.ECSCanary10Percent15Minutes" => Some(canary(10, 15)),
+        _ => s
+            .cd_configs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r.clone()),
+    }
+}
+
+/// Production traffic's steps to green under a `trafficRoutingConfig`: linear `p`, `2p`, …,
+/// 100; canary `p`, then 100; all at once 100.
+fn cd_steps(routing: &Value) -> Vec<f64> {
+    match routing["type"].as_str() {
+        Some("TimeBasedLinear") => {
+            let p = routing["timeBasedLinear"]["linearPercentage"]
+                .as_f64()
+                .unwrap_or(100.0)
+                .max(1.0);
+            let n = (100.0 / p).ceil() as usize;
+            (1..=n).map(|i| (p * i as f64).min(100.0)).collect()
+        }
+        Some("TimeBasedCanary") => {
+            let p = routing["timeBasedCanary"]["canaryPercentage"]
+                .as_f64()
+                .unwrap_or(100.0);
+            vec![p, 100.0]
+        }
+        _ => vec![100.0],
+    }
+}
+
+/// The deployment configuration moto holds for the group a CreateDeployment names.
+fn moto_group_config(moto_url: &str, create: &Value) -> Option<String> {
+    let req = Request {
+        method: "POST".into(),
+        path: "/".into(),
+        headers: vec![
+            ("Authorization".into(), moto::authorization("codedeploy")),
+            (
+                "X-Amz-Target".into(),
+                format!("{CODEDEPLOY_TARGET}.GetDeploymentGroup"),
+            ),
+            ("Content-Type".into(), "application/x-amz-json-1.1".into()),
+        ],
+        body: json!({
+            "applicationName": create["applicationName"],
+            "deploymentGroupName": create["deploymentGroupName"],
+        })
+        .to_string()
+        .into_bytes(),
+    };
+    let answer = forward(moto_url, &req);
+    let v: Value = serde_json::from_slice(&answer.body).ok()?;
+    v["deploymentGroupInfo"]["deploymentConfigName"]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// The green task set's stopped task of each failed hook deployment (its essential container
