@@ -306,6 +306,49 @@ fn depth(p: &Proxy, label: &str) -> (usize, usize) {
     (first_observe.unwrap_or(deepest), deepest)
 }
 
+/// The deadline overrun: one service whose rollout never finishes (moto's default), a
+/// 3-second deadline (`wait-for-minutes: 0.05`), 1 s polls, and from the first poll on every
+/// call hangs for a minute. Printed: from the wait's start (the `UpdateService` answered) to
+/// the exit, less the deadline, against the bound of one poll plus one attempt timeout.
+fn deadline_with_aws_silent() {
+    let moto = Moto::start_with(MotoOptions::default());
+    let s = seed_dataspace(&moto);
+    push_image(&moto, APP_REPO, "v2");
+    let upstream = moto.url();
+    let updated: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let seen = Arc::clone(&updated);
+    let proxy = HttpServer::start(move |req: &Request| {
+        let silent = seen.lock().unwrap().is_some();
+        if silent {
+            thread::sleep(Duration::from_secs(60));
+        }
+        let answer = forward(&upstream, req);
+        if operation(req).ends_with("UpdateService") {
+            *seen.lock().unwrap() = Some(Instant::now());
+        }
+        answer
+    });
+    let run = deploy(&proxy.url(), &s, &[], "v2")
+        .input("wait-for-minutes", "0.05")
+        .input("rollback-on-failure", "false");
+    let m = measure(&run);
+    let waited = updated
+        .lock()
+        .unwrap()
+        .map(|u| u.elapsed())
+        .unwrap_or_default();
+    // `measure` returns at the exit: the time since the update is the wait, to the exit.
+    let overrun = waited.as_secs_f64() - 3.0;
+    println!("\n| deadline 3 s, AWS silent from the first poll on | wait to exit | overrun | bound: one poll (1 s) + one attempt timeout (30 s) | result |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| 1 service, rollback off | {:.1} s | {overrun:.1} s | 31 s | {} (exit {}) |",
+        waited.as_secs_f64(),
+        m.result,
+        m.code
+    );
+}
+
 fn calls(p: &Proxy) -> (usize, String) {
     let counts = p.counts.lock().unwrap();
     let total = counts.values().sum();
@@ -379,6 +422,7 @@ fn main() {
             m.code
         );
     }
+    deadline_with_aws_silent();
     println!(
         "\nwhole benchmark: {:.1} s",
         started.elapsed().as_secs_f64()
