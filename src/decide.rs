@@ -41,8 +41,16 @@ pub(crate) fn decide(live: &Snapshot, changed: bool, asked: Asked) -> Action {
     }
 }
 
-/// The command that finishes an undo by hand.
-fn by_hand(cluster: &str, service: &str, to: &str) -> String {
+/// The command that finishes an undo by hand: `update-service`, which ECS refuses for a
+/// CODE_DEPLOY service, whose revision moves only through a CodeDeploy deployment.
+fn by_hand(run: &ServiceRun, cluster: &str, to: &str) -> String {
+    let service = run.name();
+    if run.rollout == Some(crate::rollout::Rollout::CodeDeploy) {
+        return format!(
+            "finish it by hand with a CodeDeploy deployment of the service's deployment group whose AppSpec names {} (aws deploy create-deployment …), or redeploy that revision with ecs-deploy",
+            revision_label(to)
+        );
+    }
     format!(
         "finish it by hand: aws ecs update-service --cluster {cluster} --service {service} --task-definition {}",
         revision_label(to)
@@ -57,7 +65,7 @@ fn undo_words(run: &ServiceRun, cluster: &str) -> Option<(String, bool)> {
         .runs_now
         .as_deref()
         .unwrap_or_else(|| run.final_task_definition());
-    let hand = by_hand(cluster, run.name(), &u.to);
+    let hand = by_hand(run, cluster, &u.to);
     if u.scaled_to_zero {
         return Some(match (&u.started, &u.outcome) {
             (Err(e), _) => (
@@ -88,6 +96,14 @@ fn undo_words(run: &ServiceRun, cluster: &str) -> Option<(String, bool)> {
                 d.as_secs_f64()
             ),
             true,
+        ),
+        // Someone else's deployment replaced the rollback: the service runs theirs, and
+        // undoing by hand would undo their work too.
+        (Ok(d), Some(Outcome::Superseded(why))) => (
+            format!(
+                "the rollback to {rev} (deployment {d}) did not complete: {why}; check the service before changing it again"
+            ),
+            false,
         ),
         (Ok(d), Some(o)) => {
             let why = match o {
@@ -317,6 +333,29 @@ mod tests {
             ServiceResult::Superseded(w) => format!("superseded: {w}"),
             other => format!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_advice_for_an_undo_left_undone_fits_the_way_and_the_cause() {
+        // CODE_DEPLOY: ECS refuses update-service --task-definition, so it is not advised.
+        let mut cd = updated(failed());
+        cd.rollout = Some(crate::rollout::Rollout::CodeDeploy);
+        cd.undo = Some(undo(Err("DeploymentLimitExceededException"), None));
+        let text = label(&service_result(&cd, "dev"));
+        assert!(!text.contains("update-service"), "{text}");
+        assert!(text.contains("aws deploy create-deployment"), "{text}");
+        // Replaced by someone else's deployment: no command that would undo theirs.
+        let mut replaced = updated(failed());
+        replaced.undo = Some(undo(
+            Ok("arn:sd/3"),
+            Some(Outcome::Superseded(
+                "another service deployment (arn:sd/9) replaced this one".into(),
+            )),
+        ));
+        let text = label(&service_result(&replaced, "dev"));
+        assert!(text.starts_with("failed: "), "{text}");
+        assert!(!text.contains("update-service"), "{text}");
+        assert!(text.contains("arn:sd/9"), "{text}");
     }
 
     #[test]

@@ -747,50 +747,55 @@ async fn reuse_identical(
     runs: &mut [ServiceRun],
     listed: Vec<Option<anyhow::Result<Vec<String>>>>,
 ) {
-    let found = bounded(runs.iter().zip(&listed).map(|(r, listed)| async move {
-        let doc = r
-            .rendered
-            .as_ref()
-            .filter(|_| r.action == Action::Register)?;
-        let family = taskdef::family(&doc.body)?;
-        let skip = r.live.task_definition.as_str();
-        let answer = match listed {
-            Some(Ok(arns)) => {
-                ecs_json::equal_among(
-                    &ctx.aws.ecs,
-                    family,
-                    arns,
-                    &doc.body,
-                    doc.tags.as_deref(),
-                    skip,
-                    ecs_json::REUSE_DEPTH,
-                )
-                .await
-            }
-            Some(Err(e)) => Err(anyhow!("{e:#}")),
-            None => {
-                ecs_json::equal_revision(
-                    &ctx.aws.ecs,
-                    family,
-                    &doc.body,
-                    doc.tags.as_deref(),
-                    skip,
-                    ecs_json::REUSE_DEPTH,
-                )
-                .await
-            }
+    // Every service's candidates, described in one bounded batch (ten at once in all).
+    let mut wanted: Vec<(usize, String)> = Vec::new();
+    for (i, (r, listed)) in runs.iter().zip(&listed).enumerate() {
+        let Some(doc) = r.rendered.as_ref().filter(|_| r.action == Action::Register) else {
+            continue;
         };
-        Some(answer)
-    }))
-    .await;
-    for (r, f) in runs.iter_mut().zip(found) {
-        match f {
-            Some(Ok(Some((arn, _)))) => r.action = Action::Reuse(arn),
+        let Some(family) = taskdef::family(&doc.body) else {
+            continue;
+        };
+        match listed {
+            Some(Ok(arns)) => {
+                let skip = r.live.task_definition.as_str();
+                for arn in ecs_json::candidates(family, arns, skip, ecs_json::REUSE_DEPTH) {
+                    wanted.push((i, arn));
+                }
+            }
             Some(Err(e)) => ctx.out.debug(&format!(
-                "{}: looking for an identical registered revision failed, a new one is registered: {e:#}",
+                "{}: listing its family's revisions failed, a new one is registered: {e:#}",
                 r.name()
             )),
-            _ => {}
+            None => {}
+        }
+    }
+    let ecs = &ctx.aws.ecs;
+    let described = bounded(wanted.iter().map(|(_, arn)| ecs_json::describe(ecs, arn))).await;
+    let mut decided = vec![false; runs.len()];
+    for ((i, arn), d) in wanted.iter().zip(described) {
+        let r = &mut runs[*i];
+        if decided[*i] {
+            continue;
+        }
+        match d {
+            Ok((td, live_tags)) => {
+                let Some(doc) = r.rendered.as_ref() else {
+                    continue;
+                };
+                if ecs_json::same_revision(&td, &live_tags, &doc.body, doc.tags.as_deref()) {
+                    r.action = Action::Reuse(arn.clone());
+                    decided[*i] = true;
+                }
+            }
+            // As before: a lookup that fails only costs the reuse, never a wrong one.
+            Err(e) => {
+                ctx.out.debug(&format!(
+                    "{}: looking for an identical registered revision failed, a new one is registered: {e:#}",
+                    r.name()
+                ));
+                decided[*i] = true;
+            }
         }
     }
 }

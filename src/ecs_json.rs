@@ -163,8 +163,20 @@ pub async fn equal_among(
     skip: &str,
     depth: usize,
 ) -> Result<Option<(String, Value)>> {
-    // `familyPrefix` matches by prefix: keep this family's, newest first by revision number,
-    // whatever order the answer is in.
+    let mine = candidates(family, listed, skip, depth);
+    let described = crate::context::bounded(mine.iter().map(|a| describe(ecs, a))).await;
+    for (arn, d) in mine.iter().zip(described) {
+        let (td, live_tags) = d?;
+        if same_revision(&td, &live_tags, body, tags) {
+            return Ok(Some((arn.clone(), td)));
+        }
+    }
+    Ok(None)
+}
+
+/// Of the listed revisions, this family's `depth` newest other than `skip`, newest first
+/// (`familyPrefix` matches by prefix; the answer's order is not trusted).
+pub fn candidates(family: &str, listed: &[String], skip: &str, depth: usize) -> Vec<String> {
     let mut mine: Vec<(i64, &String)> = listed
         .iter()
         .filter_map(|a| {
@@ -174,22 +186,26 @@ pub async fn equal_among(
         .collect();
     mine.sort_by_key(|(r, _)| std::cmp::Reverse(*r));
     mine.truncate(depth);
-    let described = crate::context::bounded(mine.iter().map(|(_, a)| describe(ecs, a))).await;
-    for ((_, arn), d) in mine.iter().zip(described) {
-        let (td, live_tags) = d?;
-        let same_tags = tags.is_none_or(|t| {
-            let set = |v: &[Value]| {
-                v.iter()
-                    .map(Value::to_string)
-                    .collect::<std::collections::BTreeSet<_>>()
-            };
-            set(t) == set(&live_tags)
-        });
-        if same_tags && !crate::taskdef::diff(&td, body).changed {
-            return Ok(Some(((*arn).clone(), td)));
-        }
-    }
-    Ok(None)
+    mine.into_iter().map(|(_, a)| a.clone()).collect()
+}
+
+/// Whether a registered revision (`td` with `live_tags`) is what `body` with `tags` would
+/// register.
+pub fn same_revision(
+    td: &Value,
+    live_tags: &[Value],
+    body: &Value,
+    tags: Option<&[Value]>,
+) -> bool {
+    let same_tags = tags.is_none_or(|t| {
+        let set = |v: &[Value]| {
+            v.iter()
+                .map(Value::to_string)
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        set(t) == set(live_tags)
+    });
+    same_tags && !crate::taskdef::diff(td, body).changed
 }
 
 /// Describes a task definition (family, family:revision or ARN) with its tags.

@@ -298,6 +298,10 @@ impl Printer {
 
     /// Prints the warnings the scrubber left (a secret too short to hide), once each.
     fn pending_warnings(&self) {
+        // Not into a held printer: its lines may be dropped (a step before it failed).
+        if self.held.is_some() {
+            return;
+        }
         for w in crate::redact::take_warnings() {
             self.command("warning", &Location::default(), &w);
         }

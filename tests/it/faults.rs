@@ -120,18 +120,23 @@ fn throttled() -> Response {
 }
 
 #[test]
-fn a_third_of_all_ecs_calls_throttled_still_deploys() {
+fn a_third_of_all_calls_throttled_still_deploys() {
     let (moto, seeded) = start();
     let url = moto.url();
     let n = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&n);
-    // ECS's JSON error shape, so only ECS calls: STS and the others answer in XML.
+    // Each service throttles in its own protocol's shape: JSON for ECS, ECR, SSM and Logs
+    // (X-Amz-Target), XML for the query protocols (STS, IAM).
     let proxy = HttpServer::start(move |req: &Request| {
-        let ecs = req
-            .header("X-Amz-Target")
-            .is_some_and(|h| h.starts_with("AmazonEC2ContainerServiceV20141113."));
-        if ecs && counter.fetch_add(1, Ordering::SeqCst) % 3 == 1 {
-            return throttled();
+        if counter.fetch_add(1, Ordering::SeqCst) % 3 == 1 {
+            return match req.header("X-Amz-Target") {
+                Some(_) => throttled(),
+                None => Response::text(
+                    400,
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>",
+                )
+                .with_header("Content-Type", "text/xml"),
+            };
         }
         forward(&url, req)
     });
