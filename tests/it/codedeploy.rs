@@ -766,6 +766,14 @@ fn bad_codedeploy_input_with_a_stack_changes_nothing() {
             },
             "its LoadBalancerInfo names container `web`",
         ),
+        (
+            "a service definition changing what CODE_DEPLOY refuses in UpdateService",
+            |r| {
+                r.input("service-definition", "aws/service.json")
+                    .file("aws/service.json", r#"{"platformVersion": "1.3.0"}"#)
+            },
+            "its service definition changes `platformVersion`",
+        ),
     ];
     for (name, tweak, message) in rows {
         let o = tweak(

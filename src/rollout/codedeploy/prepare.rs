@@ -128,7 +128,14 @@ pub(crate) async fn prepare(
                 None
             }
         };
-        for field in r.changes.fields.keys() {
+        // Before the stack the comparison has not run yet: the definition is compared here,
+        // so a refused field is bad input with nothing changed.
+        let early_changes = match (&r.definition, stage == Stage::Final || r.creating) {
+            (Some(def), false) => Some(crate::servicedef::compare(&def.body, &r.live.raw, &name)),
+            _ => None,
+        };
+        let fields = early_changes.as_ref().unwrap_or(&r.changes).fields.keys();
+        for field in fields {
             if crate::services::CODE_DEPLOY_REFUSES.contains(&field.as_str()) {
                 problems.push(InputProblem::new(format!(
                     "service `{name}`: its service definition changes `{field}`, which a CODE_DEPLOY service does not take in UpdateService: put it in the AppSpec (codedeploy-appspec) or the deployment group, and leave it out of the definition"
