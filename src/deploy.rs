@@ -1391,13 +1391,27 @@ async fn undo_on_failure(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 // listed): the service deployment of that update is found like any other.
                 task_definition: Some(u.to.clone()),
                 since: rollback_started,
+                go_ahead_at_ready: r.rollout == Some(Rollout::CodeDeploy) && !codedeploy,
                 ..Watch::new(r.name(), r.rollout?, &deployment)
             })
         })
         .collect();
+    // A CodeDeploy deployment that puts a service back shifts all at once and is continued
+    // at Ready, but CodeDeploy still holds it for the group's wait before blue goes.
+    let put_back = targets
+        .iter()
+        .filter_map(|&i| {
+            let r = &runs[i];
+            let started = r.undo.as_ref()?.started.as_ref().ok()?;
+            let setup = r.codedeploy.as_ref()?;
+            (r.deployment.as_deref() != Some(started.as_str()))
+                .then(|| setup.minimum().saturating_sub(setup.routing_time()))
+        })
+        .max()
+        .unwrap_or_default();
     if cfg.rollout.wait && !watches.is_empty() {
         let mut done = ctx
-            .wait(cfg.rollout.wait_for, rollback_started)
+            .wait(cfg.rollout.wait_for + put_back, rollback_started)
             .all(&watches)
             .await;
         for &i in &targets {

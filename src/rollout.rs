@@ -130,6 +130,9 @@ pub(crate) struct Watch {
     /// AWAITING_ACTION for a moment after `ContinueServiceDeployment`, which is not a new
     /// pause (`Goal::Paused`). The same hook at a later stage is.
     pub continued: Option<(String, Option<String>)>,
+    /// A CodeDeploy deployment that puts a service back: at Ready it is continued at once
+    /// (a group that waits for a go-ahead would otherwise hold the undo until it stops).
+    pub go_ahead_at_ready: bool,
 }
 
 impl Watch {
@@ -147,6 +150,7 @@ impl Watch {
             task_definition: None,
             since: 0.0,
             continued: None,
+            go_ahead_at_ready: false,
         }
     }
 }

@@ -78,6 +78,23 @@ struct Seen {
     started_by: Option<String>,
 }
 
+/// A deployment that puts a service back, Ready: continued once, at once.
+async fn go_ahead_at_ready(aws: &Aws, snap: &Snapshot, done: &mut BTreeSet<String>, out: &Printer) {
+    let Some(d) = snap.codedeploy.as_ref().filter(|d| d.status == "Ready") else {
+        return;
+    };
+    if !done.insert(format!("ready {}", d.id)) {
+        return;
+    }
+    match crate::rollout::codedeploy::go_ahead(aws, &d.id).await {
+        Ok(()) => out.line(&format!(
+            "{}: CodeDeploy deployment {} (putting the service back) is Ready: continued at once",
+            snap.name, d.id
+        )),
+        Err(e) => out.warning(&format!("{}: {e:#}", snap.name)),
+    }
+}
+
 /// A pause hook awaiting action is announced once, with what to do about it.
 fn announce_pause(
     snap: &Snapshot,
@@ -189,7 +206,11 @@ impl Wait<'_> {
                         out.line(&line);
                         s.line = line;
                     }
-                    announce_pause(snap, w, &mut s.paused, cluster, out);
+                    if w.go_ahead_at_ready {
+                        go_ahead_at_ready(aws, snap, &mut s.paused, out).await;
+                    } else {
+                        announce_pause(snap, w, &mut s.paused, cluster, out);
+                    }
                     if let Some(green) = snap.codedeploy.as_ref().and_then(|d| d.green()) {
                         s.started_by = Some(green.id.clone()).filter(|id| !id.is_empty());
                     }

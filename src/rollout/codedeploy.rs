@@ -513,6 +513,8 @@ async fn redeploy(aws: &Aws, id: &str, back: &super::Change) -> Result<String> {
         .chars()
         .take(512)
         .collect(),
+        // Back at once, whatever linear or canary shift the forward deployment used.
+        config: Some(routing::DEFAULT_CONFIG.to_string()),
         ..setup.clone()
     };
     create(aws, &setup, &back.task_definition, false)

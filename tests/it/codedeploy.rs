@@ -900,6 +900,12 @@ fn a_succeeded_codedeploy_service_is_put_back_when_another_service_fails() {
         "{text}"
     );
     assert_eq!(creates[1]["autoRollbackConfiguration"]["enabled"], false);
+    // Back all at once, whatever shift the forward deployment used.
+    assert_eq!(
+        creates[1]["deploymentConfigName"], "CodeDeployDefault.ECSAllAtOnce",
+        "{}",
+        creates[1]
+    );
     assert!(
         creates[1]["description"]
             .as_str()
