@@ -1728,6 +1728,22 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
     };
     let call = rollout.undo(&ctx.aws, &cfg.cluster, name, &back);
     undo.started = within_undo_limit(ctx, call).await;
+    if let (Err(why), Some(setup)) = (&undo.started, r.codedeploy.as_ref()) {
+        // CodeDeploy's undo is several calls (look, stop or create back): when they ran out
+        // of time, whatever they started is the group's active deployment, followed instead.
+        if why.contains(UNDO_TIMED_OUT) {
+            if let Ok(Some(id)) =
+                crate::rollout::codedeploy::active(&ctx.aws, &setup.application, &setup.group_name)
+                    .await
+                    .map(|ids| ids.into_iter().next())
+            {
+                out.line(&format!(
+                    "{name}: the rollback's calls ran out of time; CodeDeploy deployment {id} is active in its group and is followed"
+                ));
+                undo.started = Ok(id);
+            }
+        }
+    }
     if let Err(e) = &undo.started {
         out.error(
             &Default::default(),
@@ -1749,12 +1765,12 @@ async fn within_undo_limit(
     match tokio::time::timeout(limit, call).await {
         Ok(Ok(id)) => Ok(id),
         Ok(Err(e)) => Err(format!("{e:#}")),
-        Err(_) => Err(format!(
-            "UpdateService did not answer within {} s",
-            limit.as_secs_f64()
-        )),
+        Err(_) => Err(format!("{UNDO_TIMED_OUT} {} s", limit.as_secs_f64())),
     }
 }
+
+/// What an undo whose calls ran out of time says.
+const UNDO_TIMED_OUT: &str = "the rollback's calls (UpdateService, or CodeDeploy's look, stop or create) did not answer within";
 
 /// The undo of a service created in this run: it has no earlier revision, so it is scaled to
 /// 0 tasks (and stays, for its events and a fixed deploy).

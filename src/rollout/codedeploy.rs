@@ -480,6 +480,40 @@ pub(crate) async fn undo(
     id: &str,
     back: &super::Change,
 ) -> Result<String> {
+    // The attributes our start changed go back first: neither CodeDeploy's rollback nor a
+    // deployment back touches them. A failure here leaves the undo unconfirmed.
+    let attributes = put_back_attributes(aws, cluster, service, back).await;
+    let started = roll_back(aws, cluster, service, id, back).await;
+    match (attributes, started) {
+        (Ok(()), started) => started,
+        (Err(e), Ok(d)) => Err(e.context(format!(
+            "the rollback was started (deployment {d}), but the service's attributes stay changed"
+        ))),
+        (Err(e), Err(d)) => Err(d.context(format!("{e:#}"))),
+    }
+}
+
+async fn put_back_attributes(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    back: &super::Change,
+) -> Result<()> {
+    let attributes = attributes_with_count(&back.attributes, None);
+    if attributes.is_empty() {
+        return Ok(());
+    }
+    crate::services::update_attributes(&aws.ecs, cluster, service, &attributes).await
+}
+
+/// Stops our deployment with rollback, or (once it succeeded) creates one back.
+async fn roll_back(
+    aws: &Aws,
+    cluster: &str,
+    service: &str,
+    id: &str,
+    back: &super::Change,
+) -> Result<String> {
     let ended =
         |v: &View| v.rollback.is_some() || matches!(v.status.as_str(), "Failed" | "Stopped");
     let now = observe(aws, cluster, service, id).await;

@@ -933,6 +933,39 @@ fn a_succeeded_codedeploy_service_is_put_back_when_another_service_fails() {
     );
 }
 
+#[test]
+fn a_rolled_back_codedeploy_service_gets_its_attributes_back() {
+    // The attributes-only UpdateService before CreateDeployment changed the grace period;
+    // CodeDeploy's rollback does not touch it, so the undo puts it back.
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, None);
+    moto.ecs(
+        "UpdateService",
+        json!({ "cluster": CLUSTER, "service": s.app_service, "healthCheckGracePeriodSeconds": 30 }),
+    );
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::HookFails("AfterAllowTestTraffic"))
+        .start();
+    let def = json!({ "healthCheckGracePeriodSeconds": 45 });
+    let o = app(&ecs.url(), &s)
+        .input("service-definition", "aws/app-service.json")
+        .file("aws/app-service.json", &def.to_string())
+        .run();
+    o.assert_code(1);
+    let text = o.all_text();
+    assert_eq!(o.output("result"), "rolled-back", "{text}");
+    let sent = updates_sent(&ecs, &s.app_service);
+    assert_eq!(sent.len(), 2, "changed, then put back: {sent:#?}");
+    assert_eq!(sent[0]["healthCheckGracePeriodSeconds"], 45);
+    assert_eq!(sent[1]["healthCheckGracePeriodSeconds"], 30);
+    assert_eq!(
+        moto.service(CLUSTER, &s.app_service)["healthCheckGracePeriodSeconds"],
+        30,
+        "{text}"
+    );
+}
+
 /// The binary's UpdateService bodies for the app service.
 fn updates_sent(ecs: &StandIn, service: &str) -> Vec<Value> {
     ecs.requests()
