@@ -110,7 +110,7 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
         }
         rows.push(row);
     }
-    for (r, id, group) in &ready {
+    for (r, id, group, own_config) in &ready {
         let mut row = ServiceReport::of(r);
         row.codedeploy_deployment = Some(id.clone());
         let call = if rollback {
@@ -135,7 +135,7 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
                 );
                 if !rollback && !cfg.rollout.wait_for_given {
                     // Production traffic shifts after Ready: its routing is what is left.
-                    left += shifting(&ctx, cfg, r, group).await;
+                    left += shifting(&ctx, r, group, own_config.as_deref()).await;
                 }
                 extra = extra.max(left);
                 watches.push(Watch {
@@ -208,11 +208,15 @@ pub(crate) async fn run(cfg: &Config, rt: &Runtime, out: &Printer) -> Result<Rep
 
 /// The CodeDeploy deployment of each CODE_DEPLOY service's group waiting at Ready, with the
 /// group's settings; a service with none is a problem (nothing changes).
+/// A CodeDeploy deployment in Ready: its service, id, group, and the configuration it was
+/// created with.
+type Ready<'r> = (&'r ServiceRun, String, codedeploy::Group, Option<String>);
+
 async fn find_ready<'r>(
     ctx: &crate::context::Ctx<'_>,
     runs: &'r [ServiceRun],
     problems: &mut Vec<InputProblem>,
-) -> Result<Vec<(&'r ServiceRun, String, codedeploy::Group)>, Failure> {
+) -> Result<Vec<Ready<'r>>, Failure> {
     let cfg = ctx.cfg;
     let looks = bounded(runs.iter().map(|r| async move {
         let (app, group) = codedeploy::names(cfg, r.target.role, r.name());
@@ -245,7 +249,7 @@ async fn find_ready<'r>(
             }
         };
         match views.iter().find(|v| v.status == "Ready") {
-            Some(v) => ready.push((r, v.id.clone(), settings)),
+            Some(v) => ready.push((r, v.id.clone(), settings, v.config.clone())),
             None => problems.push(InputProblem::new(format!(
                 "service `{}` has no CodeDeploy deployment in Ready (deployment group {group} of application {app}: {}): nothing to continue; a deploy with wait-until: ready stops there",
                 r.name(),
@@ -264,25 +268,36 @@ async fn find_ready<'r>(
     Ok(ready)
 }
 
-/// How long the traffic shifting of a CodeDeploy deployment's configuration takes (the input's
-/// for the app service, else the group's, else CodeDeploy's default); zero when unreadable.
+/// How long the traffic shifting of the continued deployment takes: the configuration it
+/// was created with (GetDeployment), else the group's, else CodeDeploy's default. Unreadable
+/// is zero, with a warning: the deadline does not count it.
 async fn shifting(
     ctx: &crate::context::Ctx<'_>,
-    cfg: &crate::config::Config,
     r: &ServiceRun,
     group: &codedeploy::Group,
+    own: Option<&str>,
 ) -> Duration {
-    let config = cfg
-        .codedeploy
-        .config
-        .clone()
-        .filter(|_| r.target.role == crate::config::Role::App)
+    let config = own
+        .map(str::to_string)
         .or(group.config.clone())
         .unwrap_or_else(|| codedeploy::routing::DEFAULT_CONFIG.to_string());
     match codedeploy::routing::get(&ctx.aws, &config).await {
         Ok(Ok(routing)) => {
             Duration::from_secs(u64::try_from(routing.minutes()).unwrap_or_default() * 60)
         }
-        _ => Duration::ZERO,
+        Ok(Err(why)) => {
+            ctx.out.warning(&format!(
+                "{}: the traffic routing of deployment configuration {config} could not be read ({why}): the deadline does not count its traffic shifting",
+                r.name()
+            ));
+            Duration::ZERO
+        }
+        Err(e) => {
+            ctx.out.warning(&format!(
+                "{}: the traffic routing of deployment configuration {config} could not be read ({e:#}): the deadline does not count its traffic shifting; allow codedeploy:GetDeploymentConfig",
+                r.name()
+            ));
+            Duration::ZERO
+        }
     }
 }

@@ -595,6 +595,8 @@ pub struct View {
     /// (lifecycle event, status), in CodeDeploy's order.
     pub events: Vec<(String, String)>,
     pub task_sets: Vec<TaskSet>,
+    /// `deploymentConfigName`: the configuration this deployment was created with.
+    pub config: Option<String>,
 }
 
 impl View {
@@ -732,6 +734,7 @@ pub(crate) async fn observe(aws: &Aws, cluster: &str, service: &str, id: &str) -
             .rollback_info()
             .and_then(|r| r.rollback_message())
             .map(str::to_string),
+        config: d.deployment_config_name().map(str::to_string),
         ..View::default()
     };
     if let Some(t) = target.ok().and_then(|t| t.deployment_target().cloned()) {

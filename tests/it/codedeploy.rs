@@ -1098,6 +1098,35 @@ fn attributes_changed_before_a_refused_create_deployment_are_put_back() {
 
 /// `continue` after Ready: production traffic shifts now, so its routing counts in the wait.
 #[test]
+fn continue_counts_the_shifting_of_the_configuration_the_deployment_was_created_with() {
+    // The deploy chose a canary by input; the group's own is all at once. `continue`, run
+    // without that input, counts the deployment's own configuration.
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, Some(120));
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::Ready)
+        .start();
+    let o = app(&ecs.url(), &s)
+        .input("wait-until", "ready")
+        .input("codedeploy-config", "CodeDeployDefault.ECSCanary10Percent15Minutes")
+        .run();
+    o.assert_code(0);
+    assert_eq!(o.output("result"), "in-progress", "{}", o.all_text());
+    let c = Run::new(&ecs.url())
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("mode", "continue")
+        .input("wait-for-minutes", "")
+        .input("poll-interval-seconds", "0.2")
+        .run();
+    c.assert_code(0);
+    // wait-for-minutes (15) + the canary's 15 min + blue's wait (0).
+    assert!(c.all_text().contains("up to 30 min"), "{}", c.all_text());
+    assert_eq!(c.output("result"), "deployed", "{}", c.all_text());
+}
+
+#[test]
 fn continue_counts_the_traffic_shifting_left_in_its_deadline() {
     let moto = Moto::start_with(MotoOptions::default().service_running(1));
     let s = setup(&moto);

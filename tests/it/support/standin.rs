@@ -2442,6 +2442,8 @@ struct CdRun {
     /// Production traffic's steps to green (percent of each, 100 last): one story time each
     /// during AllowTraffic; `[100]` for all at once.
     steps: Vec<f64>,
+    /// The deployment configuration it was created with (`deploymentConfigName`).
+    config: String,
 }
 
 /// What a CodeDeploy deployment shows at a story time.
@@ -2670,6 +2672,7 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
                 rollback_polls: 0,
                 took_over: false,
                 steps,
+                config: config.clone(),
             });
             cd_answer(json)
         }
@@ -2711,6 +2714,7 @@ fn codedeploy(s: &mut State, c: &Call) -> Option<Answer> {
             }
             let mut info = json!({
                 "deploymentId": r.id,
+                "deploymentConfigName": r.config,
                 "status": st.status,
                 "creator": "user",
                 "computePlatform": "ECS",
