@@ -1109,7 +1109,10 @@ fn continue_counts_the_shifting_of_the_configuration_the_deployment_was_created_
         .start();
     let o = app(&ecs.url(), &s)
         .input("wait-until", "ready")
-        .input("codedeploy-config", "CodeDeployDefault.ECSCanary10Percent15Minutes")
+        .input(
+            "codedeploy-config",
+            "CodeDeployDefault.ECSCanary10Percent15Minutes",
+        )
         .run();
     o.assert_code(0);
     assert_eq!(o.output("result"), "in-progress", "{}", o.all_text());

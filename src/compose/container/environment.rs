@@ -219,16 +219,10 @@ fn parse_env_file(text: &str) -> Result<Vec<EnvLine>, (usize, String)> {
                 "is not NAME=value (values that span several lines are not supported: put such a value in an SSM parameter or a Secrets Manager secret)".to_string(),
             ));
         };
-        let v = v.trim();
-        let literal = v.len() >= 2 && v.starts_with('\'') && v.ends_with('\'');
-        let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || literal) {
-            &v[1..v.len() - 1]
-        } else {
-            v
-        };
+        let (value, literal) = env_value(v).map_err(|why| (i + 1, why))?;
         out.push(EnvLine {
             name: k.trim().to_string(),
-            value: v.to_string(),
+            value,
             literal,
             line: i + 1,
         });
@@ -236,9 +230,81 @@ fn parse_env_file(text: &str) -> Result<Vec<EnvLine>, (usize, String)> {
     Ok(out)
 }
 
+/// One env-file value as Compose reads it: unquoted, up to an inline ` #` comment;
+/// single-quoted, literal; double-quoted, with `\n`, `\t`, `\r`, `\"` and `\\` escapes; a
+/// comment may follow a closing quote. Returns the value and whether it is literal.
+fn env_value(raw: &str) -> Result<(String, bool), String> {
+    let v = raw.trim();
+    let unclosed = || {
+        "opens a quote it does not close (values that span several lines are not supported: put such a value in an SSM parameter or a Secrets Manager secret)".to_string()
+    };
+    let after_quote = |rest: &str| {
+        let rest = rest.trim_start();
+        match rest.is_empty() || rest.starts_with('#') {
+            true => Ok(()),
+            false => Err("has text after its closing quote: quote the whole value".to_string()),
+        }
+    };
+    if let Some(body) = v.strip_prefix('\'') {
+        let end = body.find('\'').ok_or_else(unclosed)?;
+        after_quote(&body[end + 1..])?;
+        return Ok((body[..end].to_string(), true));
+    }
+    if let Some(body) = v.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = body.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => {
+                    after_quote(&body[i + 1..])?;
+                    return Ok((value, false));
+                }
+                '\\' => match chars.next().map(|(_, e)| e) {
+                    Some('n') => value.push('\n'),
+                    Some('t') => value.push('\t'),
+                    Some('r') => value.push('\r'),
+                    Some(e @ ('"' | '\\')) => value.push(e),
+                    Some(e) => {
+                        value.push('\\');
+                        value.push(e);
+                    }
+                    None => return Err(unclosed()),
+                },
+                c => value.push(c),
+            }
+        }
+        return Err(unclosed());
+    }
+    // Unquoted: an inline comment starts at a `#` after whitespace.
+    let cut = v
+        .char_indices()
+        .find(|&(i, c)| c == '#' && i > 0 && v[..i].ends_with(char::is_whitespace))
+        .map_or(v.len(), |(i, _)| i);
+    Ok((v[..cut].trim_end().to_string(), false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::map;
+
+    #[test]
+    fn env_file_values_are_read_as_compose_reads_them() {
+        use super::env_value;
+        let ok = |raw: &str| env_value(raw).unwrap();
+        assert_eq!(ok("plain"), ("plain".into(), false));
+        assert_eq!(ok("value # a comment"), ("value".into(), false));
+        assert_eq!(ok("a#b"), ("a#b".into(), false));
+        assert_eq!(ok("'lit ${X}' # c"), ("lit ${X}".into(), true));
+        assert_eq!(ok("\"quoted\" # c"), ("quoted".into(), false));
+        assert_eq!(ok("\"a\\nb \\\"c\\\"\""), ("a\nb \"c\"".into(), false));
+        assert_eq!(ok("\"has # inside\""), ("has # inside".into(), false));
+        assert!(env_value("\"unclosed")
+            .unwrap_err()
+            .contains("does not close"));
+        assert!(env_value("'x' y")
+            .unwrap_err()
+            .contains("after its closing quote"));
+    }
     use super::super::tests::{messages, refuses};
     use super::*;
 
