@@ -1006,10 +1006,19 @@ fn hold_if_any_failed(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     if failed.is_empty() {
         return;
     }
-    ctx.out.line(&format!(
-        "registering the task definition of {} failed: no service is updated",
-        failed.join(", ")
-    ));
+    hold_the_rest(
+        ctx,
+        runs,
+        &format!(
+            "registering the task definition of {} failed: no service is updated",
+            failed.join(", ")
+        ),
+    );
+}
+
+/// Says why, and holds back every service that has not failed itself.
+fn hold_the_rest(ctx: &Ctx<'_>, runs: &mut [ServiceRun], why: &str) {
+    ctx.out.line(why);
     for r in runs.iter_mut().filter(|r| r.error.is_none()) {
         r.held = true;
     }
@@ -1064,13 +1073,14 @@ async fn wait_for_codedeploy_groups(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     if busy.is_empty() {
         return;
     }
-    ctx.out.line(&format!(
-        "the CodeDeploy group of {} is busy with someone else's deployment: no service is registered or updated",
-        busy.join(", ")
-    ));
-    for r in runs.iter_mut().filter(|r| r.error.is_none()) {
-        r.held = true;
-    }
+    hold_the_rest(
+        ctx,
+        runs,
+        &format!(
+            "the CodeDeploy group of {} is busy with someone else's deployment: no service is registered or updated",
+            busy.join(", ")
+        ),
+    );
 }
 
 /// Step 7b: start each service's rollout (its way's `start`), all at once, or create it

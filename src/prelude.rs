@@ -44,10 +44,7 @@ pub(crate) async fn connect<'a>(
     out: &'a Printer,
     clock: Clock,
 ) -> Result<Ctx<'a>, Failure> {
-    let region = cfg.region.clone().unwrap_or_default();
-    let aws = credentials::connect(&cfg.credentials, rt, &region, out).await?;
-    let account = aws.account_id().await?;
-    Ok(context(aws, cfg, rt, out, account, region, clock))
+    connect_looking(cfg, rt, out, clock, false).await
 }
 
 /// `connect` for a command whose next step is the preflight: the services are described
@@ -59,13 +56,23 @@ pub(crate) async fn connect_for_preflight<'a>(
     out: &'a Printer,
     clock: Clock,
 ) -> Result<Ctx<'a>, Failure> {
+    connect_looking(cfg, rt, out, clock, true).await
+}
+
+async fn connect_looking<'a>(
+    cfg: &'a Config,
+    rt: &'a Runtime,
+    out: &'a Printer,
+    clock: Clock,
+    look: bool,
+) -> Result<Ctx<'a>, Failure> {
     let region = cfg.region.clone().unwrap_or_default();
     let aws = credentials::connect(&cfg.credentials, rt, &region, out).await?;
     let names = service_names(cfg);
     let (account, looked) = tokio::join!(aws.account_id(), async {
-        match names.is_empty() {
-            true => None,
-            false => Some(services::describe_for_preflight(&aws.ecs, &cfg.cluster, &names).await),
+        match look && !names.is_empty() {
+            false => None,
+            true => Some(services::describe_for_preflight(&aws.ecs, &cfg.cluster, &names).await),
         }
     });
     let ctx = context(aws, cfg, rt, out, account?, region, clock);

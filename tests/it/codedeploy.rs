@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::rollout::{files, setup};
 use crate::support::seed::CLUSTER;
 use crate::support::standin::{CdPlot, CODEDEPLOY_TARGET, OTHER_CODEDEPLOY};
-use crate::support::{Moto, MotoOptions, Run, Seeded, StandIn};
+use crate::support::{Moto, MotoOptions, Outcome, Run, Seeded, StandIn};
 
 const APP: &str = "AppECS-dataspace-dev-dataspace-app";
 const GROUP: &str = "DgpECS-dataspace-dev-dataspace-app";
@@ -485,12 +485,12 @@ fn plan_shows_the_appspec_and_the_group_and_verify_checks_them() {
     );
 }
 
-/// Each bad input: exit 2, the culprit named, nothing registered, no deployment created.
-#[test]
-fn bad_codedeploy_inputs_change_nothing() {
-    let good_spec = "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: placeholder\n        LoadBalancerInfo:\n          ContainerName: dataspace\n          ContainerPort: 8000\n";
-    type Tweak = fn(Run) -> Run;
-    let rows: Vec<(&str, Tweak, &str)> = vec![
+type Tweak = fn(Run) -> Run;
+
+/// The bad CodeDeploy inputs: what each changes, and what the message must say. Each is
+/// exit 2 with nothing changed, with a stack and without.
+fn bad_rows() -> Vec<(&'static str, Tweak, &'static str)> {
+    vec![
         (
             "appspec does not parse",
             |r| {
@@ -542,9 +542,19 @@ fn bad_codedeploy_inputs_change_nothing() {
             |r| r.input("codedeploy-deployment-group", "DgpECS-other"),
             "deploys dataspace-otel in cluster dataspace-dev, not service `dataspace-app`",
         ),
-    ];
-    let (moto, s, ecs) = start(CdPlot::Succeeds, None);
-    // A group of the same application that deploys the collector.
+        (
+            "a service definition changing what CODE_DEPLOY refuses in UpdateService",
+            |r| {
+                r.input("service-definition", "aws/service.json")
+                    .file("aws/service.json", r#"{"platformVersion": "1.3.0"}"#)
+            },
+            "its service definition changes `platformVersion`",
+        ),
+    ]
+}
+
+/// A group of the same application that deploys the collector.
+fn other_group(moto: &Moto, s: &Seeded) {
     moto.call_json(
         "codedeploy",
         &format!("{CODEDEPLOY_TARGET}.CreateDeploymentGroup"),
@@ -554,6 +564,15 @@ fn bad_codedeploy_inputs_change_nothing() {
             "ecsServices": [{ "serviceName": s.otel_service, "clusterName": CLUSTER }],
         }),
     );
+}
+
+/// Each bad input: exit 2, the culprit named, nothing registered, no deployment created.
+#[test]
+fn bad_codedeploy_inputs_change_nothing() {
+    let good_spec = "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: placeholder\n        LoadBalancerInfo:\n          ContainerName: dataspace\n          ContainerPort: 8000\n";
+    let rows = bad_rows();
+    let (moto, s, ecs) = start(CdPlot::Succeeds, None);
+    other_group(&moto, &s);
     let before = moto.snapshot(CLUSTER);
     let revisions = moto.task_definition_arns();
     let _ = good_spec;
@@ -742,39 +761,10 @@ fn stack_exists(moto: &Moto) -> bool {
 #[test]
 fn bad_codedeploy_input_with_a_stack_changes_nothing() {
     let (moto, s, ecs) = start(CdPlot::Succeeds, None);
+    other_group(&moto, &s);
     let before = moto.snapshot(CLUSTER);
     let revisions = moto.task_definition_arns();
-    type Tweak = fn(Run) -> Run;
-    let rows: Vec<(&str, Tweak, &str)> = vec![
-        (
-            "missing group",
-            |r| r.input("codedeploy-deployment-group", "NoSuchGroup"),
-            "its CodeDeploy deployment group `NoSuchGroup` does not exist",
-        ),
-        (
-            "missing application",
-            |r| r.input("codedeploy-application", "NoSuchApp"),
-            "its CodeDeploy application `NoSuchApp` does not exist",
-        ),
-        (
-            "container missing from the task definition",
-            |r| {
-                r.input("codedeploy-appspec", "appspec.json").file(
-                    "appspec.json",
-                    r#"{"version": 0.0, "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": {"TaskDefinition": "x", "LoadBalancerInfo": {"ContainerName": "web", "ContainerPort": 8000}}}}]}"#,
-                )
-            },
-            "its LoadBalancerInfo names container `web`",
-        ),
-        (
-            "a service definition changing what CODE_DEPLOY refuses in UpdateService",
-            |r| {
-                r.input("service-definition", "aws/service.json")
-                    .file("aws/service.json", r#"{"platformVersion": "1.3.0"}"#)
-            },
-            "its service definition changes `platformVersion`",
-        ),
-    ];
+    let rows = bad_rows();
     for (name, tweak, message) in rows {
         let o = tweak(
             app(&ecs.url(), &s)
@@ -1097,23 +1087,20 @@ fn attributes_changed_before_a_refused_create_deployment_are_put_back() {
 }
 
 /// `continue` after Ready: production traffic shifts now, so its routing counts in the wait.
-#[test]
-fn continue_counts_the_shifting_of_the_configuration_the_deployment_was_created_with() {
-    // The deploy chose a canary by input; the group's own is all at once. `continue`, run
-    // without that input, counts the deployment's own configuration.
+/// A deploy stopped at Ready (the group's configuration `group_config`, the input's
+/// `deploy_config`), then a `continue` without wait-for-minutes: its outcome.
+fn continued_at_ready(group_config: &str, deploy_config: Option<&str>) -> Outcome {
     let moto = Moto::start_with(MotoOptions::default().service_running(1));
     let s = setup(&moto);
-    group(&moto, APP, GROUP, &s.app_service, Some(120));
+    group_with(&moto, APP, GROUP, &s.app_service, Some(120), group_config);
     let ecs = StandIn::builder(&moto, &s)
         .codedeploy(&s.app_service, CdPlot::Ready)
         .start();
-    let o = app(&ecs.url(), &s)
-        .input("wait-until", "ready")
-        .input(
-            "codedeploy-config",
-            "CodeDeployDefault.ECSCanary10Percent15Minutes",
-        )
-        .run();
+    let mut deploy = app(&ecs.url(), &s).input("wait-until", "ready");
+    if let Some(config) = deploy_config {
+        deploy = deploy.input("codedeploy-config", config);
+    }
+    let o = deploy.run();
     o.assert_code(0);
     assert_eq!(o.output("result"), "in-progress", "{}", o.all_text());
     let c = Run::new(&ecs.url())
@@ -1124,38 +1111,25 @@ fn continue_counts_the_shifting_of_the_configuration_the_deployment_was_created_
         .input("poll-interval-seconds", "0.2")
         .run();
     c.assert_code(0);
-    // wait-for-minutes (15) + the canary's 15 min + blue's wait (0).
-    assert!(c.all_text().contains("up to 30 min"), "{}", c.all_text());
     assert_eq!(c.output("result"), "deployed", "{}", c.all_text());
+    c
+}
+
+#[test]
+fn continue_counts_the_shifting_of_the_configuration_the_deployment_was_created_with() {
+    // The deploy chose a canary by input; the group's own is all at once. `continue`, run
+    // without that input, counts the deployment's own configuration:
+    // wait-for-minutes (15) + the canary's 15 min + blue's wait (0).
+    let c = continued_at_ready(
+        "CodeDeployDefault.ECSAllAtOnce",
+        Some("CodeDeployDefault.ECSCanary10Percent15Minutes"),
+    );
+    assert!(c.all_text().contains("up to 30 min"), "{}", c.all_text());
 }
 
 #[test]
 fn continue_counts_the_traffic_shifting_left_in_its_deadline() {
-    let moto = Moto::start_with(MotoOptions::default().service_running(1));
-    let s = setup(&moto);
-    group_with(
-        &moto,
-        APP,
-        GROUP,
-        &s.app_service,
-        Some(120),
-        "CodeDeployDefault.ECSCanary10Percent15Minutes",
-    );
-    let ecs = StandIn::builder(&moto, &s)
-        .codedeploy(&s.app_service, CdPlot::Ready)
-        .start();
-    let o = app(&ecs.url(), &s).input("wait-until", "ready").run();
-    o.assert_code(0);
-    assert_eq!(o.output("result"), "in-progress", "{}", o.all_text());
-    let c = Run::new(&ecs.url())
-        .input("cluster", CLUSTER)
-        .input("service", &s.app_service)
-        .input("mode", "continue")
-        .input("wait-for-minutes", "")
-        .input("poll-interval-seconds", "0.2")
-        .run();
-    c.assert_code(0);
-    // wait-for-minutes (15) + the canary's 15 min + blue's wait (0).
+    // wait-for-minutes (15) + the group's canary's 15 min + blue's wait (0).
+    let c = continued_at_ready("CodeDeployDefault.ECSCanary10Percent15Minutes", None);
     assert!(c.all_text().contains("up to 30 min"), "{}", c.all_text());
-    assert_eq!(c.output("result"), "deployed", "{}", c.all_text());
 }

@@ -114,6 +114,14 @@ fn a_canary_whose_bake_fails_is_rolled_back_by_ecs_and_reported() {
     assert_eq!(live_td(&moto, &s), before);
 }
 
+/// `ecs-deploy continue` of the app service.
+fn continue_run(url: &str, s: &Seeded) -> Run {
+    Run::new(url)
+        .input("cluster", CLUSTER)
+        .input("service", &s.app_service)
+        .input("mode", "continue")
+}
+
 #[test]
 fn a_pause_hook_ends_a_wait_for_paused_and_continue_finishes_it() {
     let (moto, s, ecs) = start(NativePlot::paused("hook-approve", 1.0), "BLUE_GREEN");
@@ -132,10 +140,7 @@ fn a_pause_hook_ends_a_wait_for_paused_and_continue_finishes_it() {
         "{text}"
     );
     let ours = o.output("task-definition-arn").to_string();
-    let c = Run::new(&ecs.url())
-        .input("cluster", CLUSTER)
-        .input("service", &s.app_service)
-        .input("mode", "continue")
+    let c = continue_run(&ecs.url(), &s)
         .input("poll-interval-seconds", "0.2")
         .run();
     c.assert_code(0);
@@ -157,10 +162,7 @@ fn a_continued_hook_still_shown_awaiting_is_not_taken_for_a_new_pause() {
     o.assert_code(0);
     assert_eq!(o.output("result"), "in-progress", "{}", o.all_text());
     let ours = o.output("task-definition-arn").to_string();
-    let c = Run::new(&ecs.url())
-        .input("cluster", CLUSTER)
-        .input("service", &s.app_service)
-        .input("mode", "continue")
+    let c = continue_run(&ecs.url(), &s)
         .input("wait-until", "paused")
         .input("poll-interval-seconds", "0.2")
         .run();
@@ -178,10 +180,7 @@ fn a_paused_deployment_can_be_rolled_back() {
     let before = live_td(&moto, &s);
     let o = app(&ecs.url(), &s).input("wait-until", "paused").run();
     o.assert_code(0);
-    let c = Run::new(&ecs.url())
-        .input("cluster", CLUSTER)
-        .input("service", &s.app_service)
-        .input("mode", "continue")
+    let c = continue_run(&ecs.url(), &s)
         .input("continue-action", "rollback")
         .input("poll-interval-seconds", "0.2")
         .run();
@@ -205,11 +204,7 @@ fn a_paused_deployment_can_be_rolled_back() {
 #[test]
 fn continue_with_nothing_paused_is_invalid_input() {
     let (_moto, s, ecs) = start(NativePlot::blue_green(1.0), "BLUE_GREEN");
-    let c = Run::new(&ecs.url())
-        .input("cluster", CLUSTER)
-        .input("service", &s.app_service)
-        .input("mode", "continue")
-        .run();
+    let c = continue_run(&ecs.url(), &s).run();
     c.assert_code(2);
     assert!(
         c.all_text()
