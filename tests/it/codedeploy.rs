@@ -44,6 +44,14 @@ fn group(moto: &Moto, app: &str, group: &str, service: &str, ready: Option<i32>)
     );
 }
 
+/// moto with the DataSpace services, the app's CodeDeploy application and group.
+fn world() -> (Moto, Seeded) {
+    let moto = Moto::start_with(MotoOptions::default().service_running(1));
+    let s = setup(&moto);
+    group(&moto, APP, GROUP, &s.app_service, None);
+    (moto, s)
+}
+
 /// [`group`] with this deployment configuration.
 fn group_with(
     moto: &Moto,
@@ -329,9 +337,7 @@ fn the_deadline_covers_the_groups_ready_and_termination_waits() {
 
 #[test]
 fn someone_elses_active_deployment_is_waited_for_never_raced() {
-    let moto = Moto::start_with(MotoOptions::default().service_running(1));
-    let s = setup(&moto);
-    group(&moto, APP, GROUP, &s.app_service, None);
+    let (moto, s) = world();
     let ecs = StandIn::builder(&moto, &s)
         .codedeploy(&s.app_service, CdPlot::Succeeds)
         .codedeploy_busy(3)
@@ -357,9 +363,7 @@ fn someone_elses_active_deployment_is_waited_for_never_raced() {
 
 #[test]
 fn an_active_deployment_that_outlasts_the_deadline_is_refused_with_its_id() {
-    let moto = Moto::start_with(MotoOptions::default().service_running(1));
-    let s = setup(&moto);
-    group(&moto, APP, GROUP, &s.app_service, None);
+    let (moto, s) = world();
     let ecs = StandIn::builder(&moto, &s)
         .codedeploy(&s.app_service, CdPlot::Succeeds)
         .codedeploy_busy(usize::MAX)
@@ -661,9 +665,7 @@ fn a_linear_configuration_shifts_in_steps_and_its_time_is_in_the_deadline() {
 
 #[test]
 fn a_given_deadline_shorter_than_a_canary_plan_is_warned_about_before_the_start() {
-    let moto = Moto::start_with(MotoOptions::default().service_running(1));
-    let s = setup(&moto);
-    group(&moto, APP, GROUP, &s.app_service, None);
+    let (moto, s) = world();
     let ecs = StandIn::builder(&moto, &s)
         .codedeploy(&s.app_service, CdPlot::Succeeds)
         .start();
@@ -704,9 +706,7 @@ fn a_given_deadline_shorter_than_a_canary_plan_is_warned_about_before_the_start(
 
 #[test]
 fn a_custom_linear_configuration_is_read_and_an_unknown_one_is_invalid_input() {
-    let moto = Moto::start_with(MotoOptions::default().service_running(1));
-    let s = setup(&moto);
-    group(&moto, APP, GROUP, &s.app_service, None);
+    let (moto, s) = world();
     let ecs = StandIn::builder(&moto, &s)
         .codedeploy(&s.app_service, CdPlot::Succeeds)
         .codedeploy_config(
@@ -800,9 +800,7 @@ fn bad_codedeploy_input_with_a_stack_changes_nothing() {
 /// registered or updated: the rolling collector is left as it was.
 #[test]
 fn someone_elses_active_deployment_holds_every_service_of_the_run() {
-    let moto = Moto::start_with(MotoOptions::default().service_running(1));
-    let s = setup(&moto);
-    group(&moto, APP, GROUP, &s.app_service, None);
+    let (moto, s) = world();
     let ecs = StandIn::builder(&moto, &s)
         .codedeploy(&s.app_service, CdPlot::Succeeds)
         .service(&s.otel_service, crate::support::Plot::Complete(0.0))
@@ -866,9 +864,7 @@ fn a_stack_declaring_codedeploy_resources_defers_the_group_lookup_after_it() {
 /// before back, and the service is rolled back when CodeDeploy says Succeeded.
 #[test]
 fn a_succeeded_codedeploy_service_is_put_back_when_another_service_fails() {
-    let moto = Moto::start_with(MotoOptions::default().service_running(1));
-    let s = setup(&moto);
-    group(&moto, APP, GROUP, &s.app_service, None);
+    let (moto, s) = world();
     let ecs = StandIn::builder(&moto, &s)
         .codedeploy(&s.app_service, CdPlot::Succeeds)
         .service(
@@ -927,9 +923,7 @@ fn a_succeeded_codedeploy_service_is_put_back_when_another_service_fails() {
 fn a_rolled_back_codedeploy_service_gets_its_attributes_back() {
     // The attributes-only UpdateService before CreateDeployment changed the grace period;
     // CodeDeploy's rollback does not touch it, so the undo puts it back.
-    let moto = Moto::start_with(MotoOptions::default().service_running(1));
-    let s = setup(&moto);
-    group(&moto, APP, GROUP, &s.app_service, None);
+    let (moto, s) = world();
     moto.ecs(
         "UpdateService",
         json!({ "cluster": CLUSTER, "service": s.app_service, "healthCheckGracePeriodSeconds": 30 }),
@@ -1033,9 +1027,7 @@ fn desired_count_is_applied_to_a_codedeploy_service() {
 /// put back: the failed deploy leaves the service as it was.
 #[test]
 fn attributes_changed_before_a_refused_create_deployment_are_put_back() {
-    let moto = Moto::start_with(MotoOptions::default().service_running(1));
-    let s = setup(&moto);
-    group(&moto, APP, GROUP, &s.app_service, None);
+    let (moto, s) = world();
     moto.ecs(
         "UpdateService",
         json!({ "cluster": CLUSTER, "service": s.app_service, "healthCheckGracePeriodSeconds": 30 }),

@@ -324,6 +324,16 @@ mod tests {
         ]);
     }
 
+    /// `map` of one service, its faults and warnings added to these.
+    fn map_into(
+        env: &Env,
+        svc: &Value,
+        faults: &mut Vec<crate::compose::Fault>,
+        warnings: &mut Vec<String>,
+    ) -> super::super::Mapped {
+        map(env, svc.as_object().unwrap(), &mut Out { faults, warnings })
+    }
+
     #[test]
     fn env_file_values_are_interpolated_strictly() {
         let dir = tempfile::tempdir().unwrap();
@@ -349,14 +359,7 @@ mod tests {
         };
         let (mut faults, mut warnings) = (Vec::new(), Vec::new());
         let svc = json!({"image": "x", "env_file": "ok.env"});
-        let m = map(
-            &env,
-            svc.as_object().unwrap(),
-            &mut Out {
-                faults: &mut faults,
-                warnings: &mut warnings,
-            },
-        );
+        let m = map_into(&env, &svc, &mut faults, &mut warnings);
         assert!(faults.is_empty(), "{}", messages(&faults));
         assert_eq!(
             Value::Object(m.container)["environment"],
@@ -375,14 +378,7 @@ mod tests {
             m.host_vars
         );
         let svc = json!({"image": "x", "env_file": ["bad.env"]});
-        map(
-            &env,
-            svc.as_object().unwrap(),
-            &mut Out {
-                faults: &mut faults,
-                warnings: &mut warnings,
-            },
-        );
+        map_into(&env, &svc, &mut faults, &mut warnings);
         let got = messages(&faults);
         for want in [
             "services.web.env_file.0: env_file `bad.env`, line 2: variable UNSET_ONE is not set",
@@ -413,28 +409,14 @@ mod tests {
         };
         let (mut faults, mut warnings) = (Vec::new(), Vec::new());
         let svc = json!({"image": "x", "env_file": ["app.env", {"path": "missing.env", "required": false}], "environment": {"A": "from-env"}});
-        let m = map(
-            &env,
-            svc.as_object().unwrap(),
-            &mut Out {
-                faults: &mut faults,
-                warnings: &mut warnings,
-            },
-        );
+        let m = map_into(&env, &svc, &mut faults, &mut warnings);
         assert!(faults.is_empty(), "{}", messages(&faults));
         assert_eq!(
             Value::Object(m.container)["environment"],
             json!([{"name": "A", "value": "from-env"}, {"name": "B", "value": "quoted"}])
         );
         let svc = json!({"image": "x", "env_file": "../outside.env"});
-        map(
-            &env,
-            svc.as_object().unwrap(),
-            &mut Out {
-                faults: &mut faults,
-                warnings: &mut warnings,
-            },
-        );
+        map_into(&env, &svc, &mut faults, &mut warnings);
         assert!(faults[0]
             .message
             .contains("outside the compose file's directory"));
