@@ -40,6 +40,17 @@ pub(crate) const ACTIVE: [&str; 5] = ["Created", "Queued", "InProgress", "Baking
 /// Where the new revision's ARN goes in an AppSpec until it is registered (`plan` shows it).
 pub(crate) const NEW_REVISION: &str = "<the revision this run registers>";
 
+/// The service's error code of a failed CodeDeploy call (empty when it is not the service's).
+pub(crate) fn service_code<E, R>(e: &aws_sdk_codedeploy::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_codedeploy::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(aws_sdk_codedeploy::error::ProvideErrorMetadata::code)
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The deployment group's settings that matter to a run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Group {
@@ -215,12 +226,7 @@ pub(crate) async fn group(
     let info = match answer {
         Ok(a) => a,
         Err(e) => {
-            let code = e
-                .as_service_error()
-                .and_then(aws_sdk_codedeploy::error::ProvideErrorMetadata::code)
-                .unwrap_or_default()
-                .to_string();
-            return match code.as_str() {
+            return match service_code(&e).as_str() {
                 "ApplicationDoesNotExistException" => Ok(Err(format!(
                     "its CodeDeploy application `{application}` does not exist"
                 ))),

@@ -88,11 +88,7 @@ pub(crate) async fn get(aws: &Aws, name: &str) -> Result<Result<Routing, String>
     let info = match answer {
         Ok(a) => a,
         Err(e) => {
-            let code = e
-                .as_service_error()
-                .and_then(aws_sdk_codedeploy::error::ProvideErrorMetadata::code)
-                .unwrap_or_default();
-            if code == "DeploymentConfigDoesNotExistException" {
+            if super::service_code(&e) == "DeploymentConfigDoesNotExistException" {
                 return Ok(Err(format!(
                     "CodeDeploy deployment configuration `{name}` does not exist"
                 )));
