@@ -1061,16 +1061,22 @@ async fn wait_for_codedeploy_groups(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
     }))
     .await;
     let mut busy = Vec::new();
-    for (r, w) in runs.iter_mut().zip(waits) {
-        if let Some(Err(e)) = w {
-            let e = format!("{e:#}");
-            ctx.out
-                .error(&Default::default(), &format!("{}: {e}", r.name()));
-            r.error = Some(e);
-            busy.push(r.name().to_string());
+    let mut waited = Vec::new();
+    for (i, (r, w)) in runs.iter_mut().zip(waits).enumerate() {
+        match w {
+            Some(Err(e)) => {
+                let e = format!("{e:#}");
+                ctx.out
+                    .error(&Default::default(), &format!("{}: {e}", r.name()));
+                r.error = Some(e);
+                busy.push(r.name().to_string());
+            }
+            Some(Ok(true)) => waited.push(i),
+            _ => {}
         }
     }
     if busy.is_empty() {
+        refresh_after_others(ctx, runs, &waited).await;
         return;
     }
     hold_the_rest(
@@ -1081,6 +1087,41 @@ async fn wait_for_codedeploy_groups(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
             busy.join(", ")
         ),
     );
+}
+
+/// After waiting for someone else's CodeDeploy deployment, the service runs what that one
+/// deployed: its snapshot is read again, so the revision it ran before this run (the undo's
+/// target) is theirs, not the one the preflight saw. A look that fails holds the service.
+async fn refresh_after_others(ctx: &Ctx<'_>, runs: &mut [ServiceRun], waited: &[usize]) {
+    if waited.is_empty() {
+        return;
+    }
+    let names: Vec<String> = waited
+        .iter()
+        .map(|&i| runs[i].target.service.clone())
+        .collect();
+    let found = services::describe(&ctx.aws.ecs, &ctx.cfg.cluster, &names).await;
+    for &i in waited {
+        let r = &mut runs[i];
+        match found.as_ref().ok().and_then(|f| f.get(r.name())) {
+            Some(live) => {
+                if live.task_definition != r.live.task_definition {
+                    ctx.out.line(&format!(
+                        "{}: now runs {} (someone else's deployment): this run's starts from there",
+                        r.name(),
+                        revision_label(&live.task_definition)
+                    ));
+                }
+                r.live = live.clone();
+            }
+            None => {
+                let why = "the service could not be described again after someone else's deployment: nothing is started for it".to_string();
+                ctx.out
+                    .error(&Default::default(), &format!("{}: {why}", r.name()));
+                r.error = Some(why);
+            }
+        }
+    }
 }
 
 /// Step 7b: start each service's rollout (its way's `start`), all at once, or create it

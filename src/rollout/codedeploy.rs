@@ -794,20 +794,22 @@ pub(crate) async fn observe(aws: &Aws, cluster: &str, service: &str, id: &str) -
 /// Waits while the group has an active deployment (someone else's: this run has not created
 /// its own yet), polling every `poll`, up to `limit`; then refuses with its id. Never races
 /// it: CodeDeploy would refuse a second one anyway (DeploymentLimitExceededException).
-pub(crate) async fn wait_for_group(ctx: &Ctx<'_>, service: &str, setup: &Setup) -> Result<()> {
+/// Returns whether it waited for someone else's deployment (then the service runs what
+/// that one deployed, not what the preflight saw).
+pub(crate) async fn wait_for_group(ctx: &Ctx<'_>, service: &str, setup: &Setup) -> Result<bool> {
     let (poll, limit) = (ctx.cfg.rollout.poll, ctx.cfg.rollout.wait_for);
     let started = std::time::Instant::now();
     let mut announced: Option<String> = None;
     loop {
         let busy = active(&ctx.aws, &setup.application, &setup.group_name).await?;
         let Some(other) = busy.first() else {
-            if let Some(id) = announced {
+            if let Some(id) = &announced {
                 ctx.out.line(&format!(
                     "{service}: deployment {id} of group {} finished: this run's starts now",
                     setup.group_name
                 ));
             }
-            return Ok(());
+            return Ok(announced.is_some());
         };
         if announced.as_deref() != Some(other.as_str()) {
             ctx.out.line(&format!(

@@ -362,6 +362,51 @@ fn someone_elses_active_deployment_is_waited_for_never_raced() {
 }
 
 #[test]
+fn after_someone_elses_deployment_the_run_starts_from_what_that_one_deployed() {
+    // While this run waits for the group, the other deployment moves the service to its
+    // revision: the run reads the service again, so its "before" (the undo's target) is that.
+    let (moto, s) = world();
+    let moto = std::sync::Arc::new(moto);
+    let mut td = crate::support::seed::app_task_definition(&s.app_repo_uri);
+    td["containerDefinitions"][0]["environment"] = json!([{"name": "THEIRS", "value": "1"}]);
+    let theirs = moto.ecs("RegisterTaskDefinition", td)["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ecs = StandIn::builder(&moto, &s)
+        .codedeploy(&s.app_service, CdPlot::Succeeds)
+        .codedeploy_busy(3)
+        .start();
+    let target = ecs.url();
+    let (m, service, arn) = (
+        std::sync::Arc::clone(&moto),
+        s.app_service.clone(),
+        theirs.clone(),
+    );
+    let moved = std::sync::atomic::AtomicBool::new(false);
+    let proxy = crate::support::HttpServer::start(move |req: &crate::support::Request| {
+        if crate::support::amz_target(req) == Some("ListDeployments")
+            && !moved.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            m.ecs(
+                "UpdateService",
+                json!({ "cluster": CLUSTER, "service": service, "taskDefinition": arn }),
+            );
+        }
+        crate::support::forward(&target, req)
+    });
+    let o = app(&proxy.url(), &s).run();
+    o.assert_code(0);
+    let text = o.all_text();
+    let label = theirs.rsplit('/').next().unwrap_or_default();
+    assert!(
+        text.contains(&format!("now runs {label} (someone else's deployment)")),
+        "{text}"
+    );
+    assert_eq!(o.output("result"), "deployed", "{text}");
+}
+
+#[test]
 fn an_active_deployment_that_outlasts_the_deadline_is_refused_with_its_id() {
     let (moto, s) = world();
     let ecs = StandIn::builder(&moto, &s)
