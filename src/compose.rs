@@ -240,23 +240,35 @@ pub fn render(
     let mut found: Vec<InputProblem> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for i in issues.iter().filter(|i| concerns(&i.pointer)) {
+        // The lines that hold the placeholder outside a comment.
         let hits: Vec<usize> = text
             .lines()
             .enumerate()
-            .filter(|(_, l)| l.contains(&i.needle))
+            .filter(|(_, l)| {
+                l.find(&i.needle).is_some_and(|at| {
+                    let before = &l[..at];
+                    !before.trim_start().starts_with('#') && !before.contains(" #")
+                })
+            })
             .map(|(n, _)| n + 1)
             .collect();
-        // The first hit inside the service's block, else the first in the file.
+        // The first hit inside the value's own block, else inside the service's, else the
+        // first in the file.
         let service = i
             .pointer
             .strip_prefix("/services/")
             .and_then(|r| r.split('/').next());
+        let segments: Vec<&str> = i.pointer.trim_start_matches('/').split('/').collect();
+        let own = lines::span_of(&text, &segments);
         let block = service.and_then(|s| lines::span_of(&text, &["services", s]));
-        let line = hits
-            .iter()
-            .find(|l| block.is_some_and(|(a, b)| (a..=b).contains(l)))
-            .or(hits.first())
-            .copied();
+        let within = |span: Option<(usize, usize)>| {
+            hits.iter()
+                .find(|l| span.is_some_and(|(a, b)| (a..=b).contains(l)))
+                .copied()
+        };
+        let line = within(own)
+            .or_else(|| within(block))
+            .or(hits.first().copied());
         // A placeholder reached through a YAML alias is reported once, at its line.
         if !seen.insert((line, i.message.clone())) {
             continue;
@@ -638,6 +650,17 @@ mod tests {
             Some(format!("{n}-value"))
         });
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn an_unset_variable_is_placed_at_its_use_not_at_a_comment_or_another_key() {
+        let dir = tempfile::tempdir().unwrap();
+        // The comment (line 3) and the image (line 4) name ${TAG} too; the error is the
+        // environment entry's (line 7) when that is the use that is unset.
+        let p = write(dir.path(), "services:\n  web:\n    # set ${TAG} in the job\n    image: nginx:${TAG:-latest}\n    environment:\n      A: x # ${TAG}\n      B: ${TAG}\n");
+        let problems = render(&p, "c.yaml", &["web".into()], &|_| None).unwrap_err();
+        let lines: Vec<Option<usize>> = problems.iter().map(|p| p.at.line).collect();
+        assert_eq!(lines, vec![Some(7)], "{problems:?}");
     }
 
     #[test]
