@@ -140,17 +140,34 @@ pub async fn equal_revision(
     equal_among(ecs, family, &listed, body, tags, skip, depth).await
 }
 
-/// The ARNs of the newest ACTIVE revisions of `family` (one page, as ECS lists them).
+/// The ARNs of the newest ACTIVE revisions of `family`, as ECS lists them: one page, more
+/// only while other families sharing the prefix (`worker-1`, `worker-10`) crowd this one's
+/// out, up to a few pages.
 pub async fn newest_revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<String>> {
-    let page = ecs
-        .list_task_definitions()
-        .family_prefix(family)
-        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-        .sort(aws_sdk_ecs::types::SortOrder::Desc)
-        .send()
-        .await
-        .aws_context(|| format!("listing the newest revisions of family {family}"))?;
-    Ok(page.task_definition_arns().to_vec())
+    const PAGES: usize = 4;
+    let mut arns: Vec<String> = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..PAGES {
+        let page = ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .sort(aws_sdk_ecs::types::SortOrder::Desc)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .aws_context(|| format!("listing the newest revisions of family {family}"))?;
+        arns.extend(page.task_definition_arns().iter().cloned());
+        let mine = arns
+            .iter()
+            .filter(|a| crate::arn::family_revision(a).is_some_and(|(f, _)| f == family))
+            .count();
+        token = page.next_token().map(str::to_string);
+        if mine >= REUSE_DEPTH + 1 || token.is_none() {
+            break;
+        }
+    }
+    Ok(arns)
 }
 
 /// `equal_revision` over revisions listed already (`newest_revisions`).
