@@ -163,7 +163,8 @@ pub async fn newest_revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result
             .filter(|a| crate::arn::family_revision(a).is_some_and(|(f, _)| f == family))
             .count();
         token = page.next_token().map(str::to_string);
-        if mine >= REUSE_DEPTH + 1 || token.is_none() {
+        // One more than the depth: the revision the service runs is skipped.
+        if mine > REUSE_DEPTH || token.is_none() {
             break;
         }
     }
