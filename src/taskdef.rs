@@ -517,16 +517,7 @@ fn redact(doc: &mut Value, reference: Option<&Value>) {
                 .and_then(|rc| rc.get(list))
                 .map(keyed_entries)
                 .unwrap_or_default();
-            let mut seen: HashMap<String, usize> = HashMap::new();
-            for e in entries.iter_mut() {
-                let label = occurrence_label(e, &mut seen);
-                let Value::Object(e) = e else { continue };
-                let Some(v) = e.get_mut(field) else { continue };
-                let differs = ref_entries
-                    .get(&label)
-                    .is_some_and(|r| r.get(field) != Some(&*v));
-                *v = Value::from(if differs { CHANGED } else { REDACTED });
-            }
+            mark_entries(entries, &ref_entries, field);
         }
         let ref_log = ref_container.and_then(|rc| rc.get("logConfiguration"));
         let Some(Value::Object(log)) = c.get_mut("logConfiguration") else {
@@ -549,19 +540,23 @@ fn redact(doc: &mut Value, reference: Option<&Value>) {
                 .and_then(|l| l.get("secretOptions"))
                 .map(keyed_entries)
                 .unwrap_or_default();
-            let mut seen: HashMap<String, usize> = HashMap::new();
-            for e in entries.iter_mut() {
-                let label = occurrence_label(e, &mut seen);
-                let Value::Object(e) = e else { continue };
-                let Some(v) = e.get_mut("valueFrom") else {
-                    continue;
-                };
-                let differs = ref_entries
-                    .get(&label)
-                    .is_some_and(|r| r.get("valueFrom") != Some(&*v));
-                *v = Value::from(if differs { CHANGED } else { REDACTED });
-            }
+            mark_entries(entries, &ref_entries, "valueFrom");
         }
+    }
+}
+
+/// Replaces `field` of each name-keyed entry with `(changed)` where it differs from the same
+/// entry of `reference`, and with the redaction mark where it does not.
+fn mark_entries(entries: &mut [Value], reference: &BTreeMap<String, &Value>, field: &str) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for e in entries.iter_mut() {
+        let label = occurrence_label(e, &mut seen);
+        let Value::Object(e) = e else { continue };
+        let Some(v) = e.get_mut(field) else { continue };
+        let differs = reference
+            .get(&label)
+            .is_some_and(|r| r.get(field) != Some(&*v));
+        *v = Value::from(if differs { CHANGED } else { REDACTED });
     }
 }
 

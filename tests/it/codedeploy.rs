@@ -52,6 +52,16 @@ fn world() -> (Moto, Seeded) {
     (moto, s)
 }
 
+/// [`world`] with the app service's health-check grace period set to `seconds`.
+fn world_with_grace_period(seconds: i64) -> (Moto, Seeded) {
+    let (moto, s) = world();
+    moto.ecs(
+        "UpdateService",
+        json!({ "cluster": CLUSTER, "service": s.app_service, "healthCheckGracePeriodSeconds": seconds }),
+    );
+    (moto, s)
+}
+
 /// [`group`] with this deployment configuration.
 fn group_with(
     moto: &Moto,
@@ -968,11 +978,7 @@ fn a_succeeded_codedeploy_service_is_put_back_when_another_service_fails() {
 fn a_rolled_back_codedeploy_service_gets_its_attributes_back() {
     // The attributes-only UpdateService before CreateDeployment changed the grace period;
     // CodeDeploy's rollback does not touch it, so the undo puts it back.
-    let (moto, s) = world();
-    moto.ecs(
-        "UpdateService",
-        json!({ "cluster": CLUSTER, "service": s.app_service, "healthCheckGracePeriodSeconds": 30 }),
-    );
+    let (moto, s) = world_with_grace_period(30);
     let ecs = StandIn::builder(&moto, &s)
         .codedeploy(&s.app_service, CdPlot::HookFails("AfterAllowTestTraffic"))
         .start();
@@ -1072,11 +1078,7 @@ fn desired_count_is_applied_to_a_codedeploy_service() {
 /// put back: the failed deploy leaves the service as it was.
 #[test]
 fn attributes_changed_before_a_refused_create_deployment_are_put_back() {
-    let (moto, s) = world();
-    moto.ecs(
-        "UpdateService",
-        json!({ "cluster": CLUSTER, "service": s.app_service, "healthCheckGracePeriodSeconds": 30 }),
-    );
+    let (moto, s) = world_with_grace_period(30);
     let ecs = StandIn::builder(&moto, &s)
         .codedeploy(&s.app_service, CdPlot::Succeeds)
         .start();
