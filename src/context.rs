@@ -11,13 +11,46 @@ use crate::gha::{Printer, Runtime};
 use crate::report::Phase;
 use crate::wait::Wait;
 
-/// How many calls that change state or fan out per service run at once: ECS's control plane
-/// allows bursts of about 20 for most actions (its documented token buckets), so ten leaves
-/// room for the polls of other runs in the same account.
-pub(crate) const CONCURRENCY: usize = 10;
+/// What a batch of calls is, for how many of them run at once. ECS throttles every account
+/// and region with one token bucket per category of action (the ECS API reference's
+/// "Request throttling"); a batch of ECS calls of one category never has more in flight
+/// than that bucket holds. Past a bucket's burst its refill paces the rest, through
+/// throttles that are retried (the SDK's standard retry; `once` for calls that must not run
+/// twice), so a run with many services finishes instead of hammering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Batch {
+    /// Anything else: other services' APIs (CodeDeploy, ECR, SSM, IAM, ...), mixed calls,
+    /// a few calls per run.
+    Other,
+    /// `DescribeTaskDefinition`, `ListTaskDefinitions`: a bucket of 50, refilled at 20 a
+    /// second.
+    TaskDefinitionReads,
+    /// `RegisterTaskDefinition`: a bucket of 20, refilled at one a second.
+    Registrations,
+    /// `CreateService`, `UpdateService`: a bucket of 50, refilled at 5 a second.
+    ServiceUpdates,
+}
 
-/// Runs `work` with at most `CONCURRENCY` at once; the answers come back in order.
+impl Batch {
+    pub(crate) const fn at_once(self) -> usize {
+        match self {
+            Batch::Other => 10,
+            Batch::TaskDefinitionReads | Batch::ServiceUpdates => 50,
+            Batch::Registrations => 20,
+        }
+    }
+}
+
+/// Runs `work` with at most ten at once (`Batch::Other`); the answers come back in order.
 pub(crate) async fn bounded<F: std::future::Future>(
+    work: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    bounded_as(Batch::Other, work).await
+}
+
+/// Runs `work` with at most `batch.at_once()` at once; the answers come back in order.
+pub(crate) async fn bounded_as<F: std::future::Future>(
+    batch: Batch,
     work: impl IntoIterator<Item = F>,
 ) -> Vec<F::Output> {
     use futures::StreamExt;
@@ -25,7 +58,7 @@ pub(crate) async fn bounded<F: std::future::Future>(
     // compiler's Send check for the spawned run.
     let work: Vec<F> = work.into_iter().collect();
     futures::stream::iter(work)
-        .buffered(CONCURRENCY)
+        .buffered(batch.at_once())
         .collect()
         .await
 }

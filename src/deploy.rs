@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::arn::{last_segment, revision_label};
 use crate::config::Config;
-use crate::context::{bounded, epoch_now, Clock, Ctx, Intent};
+use crate::context::{bounded, bounded_as, epoch_now, Batch, Clock, Ctx, Intent};
 use crate::decide::{self, Asked};
 use crate::error::Failure;
 use crate::gha::{Printer, Runtime};
@@ -677,8 +677,8 @@ pub(crate) struct Reads {
     listed: Option<anyhow::Result<Vec<String>>>,
 }
 
-/// Both reads of every service in one bounded batch: one round trip for up to ten
-/// services, and none of them waits for the comparison. The list is asked for every
+/// Both reads of every service in one bounded batch: one round trip for up to 25
+/// services (ECS's bucket for task-definition reads holds 50), and none of them waits for the comparison. The list is asked for every
 /// rendered document, also those that turn out unchanged: one read more for an unchanged
 /// service, one round trip less for every changed one.
 async fn read_for_diff(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Vec<Reads> {
@@ -712,12 +712,15 @@ async fn read_for_diff(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Vec<Reads> {
         List(anyhow::Result<Vec<String>>),
     }
     let ecs = &ctx.aws.ecs;
-    let answers = bounded(asks.iter().map(|ask| async move {
-        match ask {
-            Ask::Live(arn) => Answer::Live(ecs_json::describe(ecs, arn).await),
-            Ask::List(family) => Answer::List(ecs_json::newest_revisions(ecs, family).await),
-        }
-    }))
+    let answers = bounded_as(
+        Batch::TaskDefinitionReads,
+        asks.iter().map(|ask| async move {
+            match ask {
+                Ask::Live(arn) => Answer::Live(ecs_json::describe(ecs, arn).await),
+                Ask::List(family) => Answer::List(ecs_json::newest_revisions(ecs, family).await),
+            }
+        }),
+    )
     .await;
     let answer = |ask: &Ask| answers.get(asks.binary_search(ask).ok()?);
     wants
@@ -747,7 +750,7 @@ async fn reuse_identical(
     runs: &mut [ServiceRun],
     listed: Vec<Option<anyhow::Result<Vec<String>>>>,
 ) {
-    // Every service's candidates, described in one bounded batch (ten at once in all).
+    // Every service's candidates, described in one bounded batch.
     let mut wanted: Vec<(usize, String)> = Vec::new();
     for (i, (r, listed)) in runs.iter().zip(&listed).enumerate() {
         let Some(doc) = r.rendered.as_ref().filter(|_| r.action == Action::Register) else {
@@ -771,7 +774,11 @@ async fn reuse_identical(
         }
     }
     let ecs = &ctx.aws.ecs;
-    let described = bounded(wanted.iter().map(|(_, arn)| ecs_json::describe(ecs, arn))).await;
+    let described = bounded_as(
+        Batch::TaskDefinitionReads,
+        wanted.iter().map(|(_, arn)| ecs_json::describe(ecs, arn)),
+    )
+    .await;
     let mut decided = vec![false; runs.len()];
     for ((i, arn), d) in wanted.iter().zip(described) {
         let r = &mut runs[*i];
@@ -980,7 +987,7 @@ async fn register(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
                 .ok_or_else(|| anyhow!("RegisterTaskDefinition answered without an ARN"))
         }))
     });
-    let answers = bounded(work).await;
+    let answers = bounded_as(Batch::Registrations, work).await;
     for (r, answer) in runs.iter_mut().zip(answers) {
         match answer {
             None => r.new_task_definition = Some(r.live.task_definition.clone()),
@@ -1184,7 +1191,13 @@ async fn start_rollouts(ctx: &Ctx<'_>, runs: &mut [ServiceRun]) {
         }
         Some(started)
     });
-    let started = bounded(work).await;
+    // `UpdateService` and `CreateService` share ECS's service-modify bucket; a CodeDeploy
+    // deployment is CodeDeploy's call, which documents no bucket: ten at once.
+    let batch = match runs.iter().any(|r| r.codedeploy.is_some()) {
+        true => Batch::Other,
+        false => Batch::ServiceUpdates,
+    };
+    let started = bounded_as(batch, work).await;
     let in_progress = current_native_deployments(ctx, runs).await;
     for ((r, s), current) in runs.iter_mut().zip(started).zip(in_progress) {
         match s {

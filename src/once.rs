@@ -15,10 +15,31 @@ use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 
 use crate::aws::aws_error_message;
 
-/// Attempts in all, the first included.
+/// Attempts whose fate is unknown (a timeout, a 5xx), the first included; throttled attempts
+/// are not counted (`Timing::throttled_for`).
 const ATTEMPTS: u32 = 6;
-const BASE: Duration = Duration::from_millis(200);
-const CAP: Duration = Duration::from_secs(10);
+
+/// How long `call_once` waits, and for how long in all.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    /// The backoff bound of the first retry; it doubles with every retry, up to `cap`.
+    base: Duration,
+    cap: Duration,
+    /// How long a throttled call keeps trying.
+    throttled_for: Duration,
+    /// The whole of one `call_once`, attempts, backoff and reconciling included.
+    overall: Duration,
+}
+
+const TIMING: Timing = Timing {
+    base: Duration::from_millis(200),
+    cap: Duration::from_secs(10),
+    // ECS's RegisterTaskDefinition bucket holds 20 calls and refills at one a second, so 50
+    // new revisions at once need about 30 s.
+    throttled_for: Duration::from_secs(110),
+    // The bound a single AWS call has with the SDK's own retries.
+    overall: Duration::from_secs(120),
+};
 
 /// What an error says about whether the call ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +81,8 @@ where
 }
 
 /// Full jitter: a random wait between zero and the exponential bound of attempt `n`.
-fn backoff(n: u32) -> Duration {
-    let bound = BASE.saturating_mul(2u32.saturating_pow(n)).min(CAP);
+fn backoff(t: &Timing, n: u32) -> Duration {
+    let bound = t.base.saturating_mul(2u32.saturating_pow(n)).min(t.cap);
     let mut bytes = [0u8; 4];
     let r = getrandom::fill(&mut bytes)
         .map(|_| u32::from_le_bytes(bytes))
@@ -85,10 +106,6 @@ pub(crate) fn maybe_ran(e: &anyhow::Error) -> bool {
     e.downcast_ref::<MaybeRan>().is_some()
 }
 
-/// The whole of one `call_once`, attempts, backoff and reconciling included (the bound a
-/// single AWS call has with the SDK's own retries).
-const OVERALL: Duration = Duration::from_secs(120);
-
 /// How a call that must not run twice ended: its own answer, or what `reconcile` found of an
 /// attempt whose answer was lost.
 #[derive(Debug)]
@@ -100,6 +117,24 @@ pub(crate) enum Done<T, U> {
 /// Runs `call` until it succeeds, is refused, or `reconcile` finds that an attempt of unknown
 /// fate took effect. `what` names the call in errors.
 pub(crate) async fn call_once<T, U, E, R, C, CF, K, KF>(
+    what: &str,
+    call: C,
+    reconcile: K,
+) -> Result<Done<T, U>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+    C: FnMut() -> CF,
+    CF: Future<Output = std::result::Result<T, SdkError<E, R>>>,
+    K: FnMut() -> KF,
+    KF: Future<Output = Result<Option<U>>>,
+{
+    call_once_timed(TIMING, what, call, reconcile).await
+}
+
+/// `call_once` with its timing given (the tests' is in milliseconds).
+async fn call_once_timed<T, U, E, R, C, CF, K, KF>(
+    t: Timing,
     what: &str,
     mut call: C,
     mut reconcile: K,
@@ -113,11 +148,13 @@ where
     KF: Future<Output = Result<Option<U>>>,
 {
     let attempts = async move {
+        let started = std::time::Instant::now();
         let mut last = String::new();
         let mut unknown = false;
-        for n in 0..ATTEMPTS {
+        let (mut failed, mut throttled) = (0u32, 0u32);
+        for n in 0.. {
             if n > 0 {
-                tokio::time::sleep(backoff(n)).await;
+                tokio::time::sleep(backoff(&t, n)).await;
             }
             let err = match call().await {
                 Ok(t) => return Ok(Done::Sent(t)),
@@ -128,12 +165,28 @@ where
                 // A refusal after an unknown attempt still leaves that attempt unknown.
                 Fate::Refused if unknown => return Err(anyhow!(last).context(MaybeRan)),
                 Fate::Refused => return Err(anyhow!(last)),
-                Fate::NotRun => continue,
+                // A throttle does not use up an attempt: past its burst an ECS bucket refills
+                // slowly (RegisterTaskDefinition's at one call a second), so a call past the
+                // burst waits its turn, bounded by time, not by a count.
+                Fate::NotRun => {
+                    throttled += 1;
+                    if started.elapsed() + t.cap >= t.throttled_for {
+                        let e = anyhow!(
+                            "{last} (throttled {throttled} times in {} s: the account's ECS \
+                             request rate is used up; run again later, or ask AWS for a higher \
+                             quota)",
+                            started.elapsed().as_secs()
+                        );
+                        return Err(if unknown { e.context(MaybeRan) } else { e });
+                    }
+                }
                 Fate::Unknown => {
                     unknown = true;
+                    failed += 1;
                     match reconcile().await {
                         Ok(Some(u)) => return Ok(Done::Found(u)),
-                        Ok(None) => continue,
+                        Ok(None) if failed < ATTEMPTS => {}
+                        Ok(None) => break,
                         Err(e) => {
                             return Err(anyhow!(
                                 "{last}; and looking whether the {what} took effect failed: {e:#}"
@@ -144,14 +197,15 @@ where
                 }
             }
         }
-        let e = anyhow!("{last} (after {ATTEMPTS} attempts)");
-        Err(if unknown { e.context(MaybeRan) } else { e })
+        Err(anyhow!("{last} (after {failed} attempts of unknown fate)").context(MaybeRan))
     };
-    match tokio::time::timeout(OVERALL, attempts).await {
+    match tokio::time::timeout(t.overall, attempts).await {
         Ok(r) => r,
-        Err(_) => Err(
-            anyhow!("no answer within {} s, retries included", OVERALL.as_secs()).context(MaybeRan),
-        ),
+        Err(_) => Err(anyhow!(
+            "no answer within {} s, retries included",
+            t.overall.as_secs()
+        )
+        .context(MaybeRan)),
     }
 }
 
@@ -162,15 +216,108 @@ pub(crate) fn no_retries() -> aws_sdk_ecs::config::Builder {
 }
 
 #[cfg(test)]
+// The SDK's error is what the calls answer with; boxing it here would test another shape.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    use aws_sdk_ecs::error::ErrorMetadata;
+    use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionError as E;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    type Answer = std::result::Result<(), SdkError<E, ()>>;
+
+    fn throttled() -> Answer {
+        let meta = ErrorMetadata::builder()
+            .code("ThrottlingException")
+            .message("Rate exceeded")
+            .build();
+        Err(SdkError::service_error(E::generic(meta), ()))
+    }
+
+    /// The same shape as `TIMING`, in milliseconds.
+    const FAST: Timing = Timing {
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(5),
+        throttled_for: Duration::from_millis(300),
+        overall: Duration::from_millis(600),
+    };
+
+    /// Runs `call_once` with `FAST`: what it ended with, how many calls and reconciles it
+    /// made, and the time spent.
+    fn run(answer: impl Fn(u32) -> Answer) -> (Result<Done<(), ()>>, u32, u32, Duration) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let (calls, looks) = (AtomicU32::new(0), AtomicU32::new(0));
+        let started = std::time::Instant::now();
+        let done = rt.block_on(call_once_timed(
+            FAST,
+            "registration",
+            || {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                std::future::ready(answer(n))
+            },
+            || {
+                looks.fetch_add(1, Ordering::SeqCst);
+                std::future::ready(Ok(None))
+            },
+        ));
+        (
+            done,
+            calls.into_inner(),
+            looks.into_inner(),
+            started.elapsed(),
+        )
+    }
+
+    #[test]
+    fn a_throttled_call_waits_its_turn_past_the_attempt_count() {
+        // 30 throttles in a row (a bucket refilling at one call a second, 30 calls ahead):
+        // far more than ATTEMPTS, and the call still goes through, once, nothing reconciled.
+        let (done, calls, looks, _) = run(|n| if n < 30 { throttled() } else { Ok(()) });
+        assert!(matches!(done, Ok(Done::Sent(()))), "{done:?}");
+        assert_eq!((calls, looks), (31, 0));
+    }
+
+    #[test]
+    fn a_call_throttled_throughout_gives_up_in_time_and_surely_did_not_run() {
+        let (done, calls, looks, spent) = run(|_| throttled());
+        let e = done.expect_err("throttled throughout");
+        assert!(!maybe_ran(&e), "a throttled call did not run: {e:#}");
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("ThrottlingException: Rate exceeded"),
+            "{text}"
+        );
+        assert!(text.contains("ask AWS for a higher quota"), "{text}");
+        assert!(
+            calls > ATTEMPTS && looks == 0,
+            "{calls} calls, {looks} looks"
+        );
+        assert!(
+            spent >= FAST.throttled_for - FAST.cap && spent < FAST.overall,
+            "gave up after {spent:?}"
+        );
+    }
+
+    #[test]
+    fn attempts_of_unknown_fate_are_counted_and_each_is_looked_for() {
+        let (done, calls, looks, _) = run(|_| Err(SdkError::timeout_error("attempt timeout")));
+        let e = done.expect_err("no answer ever");
+        assert!(maybe_ran(&e), "{e:#}");
+        assert_eq!((calls, looks), (ATTEMPTS, ATTEMPTS));
+        let text = format!("{e:#}");
+        assert!(text.contains("after 6 attempts of unknown fate"), "{text}");
+    }
 
     #[test]
     fn backoff_is_bounded_and_grows() {
         for n in 0..10 {
-            let b = backoff(n);
-            assert!(b <= CAP, "{b:?}");
-            assert!(b <= BASE * 2u32.pow(n), "{n}: {b:?}");
+            let b = backoff(&TIMING, n);
+            assert!(b <= TIMING.cap, "{b:?}");
+            assert!(b <= TIMING.base * 2u32.pow(n), "{n}: {b:?}");
         }
     }
 }

@@ -164,34 +164,40 @@ fn worker_td(seeded: &Seeded, i: usize) -> Value {
     })
 }
 
-#[test]
-fn twenty_services_under_an_ecs_token_bucket_all_deploy_once_each() {
-    // ECS throttles with a token bucket per account (its request-throttling page): here a
-    // bucket of 10 that refills at 10 a second over every ECS call, far below what 20
-    // services at once ask for.
+/// A token bucket (tokens, last refill) of `burst` refilled at `refill` a second: whether it
+/// had a token for one more call.
+fn take(bucket: &Mutex<(f64, std::time::Instant)>, burst: f64, refill: f64) -> bool {
+    let mut b = bucket.lock().unwrap();
+    let now = std::time::Instant::now();
+    b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * refill).min(burst);
+    b.1 = now;
+    let had = b.0 >= 1.0;
+    if had {
+        b.0 -= 1.0;
+    }
+    had
+}
+
+/// Deploys the two seeded services and `workers` more, each of its own family, through a
+/// proxy that throttles what `bucket` refuses (it is asked for every call, the first full);
+/// asserts that all deployed, each family registered exactly once, and that the bucket
+/// throttled at least `at_least` calls.
+fn many_services_through_a_bucket(
+    workers: usize,
+    bucket: impl Fn(&Request) -> bool + Send + Sync + 'static,
+    at_least: usize,
+) {
     let (moto, seeded) = start();
     let url = moto.url();
     let refused = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&refused);
-    let bucket = Mutex::new((10.0f64, std::time::Instant::now()));
     let proxy = HttpServer::start(move |req: &Request| {
-        let ecs = req
-            .header("X-Amz-Target")
-            .is_some_and(|h| h.starts_with("AmazonEC2ContainerServiceV20141113."));
-        if ecs {
-            let mut b = bucket.lock().unwrap();
-            let now = std::time::Instant::now();
-            b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * 10.0).min(10.0);
-            b.1 = now;
-            if b.0 < 1.0 {
-                counter.fetch_add(1, Ordering::SeqCst);
-                return throttled();
-            }
-            b.0 -= 1.0;
+        if !bucket(req) {
+            counter.fetch_add(1, Ordering::SeqCst);
+            return throttled();
         }
         forward(&url, req)
     });
-    let workers = 18;
     let mut deploy = deploy(&moto, &proxy.url(), &seeded, "w2");
     let mut lines = Vec::new();
     for i in 1..=workers {
@@ -217,7 +223,7 @@ fn twenty_services_under_an_ecs_token_bucket_all_deploy_once_each() {
     assert_eq!(out.output("result"), "deployed", "{}", out.all_text());
     let throttles = refused.load(Ordering::SeqCst);
     assert!(
-        throttles >= 5,
+        throttles >= at_least,
         "the bucket throttled only {throttles} calls"
     );
     // Every service on revision 2 of its own family, and each family registered once.
@@ -231,6 +237,33 @@ fn twenty_services_under_an_ecs_token_bucket_all_deploy_once_each() {
         after.len(),
         before.len() + services.len(),
         "one new revision per family, none twice: {after:?}"
+    );
+}
+
+#[test]
+fn twenty_services_under_an_ecs_token_bucket_all_deploy_once_each() {
+    // ECS throttles with a token bucket per account (its request-throttling page): here a
+    // bucket of 10 that refills at 10 a second over every ECS call, far below what 20
+    // services at once ask for.
+    let bucket = Mutex::new((10.0f64, std::time::Instant::now()));
+    let ecs = |req: &Request| {
+        req.header("X-Amz-Target")
+            .is_some_and(|h| h.starts_with("AmazonEC2ContainerServiceV20141113."))
+    };
+    many_services_through_a_bucket(18, move |req| !ecs(req) || take(&bucket, 10.0, 10.0), 5);
+}
+
+#[test]
+fn registrations_past_the_bucket_wait_their_turn_and_all_deploy_once_each() {
+    // ECS's bucket for RegisterTaskDefinition holds 20 and refills at one a second: past the
+    // burst, a registration is throttled until its token comes, longer than any count of
+    // attempts lasts. Here the same shape, smaller: 2 at once, then one a second, for 10
+    // new revisions: 8 of them wait up to 8 s, throttled again and again.
+    let bucket = Mutex::new((2.0f64, std::time::Instant::now()));
+    many_services_through_a_bucket(
+        8,
+        move |req| amz_target(req) != Some("RegisterTaskDefinition") || take(&bucket, 2.0, 1.0),
+        8,
     );
 }
 
