@@ -1778,13 +1778,28 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
     let Some(rollout) = r.rollout else {
         return undo;
     };
+    // The desired count this run set (`desired-count`) goes back too, unless it is no longer
+    // ours (auto scaling changed it since). ECS-native's rollback restores the service
+    // revision, which does not hold the count: it is said instead.
+    let count_back = cfg
+        .rollout
+        .desired_count
+        .filter(|&n| n != r.live.desired && live_now.is_none_or(|s| s.desired == n))
+        .map(|_| r.live.desired);
+    let service_deployment = service_deployment_of(ctx, r).await;
+    if let (Some(n), Some(_)) = (count_back, &service_deployment) {
+        out.line(&format!(
+            "{name}: its desired count stays {} (ECS's rollback restores the service revision, which does not hold the count; it was {n})",
+            cfg.rollout.desired_count.unwrap_or_default()
+        ));
+    }
     let back = Change {
         task_definition: previous.clone(),
-        desired_count: None,
+        desired_count: count_back.filter(|_| service_deployment.is_none()),
         // Restoring a capacity-provider strategy needs a new deployment, as changing it did.
         force: previous == ours || r.changes.force,
         attributes: r.changes.previous(&r.live.raw),
-        service_deployment: service_deployment_of(ctx, r).await,
+        service_deployment,
         // A succeeded CodeDeploy deployment is undone by a deployment back, made like ours.
         codedeploy: r.codedeploy.clone(),
         deployment: r.deployment.clone(),

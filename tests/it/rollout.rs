@@ -176,6 +176,37 @@ fn image_that_cannot_be_pulled_fails_fast_and_rolls_back_both_services() {
         .any(|a| a.ends_with("dataspace-app:2")));
 }
 
+/// A failed deploy that also set `desired-count` leaves the services as they were: the
+/// revision and the count both go back.
+#[test]
+fn a_failed_deploy_that_set_the_desired_count_puts_the_count_back_too() {
+    let moto = Moto::start();
+    let s = setup(&moto);
+    let count = |svc: &str| moto.service(&s.cluster, svc)["desiredCount"].clone();
+    let before = (count(&s.app_service), count(&s.otel_service));
+    assert_ne!(
+        before.0,
+        json!(3),
+        "the seeded count differs from the one asked"
+    );
+    let ecs = StandIn::start(
+        &moto,
+        &s,
+        Plot::PullFails(Schedule::at([1.0])),
+        Plot::Complete(0.0),
+    );
+    let o = files(Run::new(&ecs.url()), &s)
+        .input("desired-count", "3")
+        .run();
+    o.assert_code(1);
+    assert_eq!(o.output("result"), "rolled-back", "{}", o.all_text());
+    assert_eq!(
+        final_revisions(&moto, &s),
+        ("dataspace-app:1".into(), "dataspace-otel:1".into())
+    );
+    assert_eq!((count(&s.app_service), count(&s.otel_service)), before);
+}
+
 #[test]
 fn essential_container_exiting_three_times_fails_after_the_third_with_its_logs() {
     let moto = Moto::start();
