@@ -113,6 +113,9 @@ pub(crate) struct ServiceRun {
     pub held: bool,
     /// The CodeDeploy way's application, group and AppSpec (`codedeploy::prepare`).
     pub codedeploy: Option<crate::rollout::codedeploy::Setup>,
+    /// Its CodeDeploy group and configuration as `prepare`'s early stage read them: its
+    /// final stage uses them instead of reading them again.
+    pub codedeploy_read: Option<crate::rollout::codedeploy::GroupRead>,
     /// Warnings given before its rollout started (a deadline shorter than its plan): in the
     /// log and in the summary.
     pub warnings: Vec<String>,
@@ -144,6 +147,7 @@ impl ServiceRun {
             undo: None,
             held: false,
             codedeploy: None,
+            codedeploy_read: None,
             warnings: Vec::new(),
         }
     }

@@ -31,7 +31,7 @@ mod prepare;
 pub(crate) mod routing;
 
 pub(crate) use appspec::{build, check_against, hooks_of, read_appspec, with_revision};
-pub(crate) use prepare::{prepare, Stage};
+pub(crate) use prepare::{prepare, GroupRead, Stage};
 use routing::Routing;
 
 /// The statuses of a deployment that is still going (ListDeployments' filter).

@@ -197,6 +197,15 @@ fn a_codedeploy_deployment_succeeds_with_an_appspec_built_from_the_service() {
         "no UpdateService with the revision"
     );
     assert_eq!(ecs.calls("StopDeployment"), 0);
+    // The group and its configuration are read once: the check before anything changes
+    // gives the deployment its setup.
+    assert_eq!(
+        (
+            ecs.calls("GetDeploymentGroup"),
+            ecs.calls("GetDeploymentConfig")
+        ),
+        (1, 1)
+    );
     assert_eq!(live_td(&moto, &s), ours);
 }
 

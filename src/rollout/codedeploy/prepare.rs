@@ -11,6 +11,15 @@ use crate::error::{Failure, InputProblem};
 use crate::record::ServiceRun;
 use crate::rollout::{Goal, Way};
 
+/// A CODE_DEPLOY service's deployment group, the configuration it deploys with and that
+/// configuration's traffic routing, as read by `prepare`'s early stage.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupRead {
+    group: Group,
+    config: String,
+    routing: super::routing::Routing,
+}
+
 /// When [`prepare`] runs: before anything changes (the stack included), or after the stack
 /// with the services' final documents and changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +65,16 @@ pub(crate) async fn prepare(
             .config
             .clone()
             .filter(|_| r.target.role == Role::App);
+        // Read in the early stage already (the stack cannot have changed it: it declares no
+        // CodeDeploy resource, or the early stage would have deferred it).
+        let read = r.codedeploy_read.clone();
         async move {
             if deferred {
                 return (app, name, Ok(Ok(Group::default())), None);
+            }
+            if let Some(read) = read {
+                let routing = Some((read.config, Ok(Ok(read.routing))));
+                return (app, name, Ok(Ok(read.group)), routing);
             }
             let g = group(&ctx.aws, &app, &name).await;
             let config = match (&given, &g) {
@@ -105,9 +121,13 @@ pub(crate) async fn prepare(
             continue;
         }
         let given_config = cfg.codedeploy.config.is_some() && app_role;
+        let mut read_config = None;
         let routing = match config {
             None => None,
-            Some((_, Ok(Ok(routing)))) => Some(routing),
+            Some((c, Ok(Ok(routing)))) => {
+                read_config = Some(c);
+                Some(routing)
+            }
             Some((_, Ok(Err(why)))) if given_config => {
                 problems.push(InputProblem::new(format!(
                     "input codedeploy-config: {why}; give one of the CodeDeployDefault.ECS* configurations or a custom one of compute platform ECS"
@@ -128,6 +148,15 @@ pub(crate) async fn prepare(
                 None
             }
         };
+        if let (Stage::Early { .. }, false, Some(config), Some(routing)) =
+            (stage, deferred, read_config, &routing)
+        {
+            r.codedeploy_read = Some(GroupRead {
+                group: group.clone(),
+                config,
+                routing: routing.clone(),
+            });
+        }
         // Before the stack the comparison has not run yet: the definition is compared here,
         // so a refused field is bad input with nothing changed.
         let early_changes = match (&r.definition, stage == Stage::Final || r.creating) {
