@@ -41,6 +41,23 @@ pub struct Aws {
     pub codedeploy: aws_sdk_codedeploy::Client,
 }
 
+/// The ECS client, without the SDK's client-side retry quota (500 tokens, 5 a retry, per
+/// client): a fan-out past one of ECS's buckets (50 task-definition reads at once against a
+/// bucket of 20) used it up in seconds, and from then on every throttled ECS call of the
+/// run failed at once, without a retry. The attempts per call and the operation timeout
+/// still bound each call.
+fn ecs_client(sdk: &SdkConfig) -> aws_sdk_ecs::Client {
+    use aws_sdk_ecs::config::retry::{RetryPartition, TokenBucket};
+    let partition = RetryPartition::custom("ecs-deploy-ecs")
+        .token_bucket(TokenBucket::unlimited())
+        .build();
+    aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(sdk)
+            .retry_partition(partition)
+            .build(),
+    )
+}
+
 impl Aws {
     pub async fn connect(region: &str) -> Aws {
         Aws::from_sdk(Aws::loader(region).load().await)
@@ -79,7 +96,7 @@ impl Aws {
 
     pub fn from_sdk(sdk: SdkConfig) -> Aws {
         Aws {
-            ecs: aws_sdk_ecs::Client::new(&sdk),
+            ecs: ecs_client(&sdk),
             sts: aws_sdk_sts::Client::new(&sdk),
             cfn: aws_sdk_cloudformation::Client::new(&sdk),
             ecr: aws_sdk_ecr::Client::new(&sdk),

@@ -148,15 +148,16 @@ pub async fn newest_revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result
     let mut arns: Vec<String> = Vec::new();
     let mut token: Option<String> = None;
     for _ in 0..PAGES {
-        let page = ecs
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
-            .sort(aws_sdk_ecs::types::SortOrder::Desc)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .aws_context(|| format!("listing the newest revisions of family {family}"))?;
+        let page = crate::once::patient(|| {
+            ecs.list_task_definitions()
+                .family_prefix(family)
+                .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+                .sort(aws_sdk_ecs::types::SortOrder::Desc)
+                .set_next_token(token.clone())
+                .send()
+        })
+        .await
+        .aws_context(|| format!("listing the newest revisions of family {family}"))?;
         arns.extend(page.task_definition_arns().iter().cloned());
         let mine = arns
             .iter()
@@ -233,14 +234,17 @@ pub async fn describe(
 ) -> Result<(Value, Vec<Value>)> {
     let keep = KeepBody::default();
     let payload = json!({"taskDefinition": task_definition, "include": ["TAGS"]});
-    ecs.describe_task_definition()
-        .task_definition(task_definition)
-        .customize()
-        .mutate_request(replace_body(serde_json::to_vec(&payload)?))
-        .interceptor(keep.clone())
-        .send()
-        .await
-        .aws_context(|| format!("describing task definition {task_definition}"))?;
+    let body = serde_json::to_vec(&payload)?;
+    crate::once::patient(|| {
+        ecs.describe_task_definition()
+            .task_definition(task_definition)
+            .customize()
+            .mutate_request(replace_body(body.clone()))
+            .interceptor(keep.clone())
+            .send()
+    })
+    .await
+    .aws_context(|| format!("describing task definition {task_definition}"))?;
     let mut answer = keep.json()?;
     let td = answer
         .get_mut("taskDefinition")

@@ -209,6 +209,41 @@ where
     }
 }
 
+/// An idempotent call the SDK retries itself, made patient with throttles: when the SDK's
+/// attempts ran out on a throttle (or its retry quota did), the call waits its turn like
+/// `call_once`'s, for up to `throttled_for`. For the reads that fan out per service, so a
+/// bucket smaller than the fan-out slows a deploy instead of failing it.
+pub(crate) async fn patient<T, E, R, C, CF>(call: C) -> std::result::Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata,
+    C: FnMut() -> CF,
+    CF: Future<Output = std::result::Result<T, SdkError<E, R>>>,
+{
+    patient_timed(TIMING, call).await
+}
+
+async fn patient_timed<T, E, R, C, CF>(
+    t: Timing,
+    mut call: C,
+) -> std::result::Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata,
+    C: FnMut() -> CF,
+    CF: Future<Output = std::result::Result<T, SdkError<E, R>>>,
+{
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    loop {
+        match call().await {
+            Err(e) if fate(&e) == Fate::NotRun && started.elapsed() + t.cap < t.throttled_for => {
+                n += 1;
+                tokio::time::sleep(backoff(&t, n)).await;
+            }
+            answer => return answer,
+        }
+    }
+}
+
 /// The per-call configuration that turns the SDK's retries off (`call_once` decides).
 pub(crate) fn no_retries() -> aws_sdk_ecs::config::Builder {
     aws_sdk_ecs::config::Builder::default()
@@ -300,6 +335,38 @@ mod tests {
             spent >= FAST.throttled_for - FAST.cap && spent < FAST.overall,
             "gave up after {spent:?}"
         );
+    }
+
+    #[test]
+    fn a_patient_read_outlasts_throttles_and_gives_up_on_anything_else_at_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let calls = AtomicU32::new(0);
+        let read = |fail_after: u32| {
+            calls.store(0, Ordering::SeqCst);
+            rt.block_on(patient_timed(FAST, || {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                std::future::ready(match n {
+                    _ if n < 25 => throttled(),
+                    _ if n >= fail_after => Err(SdkError::timeout_error("attempt timeout")),
+                    _ => Ok(()),
+                })
+            }))
+        };
+        assert!(read(u32::MAX).is_ok());
+        assert_eq!(calls.load(Ordering::SeqCst), 26);
+        // Not a throttle: returned as it is, not tried again.
+        assert!(matches!(read(25), Err(SdkError::TimeoutError(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), 26);
+        // Throttled throughout: the throttle, within the bound.
+        let started = std::time::Instant::now();
+        rt.block_on(async {
+            let e = patient_timed(FAST, || std::future::ready(throttled())).await;
+            assert!(e.is_err());
+        });
+        assert!(started.elapsed() < FAST.overall, "{:?}", started.elapsed());
     }
 
     #[test]
