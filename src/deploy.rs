@@ -677,6 +677,9 @@ pub(crate) struct Reads {
     listed: Option<anyhow::Result<Vec<String>>>,
 }
 
+/// The reads that fan out per service before anything changes wait out throttles.
+const PATIENT: ecs_json::Patience = ecs_json::Patience::WaitOutThrottles;
+
 /// Both reads of every service in one bounded batch: one round trip for up to 25
 /// services (ECS's bucket for task-definition reads holds 50), and none of them waits for the comparison. The list is asked for every
 /// rendered document, also those that turn out unchanged: one read more for an unchanged
@@ -716,8 +719,10 @@ async fn read_for_diff(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Vec<Reads> {
         Batch::TaskDefinitionReads,
         asks.iter().map(|ask| async move {
             match ask {
-                Ask::Live(arn) => Answer::Live(ecs_json::describe(ecs, arn).await),
-                Ask::List(family) => Answer::List(ecs_json::newest_revisions(ecs, family).await),
+                Ask::Live(arn) => Answer::Live(ecs_json::describe_with(ecs, arn, PATIENT).await),
+                Ask::List(family) => {
+                    Answer::List(ecs_json::newest_revisions(ecs, family, PATIENT).await)
+                }
             }
         }),
     )
@@ -776,7 +781,9 @@ async fn reuse_identical(
     let ecs = &ctx.aws.ecs;
     let described = bounded_as(
         Batch::TaskDefinitionReads,
-        wanted.iter().map(|(_, arn)| ecs_json::describe(ecs, arn)),
+        wanted
+            .iter()
+            .map(|(_, arn)| ecs_json::describe_with(ecs, arn, PATIENT)),
     )
     .await;
     let mut decided = vec![false; runs.len()];
@@ -1731,6 +1738,28 @@ async fn stop_native_on_cancel(ctx: &Ctx<'_>, runs: &[ServiceRun], signal: &str)
     }
 }
 
+/// The desired count to put back: the one the service had, when this run set another
+/// (`desired-count`) and the service still has ours (auto scaling did not change it since).
+fn count_to_put_back(
+    ctx: &Ctx<'_>,
+    r: &ServiceRun,
+    live_now: Option<&services::Snapshot>,
+) -> Option<i32> {
+    ctx.cfg
+        .rollout
+        .desired_count
+        .filter(|&n| n != r.live.desired && live_now.is_some_and(|s| s.desired == n))
+        .map(|_| r.live.desired)
+}
+
+fn say_count_stays(ctx: &Ctx<'_>, r: &ServiceRun, was: i32, why: &str) {
+    ctx.out.line(&format!(
+        "{}: its desired count stays {} ({why}; it was {was} before this run)",
+        r.name(),
+        ctx.cfg.rollout.desired_count.unwrap_or_default()
+    ));
+}
+
 /// Starts the undo of one service (or finds ECS's own rollback of it).
 async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Snapshot>) -> Undo {
     let (cfg, out, name) = (ctx.cfg, ctx.out, r.name());
@@ -1760,6 +1789,14 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
         ));
         undo.by_ecs = true;
         undo.started = Ok(d.id.clone());
+        if let Some(was) = count_to_put_back(ctx, r, live_now) {
+            say_count_stays(
+                ctx,
+                r,
+                was,
+                "ECS's rollback restores the revision, not the count",
+            );
+        }
         return undo;
     }
     out.line(&format!(
@@ -1778,26 +1815,25 @@ async fn undo_one(ctx: &Ctx<'_>, r: &ServiceRun, live_now: Option<&services::Sna
     let Some(rollout) = r.rollout else {
         return undo;
     };
-    // The desired count this run set (`desired-count`) goes back too, unless it is no longer
-    // ours (auto scaling changed it since). ECS-native's rollback restores the service
-    // revision, which does not hold the count: it is said instead.
-    let count_back = cfg
-        .rollout
-        .desired_count
-        .filter(|&n| n != r.live.desired && live_now.is_none_or(|s| s.desired == n))
-        .map(|_| r.live.desired);
     let service_deployment = service_deployment_of(ctx, r).await;
-    if let (Some(n), Some(_)) = (count_back, &service_deployment) {
-        out.line(&format!(
-            "{name}: its desired count stays {} (ECS's rollback restores the service revision, which does not hold the count; it was {n})",
-            cfg.rollout.desired_count.unwrap_or_default()
-        ));
+    // Our UpdateService back puts the count back too; ECS-native's and CodeDeploy's rollbacks
+    // restore revisions, not a count: said instead.
+    let count_back = count_to_put_back(ctx, r, live_now);
+    let by_update = service_deployment.is_none() && r.rollout != Some(Rollout::CodeDeploy);
+    if let (Some(was), false) = (count_back, by_update) {
+        say_count_stays(
+            ctx,
+            r,
+            was,
+            "its rollback restores the revision, not the count",
+        );
     }
     let back = Change {
         task_definition: previous.clone(),
-        desired_count: count_back.filter(|_| service_deployment.is_none()),
-        // Restoring a capacity-provider strategy needs a new deployment, as changing it did.
-        force: previous == ours || r.changes.force,
+        desired_count: count_back.filter(|_| by_update),
+        // Restoring a capacity-provider strategy needs a new deployment, as changing it did;
+        // so does a redeploy of the same revision. Only scaling back needs none.
+        force: (previous == ours && r.action != Action::Scale) || r.changes.force,
         attributes: r.changes.previous(&r.live.raw),
         service_deployment,
         // A succeeded CodeDeploy deployment is undone by a deployment back, made like ours.

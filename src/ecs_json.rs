@@ -136,27 +136,34 @@ pub async fn equal_revision(
     skip: &str,
     depth: usize,
 ) -> Result<Option<(String, Value)>> {
-    let listed = newest_revisions(ecs, family).await?;
+    let listed = newest_revisions(ecs, family, Patience::SdkRetries).await?;
     equal_among(ecs, family, &listed, body, tags, skip, depth).await
 }
 
 /// The ARNs of the newest ACTIVE revisions of `family`, as ECS lists them: one page, more
 /// only while other families sharing the prefix (`worker-1`, `worker-10`) crowd this one's
 /// out, up to a few pages.
-pub async fn newest_revisions(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Vec<String>> {
+pub async fn newest_revisions(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+    patience: Patience,
+) -> Result<Vec<String>> {
     const PAGES: usize = 4;
     let mut arns: Vec<String> = Vec::new();
     let mut token: Option<String> = None;
     for _ in 0..PAGES {
-        let page = crate::once::patient(|| {
+        let call = || {
             ecs.list_task_definitions()
                 .family_prefix(family)
                 .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
                 .sort(aws_sdk_ecs::types::SortOrder::Desc)
                 .set_next_token(token.clone())
                 .send()
-        })
-        .await
+        };
+        let page = match patience {
+            Patience::WaitOutThrottles => crate::once::patient(call).await,
+            Patience::SdkRetries => call().await,
+        }
         .aws_context(|| format!("listing the newest revisions of family {family}"))?;
         arns.extend(page.task_definition_arns().iter().cloned());
         let mine = arns
@@ -227,23 +234,47 @@ pub fn same_revision(
     same_tags && !crate::taskdef::diff(td, body).changed
 }
 
-/// Describes a task definition (family, family:revision or ARN) with its tags.
+/// How long a read may wait when ECS throttles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// The SDK's own attempts only: inside a wait bounded by a deadline (the evidence of a
+    /// stopped task, a reconcile), or one call among many in a loop.
+    SdkRetries,
+    /// Past those, waited out for up to `once::patient`'s bound: the reads that fan out per
+    /// service before anything changes, where a bucket smaller than the fan-out must slow
+    /// the deploy, not fail it.
+    WaitOutThrottles,
+}
+
+/// `describe_with` with the SDK's own attempts only.
 pub async fn describe(
     ecs: &aws_sdk_ecs::Client,
     task_definition: &str,
 ) -> Result<(Value, Vec<Value>)> {
+    describe_with(ecs, task_definition, Patience::SdkRetries).await
+}
+
+/// Describes a task definition (family, family:revision or ARN) with its tags.
+pub async fn describe_with(
+    ecs: &aws_sdk_ecs::Client,
+    task_definition: &str,
+    patience: Patience,
+) -> Result<(Value, Vec<Value>)> {
     let keep = KeepBody::default();
     let payload = json!({"taskDefinition": task_definition, "include": ["TAGS"]});
     let body = serde_json::to_vec(&payload)?;
-    crate::once::patient(|| {
+    let call = || {
         ecs.describe_task_definition()
             .task_definition(task_definition)
             .customize()
             .mutate_request(replace_body(body.clone()))
             .interceptor(keep.clone())
             .send()
-    })
-    .await
+    };
+    match patience {
+        Patience::WaitOutThrottles => crate::once::patient(call).await,
+        Patience::SdkRetries => call().await,
+    }
     .aws_context(|| format!("describing task definition {task_definition}"))?;
     let mut answer = keep.json()?;
     let td = answer

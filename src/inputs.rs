@@ -267,7 +267,7 @@ pub const INPUTS: &[InputSpec] = &[
         "desired-count",
         whole(0.0, MAX_DESIRED_COUNT, "tasks"),
         None,
-        "Set the services' desired count (otherwise untouched, so auto-scaling is never fought). A count outside a service's auto-scaling bounds is refused. A failed deploy puts the count back with the revision (unless auto scaling changed it since; ECS-native's rollback keeps it, and the log says so).",
+        "Set the services' desired count (otherwise untouched, so auto-scaling is never fought). A count outside a service's auto-scaling bounds is refused. A failed deploy puts the count back with the revision, unless auto scaling changed it since or the rollback is ECS's own or CodeDeploy's (those keep it, and the log says so).",
     ),
     // --- the one-off task before the rollouts (oneoff.rs) ---------------------------------
     input(

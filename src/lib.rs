@@ -105,6 +105,9 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
     if let Some(token) = &cfg.comment.github_token {
         redact::register_credential("github-token", token);
     }
+    if let Some(region) = &cfg.region {
+        redact::declare_public(region);
+    }
     if cfg.mode == Mode::Render {
         return render(&cfg, &rt);
     }

@@ -172,9 +172,9 @@ where
                     throttled += 1;
                     if started.elapsed() + t.cap >= t.throttled_for {
                         let e = anyhow!(
-                            "{last} (throttled {throttled} times in {} s: the account's ECS \
-                             request rate is used up; run again later, or ask AWS for a higher \
-                             quota)",
+                            "{last} (throttled {throttled} times in {} s: the account's request \
+                             rate for {what} is used up; run again later, or ask AWS for a \
+                             higher quota)",
                             started.elapsed().as_secs()
                         );
                         return Err(if unknown { e.context(MaybeRan) } else { e });
@@ -233,14 +233,25 @@ where
 {
     let started = std::time::Instant::now();
     let mut n = 0;
-    loop {
-        match call().await {
-            Err(e) if fate(&e) == Fate::NotRun && started.elapsed() + t.cap < t.throttled_for => {
-                n += 1;
-                tokio::time::sleep(backoff(&t, n)).await;
+    let mut last = None;
+    let waiting = async {
+        loop {
+            match call().await {
+                Err(e)
+                    if fate(&e) == Fate::NotRun && started.elapsed() + t.cap < t.throttled_for =>
+                {
+                    last = Some(e);
+                    n += 1;
+                    tokio::time::sleep(backoff(&t, n)).await;
+                }
+                answer => return answer,
             }
-            answer => return answer,
         }
+    };
+    // A last call begun just before `throttled_for` ran out does not run past `overall`.
+    match tokio::time::timeout(t.overall.saturating_sub(started.elapsed()), waiting).await {
+        Ok(answer) => answer,
+        Err(_) => Err(last.unwrap_or_else(|| SdkError::timeout_error("no answer in time"))),
     }
 }
 
@@ -367,6 +378,24 @@ mod tests {
             assert!(e.is_err());
         });
         assert!(started.elapsed() < FAST.overall, "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn throttles_after_an_attempt_of_unknown_fate_leave_it_unknown() {
+        let (done, calls, looks, _) = run(|n| match n {
+            0 => Err(SdkError::timeout_error("attempt timeout")),
+            _ => throttled(),
+        });
+        let e = done.expect_err("throttled after the first attempt");
+        assert!(maybe_ran(&e), "the first attempt may have run: {e:#}");
+        assert!(
+            format!("{e:#}").contains("ask AWS for a higher quota"),
+            "{e:#}"
+        );
+        assert!(
+            calls > ATTEMPTS && looks == 1,
+            "{calls} calls, {looks} looks"
+        );
     }
 
     #[test]

@@ -37,6 +37,8 @@ struct State {
     /// Longest first, so a secret containing another is masked whole.
     secrets: Vec<String>,
     credentials: Vec<String>,
+    /// Facts the run prints anyway (its region): never hidden.
+    public: Vec<String>,
     /// Warnings not yet printed, and every name already warned about.
     warnings: Vec<String>,
     warned: Vec<String>,
@@ -56,6 +58,18 @@ pub fn too_short(value: &str) -> bool {
     let v = value.trim();
     let n = v.chars().count();
     n < MIN_LEN || (v.bytes().all(|b| b.is_ascii_digit()) && n < MIN_DIGITS)
+}
+
+/// Declares a fact the run prints anyway (its region, in every ARN): a substituted value
+/// equal to it is not hidden, where hiding it would blank it out of every ARN in the log.
+pub fn declare_public(value: &str) {
+    let v = value.trim();
+    if v.is_empty() {
+        return;
+    }
+    let mut st = write();
+    st.secrets.retain(|s| s != v);
+    st.public.push(v.to_string());
 }
 
 /// Registers a value that must never be printed. Multi-line values also register each line,
@@ -124,7 +138,7 @@ fn add(st: &mut State, value: &str) {
     }
     let mut added = false;
     for f in forms {
-        if !too_short(&f) && !st.secrets.contains(&f) {
+        if !too_short(&f) && !st.secrets.contains(&f) && !st.public.contains(&f) {
             st.secrets.push(f);
             added = true;
         }

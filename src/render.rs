@@ -295,8 +295,7 @@ fn line_of(text: &str, field: &str) -> Option<usize> {
 /// driver's secret options (`is_private_pointer`) unless the
 /// same text is already visible in a public field of the document (an image, a family, a
 /// log group), where hiding it would only blank out ordinary words in the log, or the value
-/// is a stack output, or the variable is one the runner or AWS sets to a public value
-/// (`subst::is_runner_public`: the region, the commit).
+/// is a stack output. The run's region is never hidden (`redact::declare_public`).
 pub(crate) fn register_secrets(doc: &Value, used: &[subst::Used]) {
     let mut public = Vec::new();
     collect_public(doc, "", &mut public);
@@ -306,9 +305,7 @@ pub(crate) fn register_secrets(doc: &Value, used: &[subst::Used]) {
         // Stack outputs are readable by anyone with cloudformation:DescribeStacks and are
         // shown as the `stack-outputs` output: not secrets, unless named like one.
         let from_stack = u.name.starts_with("STACK_");
-        let public_by_nature = subst::is_runner_public(&u.name);
-        if subst::looks_secret(&u.name) || (in_env && !visible && !from_stack && !public_by_nature)
-        {
+        if subst::looks_secret(&u.name) || (in_env && !visible && !from_stack) {
             redact::register_named(&u.name, &u.value);
         }
     }
@@ -424,13 +421,13 @@ mod tests {
         assert!(!is_private_pointer("/containerDefinitions/1/image"));
     }
 
-    /// The region and the commit, substituted into `environment`, stay readable in the log
-    /// (every ARN holds the region); a value of the user's own variable there is hidden.
+    /// The run's region, substituted into `environment`, stays readable in the log (every
+    /// ARN holds it); any other value there is hidden, the commit included.
     #[test]
-    fn the_runners_public_variables_in_environment_are_not_hidden() {
+    fn the_runs_region_in_environment_is_not_hidden() {
+        redact::declare_public("ap-southeast-7");
         let doc = json!({"family": "f", "containerDefinitions": [{"name": "web", "environment": [
             {"name": "REGION", "value": "ap-southeast-7"},
-            {"name": "SHA", "value": "4f2c9a1e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39"},
             {"name": "DB", "value": "canary-db-4411"}
         ]}]});
         let env = |i: usize| format!("/containerDefinitions/0/environment/{i}/value");
@@ -438,18 +435,11 @@ mod tests {
             &doc,
             &[
                 used("AWS_REGION", "ap-southeast-7", &env(0)),
-                used(
-                    "GITHUB_SHA",
-                    "4f2c9a1e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39",
-                    &env(1),
-                ),
-                used("DB_HOST", "canary-db-4411", &env(2)),
+                used("DB_HOST", "canary-db-4411", &env(1)),
             ],
         );
         let arn = "arn:aws:ecs:ap-southeast-7:123456789012:service/c/web";
         assert_eq!(redact::scrub(arn), arn);
-        let sha = "commit 4f2c9a1e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39";
-        assert_eq!(redact::scrub(sha), sha);
         assert_eq!(redact::scrub("host canary-db-4411"), "host ***");
     }
 }

@@ -107,34 +107,6 @@ pub fn looks_secret(name: &str) -> bool {
         || upper.ends_with("_KEY")
 }
 
-/// Variables the runner or AWS sets whose values are public by nature and shown by GitHub
-/// and by this run anyway (the region, the commit, the branch, the run): substituted into
-/// `environment`, hiding them would only blank out every ARN and commit in the log.
-pub fn is_runner_public(name: &str) -> bool {
-    const PUBLIC: &[&str] = &[
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "GITHUB_ACTOR",
-        "GITHUB_BASE_REF",
-        "GITHUB_EVENT_NAME",
-        "GITHUB_HEAD_REF",
-        "GITHUB_JOB",
-        "GITHUB_REF",
-        "GITHUB_REF_NAME",
-        "GITHUB_REF_TYPE",
-        "GITHUB_REPOSITORY",
-        "GITHUB_REPOSITORY_OWNER",
-        "GITHUB_RUN_ATTEMPT",
-        "GITHUB_RUN_ID",
-        "GITHUB_RUN_NUMBER",
-        "GITHUB_SERVER_URL",
-        "GITHUB_SHA",
-        "GITHUB_TRIGGERING_ACTOR",
-        "GITHUB_WORKFLOW",
-    ];
-    PUBLIC.contains(&name)
-}
-
 fn is_name(s: &str) -> bool {
     let mut chars = s.chars();
     match chars.next() {

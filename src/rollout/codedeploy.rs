@@ -505,7 +505,7 @@ async fn put_back_attributes(
     service: &str,
     back: &super::Change,
 ) -> Result<()> {
-    let attributes = attributes_with_count(&back.attributes, back.desired_count);
+    let attributes = attributes_with_count(&back.attributes, None);
     if attributes.is_empty() {
         return Ok(());
     }

@@ -207,6 +207,39 @@ fn a_failed_deploy_that_set_the_desired_count_puts_the_count_back_too() {
     assert_eq!((count(&s.app_service), count(&s.otel_service)), before);
 }
 
+/// ECS's own rollback (the circuit breaker's) restores the revision, not the count: the log
+/// says which count stays; the service this run puts back gets its count back.
+#[test]
+fn after_ecs_rolled_back_the_count_it_kept_is_named() {
+    let moto = Moto::start();
+    let s = setup(&moto);
+    let count = |svc: &str| moto.service(&s.cluster, svc)["desiredCount"].clone();
+    let before = count(&s.otel_service);
+    let ecs = StandIn::start(
+        &moto,
+        &s,
+        Plot::CircuitBreaker {
+            exits: exits_every_poll(),
+            at: At::Time(3.0),
+        },
+        Plot::Complete(0.0),
+    );
+    let o = files(Run::new(&ecs.url()), &s)
+        .input("desired-count", "3")
+        .run();
+    o.assert_code(1);
+    assert_eq!(o.output("result"), "rolled-back", "{}", o.all_text());
+    assert_has(
+        &o,
+        &format!(
+            "{}: its desired count stays 3 (ECS's rollback restores the revision, not the count; it was {before} before this run)",
+            s.app_service
+        ),
+    );
+    assert_eq!(count(&s.app_service), json!(3));
+    assert_eq!(count(&s.otel_service), before);
+}
+
 #[test]
 fn essential_container_exiting_three_times_fails_after_the_third_with_its_logs() {
     let moto = Moto::start();

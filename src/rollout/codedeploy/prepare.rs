@@ -65,8 +65,7 @@ pub(crate) async fn prepare(
             .config
             .clone()
             .filter(|_| r.target.role == Role::App);
-        // Read in the early stage already (the stack cannot have changed it: it declares no
-        // CodeDeploy resource, or the early stage would have deferred it).
+        // Read in the early stage already, with no stack between that could change it.
         let read = r.codedeploy_read.clone();
         async move {
             if deferred {
@@ -148,9 +147,10 @@ pub(crate) async fn prepare(
                 None
             }
         };
-        if let (Stage::Early { .. }, false, Some(config), Some(routing)) =
-            (stage, deferred, read_config, &routing)
-        {
+        // Kept for the final stage only without a stack: a stack may change the group in
+        // ways its template does not show (a nested stack, a macro).
+        let keep = cfg.stack.is_none() && matches!(stage, Stage::Early { .. }) && !deferred;
+        if let (true, Some(config), Some(routing)) = (keep, read_config, &routing) {
             r.codedeploy_read = Some(GroupRead {
                 group: group.clone(),
                 config,
