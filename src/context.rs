@@ -48,7 +48,9 @@ pub(crate) async fn bounded<F: std::future::Future>(
     bounded_as(Batch::Other, work).await
 }
 
-/// Runs `work` with at most `batch.at_once()` at once; the answers come back in order.
+/// Runs `work` with at most `batch.at_once()` at once, started in order; the answers come
+/// back in order. A call that waits out throttles does not hold up the ones after it: as
+/// soon as any call is answered, the next one starts.
 pub(crate) async fn bounded_as<F: std::future::Future>(
     batch: Batch,
     work: impl IntoIterator<Item = F>,
@@ -57,10 +59,16 @@ pub(crate) async fn bounded_as<F: std::future::Future>(
     // Collected first: a lazy iterator of closures held across the awaits below trips the
     // compiler's Send check for the spawned run.
     let work: Vec<F> = work.into_iter().collect();
-    futures::stream::iter(work)
-        .buffered(batch.at_once())
+    let numbered = work
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| async move { (i, f.await) });
+    let mut answers: Vec<(usize, F::Output)> = futures::stream::iter(numbered)
+        .buffer_unordered(batch.at_once())
         .collect()
-        .await
+        .await;
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, a)| a).collect()
 }
 
 /// What a step is allowed to do: the modes differ only in this.
@@ -173,5 +181,35 @@ impl Ctx<'_> {
             out: self.out,
             stop_at_first_failure: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn a_slow_call_does_not_hold_up_the_next_and_answers_keep_their_order() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let finished = Mutex::new(Vec::new());
+        // Ten at once (Batch::Other), twelve calls, the first slow.
+        let work = (0..12u64).map(|i| {
+            let finished = &finished;
+            async move {
+                let ms = if i == 0 { 300 } else { 10 };
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                finished.lock().unwrap().push(i);
+                i * 10
+            }
+        });
+        let answers = rt.block_on(bounded_as(Batch::Other, work));
+        assert_eq!(answers, (0..12u64).map(|i| i * 10).collect::<Vec<_>>());
+        // The eleventh and twelfth started while the first was still waiting.
+        let finished = finished.into_inner().unwrap();
+        assert_eq!(finished.last(), Some(&0), "{finished:?}");
     }
 }
