@@ -42,8 +42,8 @@ pub struct Aws {
 }
 
 /// The ECS client, without the SDK's client-side retry quota (500 tokens, 5 a retry, per
-/// client): a fan-out past one of ECS's buckets (50 task-definition reads at once against a
-/// bucket of 20) used it up in seconds, and from then on every throttled ECS call of the
+/// client): a fan-out past an ECS bucket (50 task-definition reads at once, against a bucket
+/// of 20 over all ECS calls) used it up in seconds, and from then on every throttled ECS call of the
 /// run failed at once, without a retry. The attempts per call and the operation timeout
 /// still bound each call.
 fn ecs_client(sdk: &SdkConfig) -> aws_sdk_ecs::Client {
@@ -74,7 +74,7 @@ impl Aws {
                 RetryConfig::standard()
                     .with_max_attempts(8)
                     .with_initial_backoff(Duration::from_millis(200))
-                    .with_max_backoff(Duration::from_secs(10)),
+                    .with_max_backoff(Duration::from_secs(5)),
             )
             .timeout_config(
                 TimeoutConfig::builder()

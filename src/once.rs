@@ -33,7 +33,7 @@ struct Timing {
 
 const TIMING: Timing = Timing {
     base: Duration::from_millis(200),
-    cap: Duration::from_secs(10),
+    cap: Duration::from_secs(4),
     // ECS's RegisterTaskDefinition bucket holds 20 calls and refills at one a second, so 50
     // new revisions at once need about 30 s.
     throttled_for: Duration::from_secs(110),
