@@ -42,10 +42,10 @@ pub struct Aws {
 }
 
 /// The ECS client, without the SDK's client-side retry quota (500 tokens, 5 a retry, per
-/// client): a fan-out past an ECS bucket (50 task-definition reads at once, against a bucket
-/// of 20 over all ECS calls) used it up in seconds, and from then on every throttled ECS call of the
-/// run failed at once, without a retry. The attempts per call and the operation timeout
-/// still bound each call.
+/// client): a fan-out past an ECS bucket (50 task-definition reads at once, against a
+/// bucket of 20 over all ECS calls) used it up in seconds, and from then on every
+/// throttled ECS call of the run failed at once, without a retry. The attempts per call
+/// and the operation timeout still bound each call.
 fn ecs_client(sdk: &SdkConfig) -> aws_sdk_ecs::Client {
     use aws_sdk_ecs::config::retry::{RetryPartition, TokenBucket};
     let partition = RetryPartition::custom("ecs-deploy-ecs")
