@@ -31,6 +31,14 @@ struct Timing {
     overall: Duration,
 }
 
+/// The timing of this build: the unit tests' is the same shape in milliseconds.
+fn timing() -> Timing {
+    #[cfg(test)]
+    return tests::FAST;
+    #[cfg(not(test))]
+    TIMING
+}
+
 const TIMING: Timing = Timing {
     base: Duration::from_millis(200),
     cap: Duration::from_secs(4),
@@ -118,24 +126,6 @@ pub(crate) enum Done<T, U> {
 /// fate took effect. `what` names the call in errors.
 pub(crate) async fn call_once<T, U, E, R, C, CF, K, KF>(
     what: &str,
-    call: C,
-    reconcile: K,
-) -> Result<Done<T, U>>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
-    C: FnMut() -> CF,
-    CF: Future<Output = std::result::Result<T, SdkError<E, R>>>,
-    K: FnMut() -> KF,
-    KF: Future<Output = Result<Option<U>>>,
-{
-    call_once_timed(TIMING, what, call, reconcile).await
-}
-
-/// `call_once` with its timing given (the tests' is in milliseconds).
-async fn call_once_timed<T, U, E, R, C, CF, K, KF>(
-    t: Timing,
-    what: &str,
     mut call: C,
     mut reconcile: K,
 ) -> Result<Done<T, U>>
@@ -147,6 +137,7 @@ where
     K: FnMut() -> KF,
     KF: Future<Output = Result<Option<U>>>,
 {
+    let t = timing();
     let attempts = async move {
         let started = std::time::Instant::now();
         let mut last = String::new();
@@ -213,24 +204,13 @@ where
 /// attempts ran out on a throttle (or its retry quota did), the call waits its turn like
 /// `call_once`'s, for up to `throttled_for`. For the reads that fan out per service, so a
 /// bucket smaller than the fan-out slows a deploy instead of failing it.
-pub(crate) async fn patient<T, E, R, C, CF>(call: C) -> std::result::Result<T, SdkError<E, R>>
+pub(crate) async fn patient<T, E, R, C, CF>(mut call: C) -> std::result::Result<T, SdkError<E, R>>
 where
     E: ProvideErrorMetadata,
     C: FnMut() -> CF,
     CF: Future<Output = std::result::Result<T, SdkError<E, R>>>,
 {
-    patient_timed(TIMING, call).await
-}
-
-async fn patient_timed<T, E, R, C, CF>(
-    t: Timing,
-    mut call: C,
-) -> std::result::Result<T, SdkError<E, R>>
-where
-    E: ProvideErrorMetadata,
-    C: FnMut() -> CF,
-    CF: Future<Output = std::result::Result<T, SdkError<E, R>>>,
-{
+    let t = timing();
     let started = std::time::Instant::now();
     let mut n = 0;
     let mut last = None;
@@ -281,8 +261,8 @@ mod tests {
         Err(SdkError::service_error(E::generic(meta), ()))
     }
 
-    /// The same shape as `TIMING`, in milliseconds.
-    const FAST: Timing = Timing {
+    /// The same shape as `TIMING`, in milliseconds (`timing()` in the unit tests).
+    pub(super) const FAST: Timing = Timing {
         base: Duration::from_millis(1),
         cap: Duration::from_millis(5),
         throttled_for: Duration::from_millis(300),
@@ -298,8 +278,7 @@ mod tests {
             .unwrap();
         let (calls, looks) = (AtomicU32::new(0), AtomicU32::new(0));
         let started = std::time::Instant::now();
-        let done = rt.block_on(call_once_timed(
-            FAST,
+        let done = rt.block_on(call_once(
             "registration",
             || {
                 let n = calls.fetch_add(1, Ordering::SeqCst);
@@ -357,7 +336,7 @@ mod tests {
         let calls = AtomicU32::new(0);
         let read = |fail_after: u32| {
             calls.store(0, Ordering::SeqCst);
-            rt.block_on(patient_timed(FAST, || {
+            rt.block_on(patient(|| {
                 let n = calls.fetch_add(1, Ordering::SeqCst);
                 std::future::ready(match n {
                     _ if n < 25 => throttled(),
@@ -374,7 +353,7 @@ mod tests {
         // Throttled throughout: the throttle, within the bound.
         let started = std::time::Instant::now();
         rt.block_on(async {
-            let e = patient_timed(FAST, || std::future::ready(throttled())).await;
+            let e = patient(|| std::future::ready(throttled())).await;
             assert!(e.is_err());
         });
         assert!(started.elapsed() < FAST.overall, "{:?}", started.elapsed());

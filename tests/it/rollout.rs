@@ -207,6 +207,20 @@ fn a_failed_deploy_that_set_the_desired_count_puts_the_count_back_too() {
     assert_eq!((count(&s.app_service), count(&s.otel_service)), before);
 }
 
+/// The app's tasks exit at polls 1 and 2; at poll 3 ECS's circuit breaker rolls it back.
+/// The collector completes.
+fn circuit_breaker_at_poll_3(moto: &Moto, s: &Seeded) -> StandIn {
+    StandIn::start(
+        moto,
+        s,
+        Plot::CircuitBreaker {
+            exits: exits_every_poll(),
+            at: At::Time(3.0),
+        },
+        Plot::Complete(0.0),
+    )
+}
+
 /// ECS's own rollback (the circuit breaker's) restores the revision, not the count: the log
 /// says which count stays; the service this run puts back gets its count back.
 #[test]
@@ -215,15 +229,7 @@ fn after_ecs_rolled_back_the_count_it_kept_is_named() {
     let s = setup(&moto);
     let count = |svc: &str| moto.service(&s.cluster, svc)["desiredCount"].clone();
     let before = count(&s.otel_service);
-    let ecs = StandIn::start(
-        &moto,
-        &s,
-        Plot::CircuitBreaker {
-            exits: exits_every_poll(),
-            at: At::Time(3.0),
-        },
-        Plot::Complete(0.0),
-    );
+    let ecs = circuit_breaker_at_poll_3(&moto, &s);
     let o = files(Run::new(&ecs.url()), &s)
         .input("desired-count", "3")
         .run();
@@ -291,16 +297,7 @@ fn essential_container_exiting_three_times_fails_after_the_third_with_its_logs()
 fn circuit_breaker_rollback_by_ecs_is_a_failure_and_is_not_competed_with() {
     let moto = Moto::start();
     let s = setup(&moto);
-    let ecs = StandIn::start(
-        &moto,
-        &s,
-        // Tasks exit at polls 1 and 2; at poll 3 ECS rolls back.
-        Plot::CircuitBreaker {
-            exits: exits_every_poll(),
-            at: At::Time(3.0),
-        },
-        Plot::Complete(0.0),
-    );
+    let ecs = circuit_breaker_at_poll_3(&moto, &s);
     let o = files(Run::new(&ecs.url()), &s).run();
     o.assert_code(1);
     assert_eq!(o.output("result"), "rolled-back");
