@@ -9,8 +9,10 @@
 //!   from the difference (extra wall / 100 ms): the depth of the run's call graph, waits
 //!   included (a poll is a round trip); and the depth the proxy saw up to the first poll
 //!   after the last `UpdateService` (`SCALE_TRACE=1` prints each call with its depth);
-//! - 50 services with 30 % of ECS calls throttled at random, and under a token bucket
-//!   (burst 20, refill 10 per second over all ECS calls): wall, throttled calls, result.
+//! - per N: from ECS done (moto completes a rollout at `UpdateService`) to the exit;
+//! - 50 services with 30 % of ECS calls throttled at random, under a token bucket (burst
+//!   20, refill 10 per second over all ECS calls), and under ECS's documented buckets (one
+//!   per category of action): wall, throttled calls, result.
 //!
 //! moto completes each rollout at once (`MotoOptions::service_running`), so the wait is one
 //! poll. `cargo bench --bench scale` (cargo builds the binary first); moto_server is found
@@ -183,6 +185,8 @@ struct Measured {
     peak_anon_kib: u64,
     code: i32,
     result: String,
+    /// When the process exited.
+    exited: Instant,
 }
 
 /// Runs the binary, sampling its peak memory and CPU time from /proc until it exits.
@@ -239,6 +243,7 @@ fn measure(run: &Run) -> Measured {
         thread::sleep(Duration::from_millis(5));
     };
     let wall = started.elapsed();
+    let exited = Instant::now();
     let (stdout, stderr) = (
         out.join().unwrap_or_default(),
         err.join().unwrap_or_default(),
@@ -256,7 +261,21 @@ fn measure(run: &Run) -> Measured {
         peak_anon_kib,
         code,
         result,
+        exited,
     }
+}
+
+/// From ECS done to the exit: moto completes a rollout at `UpdateService`, so ECS is done
+/// when the last `UpdateService` is answered; the rest is the wait's first look, the
+/// decision, the outputs and the summary.
+fn done_to_exit(p: &Proxy, exited: Instant) -> Option<Duration> {
+    let trace = p.trace.lock().unwrap();
+    let last_update = trace
+        .iter()
+        .filter(|(op, _, _)| op.ends_with("UpdateService"))
+        .map(|(_, _, answered)| *answered)
+        .max()?;
+    Some(exited.duration_since(last_update))
 }
 
 /// moto with the app service and N - 1 workers, each on its own family (the app's task
@@ -409,8 +428,8 @@ fn main() {
         size as f64 / 1e6
     );
     println!("every service gets a new image; moto completes each rollout at once; poll-interval-seconds 1\n");
-    println!("| services | wall | CPU | peak memory | of which heap and stacks | AWS calls | with 100 ms per call | sequential round trips | call-graph depth to the first observe | calls by operation |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| services | wall | CPU | peak memory | of which heap and stacks | AWS calls | with 100 ms per call | sequential round trips | call-graph depth to the first observe | ECS done to exit | calls by operation |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     // SCALE_SIZES=1,5 measures only those sizes (and skips the throttled runs).
     let only: Option<Vec<usize>> = std::env::var("SCALE_SIZES")
         .ok()
@@ -433,13 +452,15 @@ fn main() {
         );
         let trips = (l.wall.as_secs_f64() - m.wall.as_secs_f64()) / LATENCY.as_secs_f64();
         let (to_observe, _) = depth(&slow, &format!("N={n}"));
+        let done = done_to_exit(&plain, m.exited).unwrap_or_default();
         println!(
-            "| {n} | {:.2} s | {:.2} s | {:.1} MB | {:.1} MB | {total} | {:.2} s | {trips:.1} | {to_observe} | {by_op} |",
+            "| {n} | {:.2} s | {:.2} s | {:.1} MB | {:.1} MB | {total} | {:.2} s | {trips:.1} | {to_observe} | {:.2} s | {by_op} |",
             m.wall.as_secs_f64(),
             m.cpu.as_secs_f64(),
             m.peak_kib as f64 / 1024.0,
             m.peak_anon_kib as f64 / 1024.0,
             l.wall.as_secs_f64(),
+            done.as_secs_f64(),
         );
     }
     // SCALE_THROTTLES=random,bucket,documented picks the throttled runs (all by default).

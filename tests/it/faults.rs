@@ -707,24 +707,16 @@ fn an_output_file_that_is_a_directory_is_named() {
     }
 }
 
-/// Issue 19: `RegisterTaskDefinition` and `UpdateService` that AWS carried out but whose answer
-/// was lost (the connection dropped after the call reached moto) are not sent again: the
-/// binary looks first and finds the revision and the deployment it started.
-#[test]
-fn a_call_that_ran_but_lost_its_answer_is_not_repeated() {
+/// Deploys both seeded services through a proxy that carries out every call at moto and
+/// then answers the `n`-th call of an operation as `after` says (its answer, or none);
+/// asserts that no registration or update was sent again: exactly one new revision per
+/// family, both services on it.
+fn carried_out_but_answered_late(
+    after: impl Fn(&str, usize, Response) -> Response + Send + Sync + 'static,
+) {
     let (moto, seeded) = start();
     let url = moto.url();
-    // The first register of each family and the first update: done, then no answer.
-    let (proxy, seen) = counting_proxy(move |req, op, n| {
-        let answer = forward(&url, req);
-        if matches!(
-            (op, n),
-            ("RegisterTaskDefinition", 1 | 2) | ("UpdateService", 1)
-        ) {
-            return Response::drop_connection();
-        }
-        answer
-    });
+    let (proxy, seen) = counting_proxy(move |req, op, n| after(op, n, forward(&url, req)));
     let before = families(&moto).len();
     let out = deploy(&moto, &proxy.url(), &seeded, "t10").run();
     out.assert_code(0);
@@ -746,6 +738,41 @@ fn a_call_that_ran_but_lost_its_answer_is_not_repeated() {
     );
     assert_eq!(revision(&service_td(&moto, APP_SERVICE)), "2");
     assert_eq!(revision(&service_td(&moto, OTEL_SERVICE)), "2");
+}
+
+/// Issue 19: `RegisterTaskDefinition` and `UpdateService` that AWS carried out but whose answer
+/// was lost (the connection dropped after the call reached moto) are not sent again: the
+/// binary looks first and finds the revision and the deployment it started.
+#[test]
+fn a_call_that_ran_but_lost_its_answer_is_not_repeated() {
+    // The first register of each family and the first update: done, then no answer.
+    carried_out_but_answered_late(|op, n, answer| match (op, n) {
+        ("RegisterTaskDefinition", 1 | 2) | ("UpdateService", 1) => Response::drop_connection(),
+        _ => answer,
+    });
+}
+
+/// Issue 19: a registration ECS carried out but answered after the SDK's 30 s attempt
+/// timeout: the attempt is abandoned, the retry looks first and adopts the revision.
+#[test]
+fn a_registration_answered_after_the_attempt_timeout_is_not_repeated() {
+    carried_out_but_answered_late(|op, n, answer| {
+        if (op, n) == ("RegisterTaskDefinition", 1) {
+            std::thread::sleep(std::time::Duration::from_secs(32));
+        }
+        answer
+    });
+}
+
+/// Issue 19: the same for `UpdateService`: one deployment, not two.
+#[test]
+fn an_update_answered_after_the_attempt_timeout_starts_no_second_deployment() {
+    carried_out_but_answered_late(|op, n, answer| {
+        if (op, n) == ("UpdateService", 1) {
+            std::thread::sleep(std::time::Duration::from_secs(32));
+        }
+        answer
+    });
 }
 
 /// Issue 18: a proxy or captive portal that answers ECS calls with an HTML page and status
