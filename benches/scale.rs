@@ -33,8 +33,8 @@ use serde_json::json;
 
 use support::seed::{self, APP_REPO, CLUSTER};
 use support::{
-    amz_target, forward, push_image, seed_dataspace, HttpServer, Moto, MotoOptions, Request,
-    Response, Run, Seeded,
+    amz_target, forward, push_image, seed_dataspace, throttle, HttpServer, Moto, MotoOptions,
+    Request, Response, Run, Seeded, TokenBucket,
 };
 
 const SIZES: [usize; 4] = [1, 5, 20, 50];
@@ -51,41 +51,6 @@ enum Throttle {
     /// ECS's own buckets: one per action category, with the burst and refill the ECS API
     /// reference documents ("Request throttling for the Amazon ECS API"), all full at start.
     Documented,
-}
-
-/// The documented bucket (category, burst, refill per second) of an ECS action, for the
-/// actions a deploy calls. Other actions are not throttled.
-fn documented_bucket(action: &str) -> Option<(&'static str, f64, f64)> {
-    Some(match action {
-        "RegisterTaskDefinition" | "DeregisterTaskDefinition" => {
-            ("task definition modify", 20.0, 1.0)
-        }
-        "DescribeTaskDefinition" | "ListTaskDefinitions" | "ListTaskDefinitionFamilies" => {
-            ("task definition read", 50.0, 20.0)
-        }
-        "CreateService" | "UpdateService" | "DeleteService" => ("service modify", 50.0, 5.0),
-        "DescribeServices" | "ListServices" => ("service read", 100.0, 20.0),
-        "DescribeServiceDeployments" | "ListServiceDeployments" => {
-            ("service deployment", 50.0, 20.0)
-        }
-        "DescribeTasks" | "ListTasks" => ("cluster resource read", 100.0, 20.0),
-        "RunTask" | "StopTask" => ("cluster resource modify", 100.0, 40.0),
-        "DescribeClusters" | "ListClusters" => ("cluster read", 50.0, 20.0),
-        _ => return None,
-    })
-}
-
-/// Takes one token from `bucket` (tokens, last refill) if it has one, refilling it first.
-fn take(bucket: &mut (f64, Instant), burst: f64, refill: f64) -> bool {
-    let now = Instant::now();
-    bucket.0 = (bucket.0 + now.duration_since(bucket.1).as_secs_f64() * refill).min(burst);
-    bucket.1 = now;
-    if bucket.0 >= 1.0 {
-        bucket.0 -= 1.0;
-        true
-    } else {
-        false
-    }
 }
 
 /// What the proxy does and what it counted.
@@ -117,8 +82,11 @@ fn proxy(upstream: String, latency: Duration, throttle: Throttle) -> Proxy {
         Arc::clone(&trace),
     );
     let seed = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-    let bucket = Mutex::new((0.0f64, Instant::now(), true));
-    let buckets: Mutex<BTreeMap<&'static str, (f64, Instant)>> = Mutex::default();
+    let bucket = match throttle {
+        Throttle::Bucket(burst, refill) => Some(Mutex::new(TokenBucket::new(burst, refill))),
+        _ => None,
+    };
+    let buckets: Mutex<BTreeMap<&'static str, TokenBucket>> = Mutex::default();
     let server = HttpServer::start(move |req: &Request| {
         let op = operation(req);
         let arrived = Instant::now();
@@ -141,22 +109,15 @@ fn proxy(upstream: String, latency: Duration, throttle: Throttle) -> Proxy {
                     seed.store(x, Ordering::Relaxed);
                     (x % 10_000) as f64 / 10_000.0 < share
                 }
-                Throttle::Bucket(burst, refill) => {
-                    let mut b = bucket.lock().unwrap();
-                    if b.2 {
-                        *b = (burst, Instant::now(), false);
-                    }
-                    let mut held = (b.0, b.1);
-                    let refused = !take(&mut held, burst, refill);
-                    (b.0, b.1) = held;
-                    refused
-                }
+                Throttle::Bucket(..) => bucket.as_ref().is_some_and(|b| !b.lock().unwrap().take()),
                 Throttle::Documented => {
                     let action = op.strip_prefix(ECS_PREFIX).unwrap_or(&op);
-                    documented_bucket(action).is_some_and(|(category, burst, refill)| {
+                    throttle::documented(action).is_some_and(|(category, burst, refill)| {
                         let mut all = buckets.lock().unwrap();
-                        let b = all.entry(category).or_insert((burst, Instant::now()));
-                        !take(b, burst, refill)
+                        let b = all
+                            .entry(category)
+                            .or_insert_with(|| TokenBucket::new(burst, refill));
+                        !b.take()
                     })
                 }
             };

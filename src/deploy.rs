@@ -681,9 +681,10 @@ pub(crate) struct Reads {
 const PATIENT: ecs_json::Patience = ecs_json::Patience::WaitOutThrottles;
 
 /// Both reads of every service in one bounded batch: one round trip for up to 25
-/// services (ECS's bucket for task-definition reads holds 50), and none of them waits for the comparison. The list is asked for every
-/// rendered document, also those that turn out unchanged: one read more for an unchanged
-/// service, one round trip less for every changed one.
+/// services (ECS's bucket for task-definition reads holds 50), and none of them waits for
+/// the comparison. The list is asked for every rendered document, also those that turn out
+/// unchanged: one read more for an unchanged service, one round trip less for every changed
+/// one.
 async fn read_for_diff(ctx: &Ctx<'_>, runs: &[ServiceRun]) -> Vec<Reads> {
     // Services on one task definition, or of one family, share its read.
     #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

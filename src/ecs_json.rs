@@ -160,11 +160,10 @@ pub async fn newest_revisions(
                 .set_next_token(token.clone())
                 .send()
         };
-        let page = match patience {
-            Patience::WaitOutThrottles => crate::once::patient(call).await,
-            Patience::SdkRetries => call().await,
-        }
-        .aws_context(|| format!("listing the newest revisions of family {family}"))?;
+        let page = patience
+            .send(call)
+            .await
+            .aws_context(|| format!("listing the newest revisions of family {family}"))?;
         arns.extend(page.task_definition_arns().iter().cloned());
         let mine = arns
             .iter()
@@ -246,6 +245,26 @@ pub enum Patience {
     WaitOutThrottles,
 }
 
+impl Patience {
+    /// Makes the call (`call` builds and sends it, again for every attempt) this patiently.
+    async fn send<T, E, R, C, CF>(
+        self,
+        mut call: C,
+    ) -> std::result::Result<T, aws_sdk_ecs::error::SdkError<E, R>>
+    where
+        E: aws_sdk_ecs::error::ProvideErrorMetadata,
+        C: FnMut() -> CF,
+        CF: std::future::Future<
+            Output = std::result::Result<T, aws_sdk_ecs::error::SdkError<E, R>>,
+        >,
+    {
+        match self {
+            Patience::WaitOutThrottles => crate::once::patient(call).await,
+            Patience::SdkRetries => call().await,
+        }
+    }
+}
+
 /// `describe_with` with the SDK's own attempts only.
 pub async fn describe(
     ecs: &aws_sdk_ecs::Client,
@@ -271,11 +290,10 @@ pub async fn describe_with(
             .interceptor(keep.clone())
             .send()
     };
-    match patience {
-        Patience::WaitOutThrottles => crate::once::patient(call).await,
-        Patience::SdkRetries => call().await,
-    }
-    .aws_context(|| format!("describing task definition {task_definition}"))?;
+    patience
+        .send(call)
+        .await
+        .aws_context(|| format!("describing task definition {task_definition}"))?;
     let mut answer = keep.json()?;
     let td = answer
         .get_mut("taskDefinition")

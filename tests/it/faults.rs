@@ -13,7 +13,7 @@ use crate::support::seed::{
 };
 use crate::support::{
     amz_target, forward, push_image, seed_dataspace, HttpServer, Moto, MotoOptions, Request,
-    Response, Run, Seeded,
+    Response, Run, Seeded, TokenBucket,
 };
 
 fn app_td(seeded: &Seeded) -> String {
@@ -164,20 +164,6 @@ fn worker_td(seeded: &Seeded, i: usize) -> Value {
     })
 }
 
-/// A token bucket (tokens, last refill) of `burst` refilled at `refill` a second: whether it
-/// had a token for one more call.
-fn take(bucket: &Mutex<(f64, std::time::Instant)>, burst: f64, refill: f64) -> bool {
-    let mut b = bucket.lock().unwrap();
-    let now = std::time::Instant::now();
-    b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * refill).min(burst);
-    b.1 = now;
-    let had = b.0 >= 1.0;
-    if had {
-        b.0 -= 1.0;
-    }
-    had
-}
-
 /// Deploys the two seeded services and `workers` more, each of its own family, through a
 /// proxy that throttles what `bucket` refuses (it is asked for every call, the first full);
 /// asserts that all deployed, each family registered exactly once, and that the bucket
@@ -245,12 +231,12 @@ fn twenty_services_under_an_ecs_token_bucket_all_deploy_once_each() {
     // ECS throttles with a token bucket per account (its request-throttling page): here a
     // bucket of 10 that refills at 10 a second over every ECS call, far below what 20
     // services at once ask for.
-    let bucket = Mutex::new((10.0f64, std::time::Instant::now()));
+    let bucket = Mutex::new(TokenBucket::new(10.0, 10.0));
     let ecs = |req: &Request| {
         req.header("X-Amz-Target")
             .is_some_and(|h| h.starts_with("AmazonEC2ContainerServiceV20141113."))
     };
-    many_services_through_a_bucket(18, move |req| !ecs(req) || take(&bucket, 10.0, 10.0), 5);
+    many_services_through_a_bucket(18, move |req| !ecs(req) || bucket.lock().unwrap().take(), 5);
 }
 
 #[test]
@@ -259,10 +245,12 @@ fn registrations_past_the_bucket_wait_their_turn_and_all_deploy_once_each() {
     // burst, a registration is throttled until its token comes, longer than any count of
     // attempts lasts. Here the same shape, smaller: 2 at once, then one a second, for 10
     // new revisions: 8 of them wait up to 8 s, throttled again and again.
-    let bucket = Mutex::new((2.0f64, std::time::Instant::now()));
+    let bucket = Mutex::new(TokenBucket::new(2.0, 1.0));
     many_services_through_a_bucket(
         8,
-        move |req| amz_target(req) != Some("RegisterTaskDefinition") || take(&bucket, 2.0, 1.0),
+        move |req| {
+            amz_target(req) != Some("RegisterTaskDefinition") || bucket.lock().unwrap().take()
+        },
         8,
     );
 }
@@ -756,19 +744,20 @@ fn a_call_that_ran_but_lost_its_answer_is_not_repeated() {
 /// timeout: the attempt is abandoned, the retry looks first and adopts the revision.
 #[test]
 fn a_registration_answered_after_the_attempt_timeout_is_not_repeated() {
-    carried_out_but_answered_late(|op, n, answer| {
-        if (op, n) == ("RegisterTaskDefinition", 1) {
-            std::thread::sleep(std::time::Duration::from_secs(32));
-        }
-        answer
-    });
+    first_answered_after_the_attempt_timeout("RegisterTaskDefinition");
 }
 
 /// Issue 19: the same for `UpdateService`: one deployment, not two.
 #[test]
 fn an_update_answered_after_the_attempt_timeout_starts_no_second_deployment() {
-    carried_out_but_answered_late(|op, n, answer| {
-        if (op, n) == ("UpdateService", 1) {
+    first_answered_after_the_attempt_timeout("UpdateService");
+}
+
+/// The first `slow` call is carried out and answered after 32 s, past the SDK's 30 s
+/// attempt timeout.
+fn first_answered_after_the_attempt_timeout(slow: &'static str) {
+    carried_out_but_answered_late(move |op, n, answer| {
+        if (op, n) == (slow, 1) {
             std::thread::sleep(std::time::Duration::from_secs(32));
         }
         answer

@@ -10,9 +10,11 @@ pub mod moto;
 pub mod runner;
 pub mod seed;
 pub mod standin;
+pub mod throttle;
 
 pub use http::{amz_target, forward, HttpServer, Request, Response};
 pub use moto::{call_json_at, xml_values, Moto, MotoOptions};
 pub use runner::{Outcome, Run};
 pub use seed::{push_image, seed_dataspace, Seeded};
 pub use standin::{At, Clock, Plot, Schedule, StandIn, TaskPlot};
+pub use throttle::TokenBucket;
